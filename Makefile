@@ -1,0 +1,76 @@
+# fdsm build and test entry points. See README.md.
+#
+#   make build        build bin/fdsm
+#   make test         go vet, go test, then the race detector on RACE_PKGS
+#   make test-noblas  the same tests built with the pure-Go BLAS (-tags noopenblas)
+#   make bench        the engine's Go benchmarks
+#   make clean        remove build outputs
+#
+# BLAS=gonum forces the pure-Go BLAS build; BLAS=openblas forces OpenBLAS;
+# the default (auto) uses OpenBLAS when its headers are installed.
+
+SHELL := /bin/bash
+
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+
+# Packages with concurrency, run again under the race detector.
+RACE_PKGS ?= ./tensor/... ./autodiff/...
+BENCH_PKGS ?= ./tensor/... ./autodiff/...
+
+BLAS ?= auto
+
+ifeq ($(BLAS),gonum)
+  BLAS_TAGS := noopenblas
+else ifeq ($(BLAS),openblas)
+  BLAS_TAGS :=
+else ifeq ($(BLAS),auto)
+  HAVE_OPENBLAS := $(shell \
+    if [ -f /usr/include/cblas.h ] || [ -f /usr/include/x86_64-linux-gnu/cblas.h ] || \
+       pkg-config --exists openblas 2>/dev/null; then echo yes; fi)
+  ifeq ($(HAVE_OPENBLAS),yes)
+    BLAS_TAGS :=
+  else
+    BLAS_TAGS := noopenblas
+    # Say so once, and only when a goal builds with the auto-detected BLAS.
+    ifneq ($(filter-out clean test-noblas,$(or $(MAKECMDGOALS),all)),)
+      $(info notice: OpenBLAS headers not found; building with the pure-Go BLAS (slower). Install libopenblas-dev for speed.)
+    endif
+  endif
+else
+  $(error BLAS must be auto, openblas or gonum (got "$(BLAS)"))
+endif
+
+TAGFLAGS := $(if $(BLAS_TAGS),-tags $(BLAS_TAGS))
+
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null)
+LDFLAGS := $(if $(VERSION),-ldflags "-X main.version=$(VERSION)")
+
+# The race detector needs cgo; skip it (loudly) where cgo is off.
+CGO_ON := $(shell $(GO) env CGO_ENABLED 2>/dev/null)
+
+# $(call run_tests,<tag flags>): vet, test, then the race detector.
+define run_tests
+	$(GO) vet $(1) ./...
+	$(GO) test $(1) ./...
+	$(if $(filter 1,$(CGO_ON)),$(GO) test -race -short $(1) $(RACE_PKGS),@echo "notice: cgo is disabled, so the race detector cannot run; skipped $(RACE_PKGS)")
+endef
+
+.PHONY: all build test test-noblas bench clean
+
+all: build
+
+build:
+	$(GO) build $(TAGFLAGS) $(LDFLAGS) -o bin/fdsm ./cmd/fdsm
+
+test:
+	$(call run_tests,$(TAGFLAGS))
+
+test-noblas:
+	$(call run_tests,-tags noopenblas)
+
+bench:
+	$(GO) test $(TAGFLAGS) -run XXX -bench . $(BENCH_PKGS)
+
+clean:
+	rm -rf bin
+	rm -f coverage.out coverage.html cover.out *.coverprofile *.prof *.test

@@ -1,0 +1,155 @@
+package autodiff
+
+import (
+	"fmt"
+)
+
+// GradOptions tune Grad.
+type GradOptions struct {
+	// CreateGraph records the backward pass on the tape, so the returned
+	// gradients can be differentiated again. Without it backward runs with
+	// recording off and the gradients are constants.
+	CreateGraph bool
+	// Seeds are the cotangents of the outputs (vector-Jacobian products):
+	// Seeds[i] has the shape of outputs[i]; a nil entry, or nil Seeds, means
+	// ones.
+	Seeds []*Var
+}
+
+// gradScratch is per-call bookkeeping, kept on the tape for reuse by the
+// next non-nested call.
+type gradScratch struct {
+	dep []bool
+	ct  []*Var
+}
+
+// Grad returns d(sum_i <seed_i, outputs_i>)/d wrt_j for each j. A wrt that
+// the outputs do not depend on gets zeros. Grad leaves no state behind:
+// calling it again, or nesting it, gives the same answers as on a fresh graph.
+//
+// It panics if the Vars belong to different tapes, a seed's shape differs
+// from its output's, or a Var is stale.
+func Grad(outputs, wrt []*Var, opts GradOptions) []*Var {
+	if len(outputs) == 0 {
+		panic("autodiff: Grad with no outputs")
+	}
+	tp := tapeOf(append(append([]*Var(nil), outputs...), wrt...)...)
+	if opts.Seeds != nil && len(opts.Seeds) != len(outputs) {
+		panic(fmt.Sprintf("autodiff: %d seeds for %d outputs", len(opts.Seeds), len(outputs)))
+	}
+	n := len(tp.nodes)
+	sc := tp.scratch
+	tp.scratch = nil // a nested call gets its own
+	if sc == nil {
+		sc = &gradScratch{}
+	}
+	defer func() { tp.scratch = sc }()
+	sc.dep = resize(sc.dep, n)
+	sc.ct = resize(sc.ct, n)
+	dep, ct := sc.dep, sc.ct
+	defer func() { clear(ct) }()
+
+	// dep marks the nodes that depend on some wrt; only they need cotangents.
+	lo := n
+	for _, w := range wrt {
+		if w.id >= 0 {
+			dep[w.id] = true
+			lo = min(lo, int(w.id))
+		}
+	}
+	for i := lo; i < n; i++ {
+		v := tp.nodes[i]
+		if dep[i] || v.op == nil {
+			continue
+		}
+		for _, in := range v.inputs {
+			if in.id >= 0 && dep[in.id] {
+				dep[i] = true
+				break
+			}
+		}
+	}
+
+	old := tp.recording
+	tp.recording = old && opts.CreateGraph
+	defer func() { tp.recording = old }()
+
+	for i, out := range outputs {
+		if out.id < 0 || !dep[out.id] {
+			continue
+		}
+		var seed *Var
+		if opts.Seeds != nil && opts.Seeds[i] != nil {
+			seed = opts.Seeds[i]
+			if !seed.Shape().Equal(out.Shape()) {
+				panic(fmt.Sprintf("autodiff: seed %v for output %v", seed.Shape(), out.Shape()))
+			}
+		} else {
+			seed = tp.Full(out.DType(), 1, out.Shape()...)
+		}
+		ct[out.id] = accumulate(ct[out.id], seed)
+	}
+
+	needs := make([]bool, 0, 4)
+	for i := n - 1; i >= lo; i-- {
+		g := ct[i]
+		if g == nil {
+			continue
+		}
+		v := tp.nodes[i]
+		if v.op == nil {
+			continue
+		}
+		needs = needs[:0]
+		want := false
+		for _, in := range v.inputs {
+			need := in.id >= 0 && dep[in.id]
+			needs = append(needs, need)
+			want = want || need
+		}
+		if !want {
+			continue
+		}
+		gins := v.op.VJP(g, v, v.inputs, needs)
+		for j, in := range v.inputs {
+			if !needs[j] || j >= len(gins) || gins[j] == nil {
+				continue
+			}
+			if !gins[j].Shape().Equal(in.Shape()) {
+				panic(fmt.Sprintf("autodiff: %s VJP gave %v for input %d of shape %v", v.op.Name(), gins[j].Shape(), j, in.Shape()))
+			}
+			ct[in.id] = accumulate(ct[in.id], gins[j])
+		}
+	}
+
+	res := make([]*Var, len(wrt))
+	for j, w := range wrt {
+		if w.id >= 0 && ct[w.id] != nil {
+			res[j] = ct[w.id]
+		} else {
+			res[j] = tp.Zeros(w.DType(), w.Shape()...)
+		}
+	}
+	return res
+}
+
+// Grad1 is Grad for one output with ones as seed.
+func Grad1(output *Var, wrt ...*Var) []*Var {
+	return Grad([]*Var{output}, wrt, GradOptions{})
+}
+
+func accumulate(acc, g *Var) *Var {
+	if acc == nil {
+		return g
+	}
+	return Add(acc, g)
+}
+
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n, n+n/2)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}

@@ -1,0 +1,241 @@
+// Package bench measures fdsm's engine and (in later issues) its data
+// pipeline and distributed training. Every figure is a median over rounds in
+// which the compared quantities are measured side by side, after warm-up, so
+// ratios hold on noisy machines.
+package bench
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/fdsm-go/fdsm/autodiff"
+	"github.com/fdsm-go/fdsm/tensor"
+)
+
+// EngineOptions size the engine benchmark. Zero values take the defaults.
+type EngineOptions struct {
+	Rounds int // measurement rounds (median taken); default 7
+	Iters  int // iterations per round; default 20
+	Warmup int // untimed iterations first; default 5
+	Batch  int // MLP batch; default 192
+	// Progress, if set, is called after each round.
+	Progress func(done, total int)
+}
+
+func (o EngineOptions) withDefaults() EngineOptions {
+	if o.Rounds <= 0 {
+		o.Rounds = 7
+	}
+	if o.Iters <= 0 {
+		o.Iters = 20
+	}
+	if o.Warmup <= 0 {
+		o.Warmup = 5
+	}
+	if o.Batch <= 0 {
+		o.Batch = 192
+	}
+	return o
+}
+
+// EngineResult holds the engine benchmark's figures (JSON field names as
+// `fdsm bench engine --json` prints them).
+type EngineResult struct {
+	Backend    string `json:"backend"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	Rounds     int    `json:"rounds"`
+	Iters      int    `json:"iters_per_round"`
+
+	// MLP energy 784-512-512-1, softplus, float32: forward + backward of
+	// the summed energy with respect to the weights.
+	StepMs float64 `json:"step_ms"`
+	// The same step's eight GEMMs alone, through the same BLAS.
+	GemmMs       float64 `json:"gemm_ms"`
+	StepOverGemm float64 `json:"step_over_gemm"` // median of per-round ratios
+	// GFLOPS is the step's GEMM flops divided by the step time (the rate the
+	// whole step achieves); GemmGFLOPS is the BLAS rate on the GEMMs alone.
+	GFLOPS       float64 `json:"gflops"`
+	GemmGFLOPS   float64 `json:"gemm_gflops"`
+	AllocsPerStep float64 `json:"allocs_per_step"`
+	BytesPerStep  float64 `json:"bytes_per_step"`
+
+	// Conv block: conv 3x3 64->64 + bias + softplus on 32x32, batch 32,
+	// forward + backward (input and weight gradients).
+	ConvMs     float64 `json:"conv_ms"`
+	ConvGFLOPS float64 `json:"conv_gflops"`
+}
+
+// Engine runs the engine benchmark on the CPU backend.
+func Engine(opts EngineOptions) EngineResult {
+	opts = opts.withDefaults()
+	be := tensor.NewCPU()
+	mlp := newMLPBench(be, opts.Batch)
+	conv := newConvBench(be)
+
+	for i := 0; i < opts.Warmup; i++ {
+		mlp.step()
+		mlp.gemms()
+		conv.step()
+	}
+	var steps, gemms, ratios, convs []float64
+	for r := 0; r < opts.Rounds; r++ {
+		s := timeIt(opts.Iters, mlp.step)
+		g := timeIt(opts.Iters, mlp.gemms)
+		c := timeIt(opts.Iters, conv.step)
+		steps, gemms, convs = append(steps, s), append(gemms, g), append(convs, c)
+		ratios = append(ratios, s/g)
+		if opts.Progress != nil {
+			opts.Progress(r+1, opts.Rounds)
+		}
+	}
+	allocs, bytes := allocsPer(opts.Iters, mlp.step)
+	res := EngineResult{
+		Backend: be.Name(), GOMAXPROCS: runtime.GOMAXPROCS(0), Rounds: opts.Rounds, Iters: opts.Iters,
+		StepMs: median(steps), GemmMs: median(gemms), StepOverGemm: median(ratios),
+		AllocsPerStep: allocs, BytesPerStep: bytes, ConvMs: median(convs),
+	}
+	res.GFLOPS = mlp.flops / (res.StepMs * 1e6)
+	res.GemmGFLOPS = mlp.flops / (res.GemmMs * 1e6)
+	res.ConvGFLOPS = conv.flops / (res.ConvMs * 1e6)
+	return res
+}
+
+// timeIt returns the mean milliseconds per call over n calls.
+func timeIt(n int, f func()) float64 {
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		f()
+	}
+	return float64(time.Since(start).Nanoseconds()) / 1e6 / float64(n)
+}
+
+// allocsPer returns Go heap allocations and bytes per call of f.
+func allocsPer(n int, f func()) (allocs, bytes float64) {
+	var a, b runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	for i := 0; i < n; i++ {
+		f()
+	}
+	runtime.ReadMemStats(&b)
+	return float64(b.Mallocs-a.Mallocs) / float64(n), float64(b.TotalAlloc-a.TotalAlloc) / float64(n)
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// String formats the result for people.
+func (r EngineResult) String() string {
+	return fmt.Sprintf(`engine benchmark (%s, GOMAXPROCS=%d, median of %d rounds x %d iterations)
+MLP 784-512-512-1 softplus, batch 192, float32, forward+backward:
+  step            %8.3f ms   (%.1f GFLOP/s)
+  GEMMs alone     %8.3f ms   (%.1f GFLOP/s)
+  step / GEMMs    %8.2f
+  allocations     %8.1f per step, %.0f bytes per step
+conv block 64->64 3x3, 32x32, batch 32, forward+backward:
+  step            %8.3f ms   (%.1f GFLOP/s)
+`, r.Backend, r.GOMAXPROCS, r.Rounds, r.Iters, r.StepMs, r.GFLOPS, r.GemmMs, r.GemmGFLOPS, r.StepOverGemm,
+		r.AllocsPerStep, r.BytesPerStep, r.ConvMs, r.ConvGFLOPS)
+}
+
+// mlpBench is the MLP energy step and its GEMMs.
+type mlpBench struct {
+	be     tensor.Backend
+	tp     *autodiff.Tape
+	x      *tensor.Tensor
+	params []*autodiff.Param
+	flops  float64
+	// buffers for the GEMM-only timing, shaped like the step's operands
+	h1, h2, e, g1, g2, g3, gh1, gh2 *tensor.Tensor
+}
+
+func newMLPBench(be tensor.Backend, batch int) *mlpBench {
+	rng := tensor.NewRNG(1)
+	dims := []int{784, 512, 512, 1}
+	m := &mlpBench{be: be, tp: autodiff.NewTape(be)}
+	m.x = be.Empty(tensor.Float32, batch, dims[0])
+	be.Random(m.x, tensor.Uniform(0, 1), rng)
+	for i := 0; i+1 < len(dims); i++ {
+		w := be.Empty(tensor.Float32, dims[i+1], dims[i])
+		be.Random(w, tensor.Normal(0, 1/float64(dims[i])), rng)
+		b := be.Zeros(tensor.Float32, dims[i+1])
+		m.params = append(m.params, autodiff.NewParam(fmt.Sprintf("layers.%d.weight", i), w),
+			autodiff.NewParam(fmt.Sprintf("layers.%d.bias", i), b))
+		// forward GEMM, weight-gradient GEMM, and the input-gradient GEMM
+		// for every layer but the first.
+		f := 2 * float64(batch*dims[i]*dims[i+1])
+		m.flops += 2 * f
+		if i > 0 {
+			m.flops += f
+		}
+	}
+	z := func(s ...int) *tensor.Tensor { return be.Zeros(tensor.Float32, s...) }
+	m.h1, m.h2, m.e = z(batch, 512), z(batch, 512), z(batch, 1)
+	m.g1, m.g2, m.g3 = z(512, 784), z(512, 512), z(1, 512)
+	m.gh1, m.gh2 = z(batch, 512), z(batch, 512)
+	return m
+}
+
+func (m *mlpBench) step() {
+	tp := m.tp
+	p := func(i int) *autodiff.Var { return tp.Param(m.params[i]) }
+	h := autodiff.Softplus(autodiff.Linear(tp.Const(m.x), p(0), p(1)))
+	h = autodiff.Softplus(autodiff.Linear(h, p(2), p(3)))
+	e := autodiff.Sum(autodiff.Linear(h, p(4), p(5)))
+	autodiff.Backward(e, m.params)
+	tp.Reset()
+}
+
+// gemms runs the step's GEMMs with the step's transposes, in its order.
+func (m *mlpBench) gemms() {
+	be, w := m.be, func(i int) *tensor.Tensor { return m.params[2*i].Value }
+	be.Gemm(false, true, 1, m.x, w(0), 0, m.h1)
+	be.Gemm(false, true, 1, m.h1, w(1), 0, m.h2)
+	be.Gemm(false, true, 1, m.h2, w(2), 0, m.e)
+	be.Gemm(true, false, 1, m.e, m.h2, 0, m.g3)   // dW3 = gᵀ h2
+	be.Gemm(false, false, 1, m.e, w(2), 0, m.gh2) // dh2 = g W3
+	be.Gemm(true, false, 1, m.gh2, m.h1, 0, m.g2) // dW2
+	be.Gemm(false, false, 1, m.gh2, w(1), 0, m.gh1)
+	be.Gemm(true, false, 1, m.gh1, m.x, 0, m.g1) // dW1
+}
+
+// convBench is one conv block step.
+type convBench struct {
+	tp     *autodiff.Tape
+	x      *tensor.Tensor
+	params []*autodiff.Param
+	flops  float64
+}
+
+func newConvBench(be tensor.Backend) *convBench {
+	const n, c, hw = 32, 64, 32
+	rng := tensor.NewRNG(2)
+	cb := &convBench{tp: autodiff.NewTape(be)}
+	cb.x = be.Empty(tensor.Float32, n, c, hw, hw)
+	be.Random(cb.x, tensor.Normal(0, 1), rng)
+	w := be.Empty(tensor.Float32, c, c, 3, 3)
+	be.Random(w, tensor.Normal(0, 1.0/(9*c)), rng)
+	cb.params = []*autodiff.Param{autodiff.NewParam("conv.weight", w), autodiff.NewParam("conv.bias", be.Zeros(tensor.Float32, c, 1, 1))}
+	// forward, input gradient and weight gradient: each 2·N·O·C·9·H·W flops.
+	cb.flops = 3 * 2 * float64(n*c*c*9*hw*hw)
+	return cb
+}
+
+func (cb *convBench) step() {
+	tp := cb.tp
+	x := tp.Leaf(cb.x)
+	y := autodiff.Conv2D(x, tp.Param(cb.params[0]), tensor.Conv(1, 1, 1))
+	e := autodiff.Sum(autodiff.Softplus(autodiff.Add(y, tp.Param(cb.params[1]))))
+	wrt := []*autodiff.Var{x, tp.Param(cb.params[0]), tp.Param(cb.params[1])}
+	autodiff.Grad([]*autodiff.Var{e}, wrt, autodiff.GradOptions{})
+	tp.Reset()
+}

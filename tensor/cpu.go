@@ -1,0 +1,194 @@
+package tensor
+
+import (
+	"fmt"
+)
+
+// CPU is the host backend: Go loops for elementwise work, OpenBLAS (or
+// gonum's pure-Go BLAS under -tags noopenblas / CGO_ENABLED=0) for GEMM.
+// It is safe for concurrent use.
+type CPU struct {
+	pool pool
+}
+
+// NewCPU returns a CPU backend with its own buffer pool.
+func NewCPU() *CPU { return &CPU{} }
+
+var defaultCPU = NewCPU()
+
+// self returns c as a Backend.
+func (c *CPU) self() Backend { return any(c).(Backend) }
+
+// DefaultCPU returns the process-wide CPU backend.
+func DefaultCPU() *CPU { return defaultCPU }
+
+// Name reports the backend and the BLAS it was built with.
+func (c *CPU) Name() string { return "cpu/" + blasName }
+
+// BLASName reports which BLAS this binary uses for GEMM ("openblas" or "gonum").
+func BLASName() string { return blasName }
+
+func (c *CPU) Empty(dt DType, shape ...int) *Tensor {
+	t, _ := c.pool.get(c.self(), dt, shape)
+	return t
+}
+
+func (c *CPU) Zeros(dt DType, shape ...int) *Tensor {
+	t, fresh := c.pool.get(c.self(), dt, shape)
+	if !fresh {
+		if dt == Float32 {
+			clear(t.f32)
+		} else {
+			clear(t.f64)
+		}
+	}
+	return t
+}
+
+func (c *CPU) Release(t *Tensor) {
+	if t == nil || t.backend != c.self() {
+		return
+	}
+	c.pool.put(t)
+}
+
+func (c *CPU) MemStats() MemStats { return c.pool.memStats() }
+
+// Trim frees every pooled buffer (for example after evaluation with large
+// batches) so the garbage collector can return the memory.
+func (c *CPU) Trim() { c.pool.trim() }
+
+func (c *CPU) Upload(dst *Tensor, src []float64) {
+	c.own(dst)
+	if len(src) != dst.Numel() {
+		panic(fmt.Sprintf("tensor: upload of %d values into %v", len(src), dst.shape))
+	}
+	if dst.dtype == Float64 {
+		copy(dst.f64, src)
+		return
+	}
+	for i, v := range src {
+		dst.f32[i] = float32(v)
+	}
+}
+
+func (c *CPU) Download(dst []float64, t *Tensor) {
+	c.own(t)
+	if len(dst) != t.Numel() {
+		panic(fmt.Sprintf("tensor: download of %v into %d values", t.shape, len(dst)))
+	}
+	if t.dtype == Float64 {
+		copy(dst, t.f64)
+		return
+	}
+	for i, v := range t.f32 {
+		dst[i] = float64(v)
+	}
+}
+
+func (c *CPU) Copy(dst, src *Tensor) {
+	c.own(dst, src)
+	if dst.Numel() != src.Numel() {
+		panic(fmt.Sprintf("tensor: copy %v into %v", src.shape, dst.shape))
+	}
+	switch {
+	case dst.dtype == Float32 && src.dtype == Float32:
+		copy(dst.f32, src.f32)
+	case dst.dtype == Float64 && src.dtype == Float64:
+		copy(dst.f64, src.f64)
+	case dst.dtype == Float32:
+		for i, v := range src.f64 {
+			dst.f32[i] = float32(v)
+		}
+	default:
+		for i, v := range src.f32 {
+			dst.f64[i] = float64(v)
+		}
+	}
+}
+
+func (c *CPU) Fill(dst *Tensor, v float64) {
+	c.own(dst)
+	if dst.dtype == Float32 {
+		f := float32(v)
+		for i := range dst.f32 {
+			dst.f32[i] = f
+		}
+		return
+	}
+	for i := range dst.f64 {
+		dst.f64[i] = v
+	}
+}
+
+func (c *CPU) Random(dst *Tensor, dist Distribution, rng *RNG) {
+	c.own(dst)
+	n := dst.Numel()
+	set := func(i int, v float64) {
+		if dst.dtype == Float32 {
+			dst.f32[i] = float32(v)
+		} else {
+			dst.f64[i] = v
+		}
+	}
+	switch dist.Kind {
+	case DistNormal:
+		for i := 0; i < n; i++ {
+			set(i, dist.A+dist.B*rng.NormFloat64())
+		}
+	case DistUniform:
+		for i := 0; i < n; i++ {
+			set(i, dist.A+(dist.B-dist.A)*rng.Float64())
+		}
+	case DistRademacher:
+		// One 64-bit draw gives 64 signs.
+		var bits uint64
+		for i := 0; i < n; i++ {
+			if i%64 == 0 {
+				bits = rng.Uint64()
+			}
+			set(i, float64(int(bits&1)*2-1))
+			bits >>= 1
+		}
+	default:
+		panic(fmt.Sprintf("tensor: unknown distribution %d", dist.Kind))
+	}
+}
+
+// own panics unless every tensor is a host tensor of this backend... or of
+// another CPU instance: host memory is shared, so CPU backends interoperate.
+func (c *CPU) own(ts ...*Tensor) {
+	for _, t := range ts {
+		if t == nil {
+			panic("tensor: nil tensor")
+		}
+		if !t.IsHost() {
+			panic(fmt.Sprintf("tensor: %s given a device tensor %v from %s", c.Name(), t.shape, t.backend.Name()))
+		}
+	}
+}
+
+func sameDType(op string, ts ...*Tensor) DType {
+	dt := ts[0].dtype
+	for _, t := range ts[1:] {
+		if t.dtype != dt {
+			panic(fmt.Sprintf("tensor: %s mixes %s and %s", op, dt, t.dtype))
+		}
+	}
+	return dt
+}
+
+// FromFloat64s returns a new tensor of backend b with the given shape and
+// values converted to dt. It panics if len(data) does not match the shape.
+func FromFloat64s(b Backend, dt DType, shape Shape, data []float64) *Tensor {
+	t := b.Empty(dt, shape...)
+	b.Upload(t, data)
+	return t
+}
+
+// Scalar returns a one-element tensor of shape [] holding v.
+func Scalar(b Backend, dt DType, v float64) *Tensor {
+	t := b.Empty(dt)
+	b.Fill(t, v)
+	return t
+}
