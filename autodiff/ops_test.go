@@ -72,7 +72,9 @@ type opCase struct {
 
 func opCases() []opCase {
 	u := func(f func(*Var) *Var) func(xs []*Var) *Var { return func(xs []*Var) *Var { return f(xs[0]) } }
-	b := func(f func(a, b *Var) *Var) func(xs []*Var) *Var { return func(xs []*Var) *Var { return f(xs[0], xs[1]) } }
+	b := func(f func(a, b *Var) *Var) func(xs []*Var) *Var {
+		return func(xs []*Var) *Var { return f(xs[0], xs[1]) }
+	}
 	x34 := func() []*tensor.Tensor { return []*tensor.Tensor{rnd(1, 1, 0, 3, 4)} }
 	p34 := func() []*tensor.Tensor { return []*tensor.Tensor{pos(2, 0.5, 2, 3, 4)} }
 	// Values kept away from kinks (|x| > 0.1) so differences do not straddle them.
@@ -130,7 +132,9 @@ func opCases() []opCase {
 		{name: "matmul_batched", f: b(func(a, b *Var) *Var { return Square(MatMul(a, b, false, true)) }), inputs: two([]int{2, 3, 4}, []int{2, 5, 4})},
 		{name: "matmul_shared", f: b(func(a, b *Var) *Var { return Square(MatMul(a, b, true, false)) }), inputs: two([]int{2, 4, 3}, []int{4, 2})},
 		{name: "linear", f: func(xs []*Var) *Var { return Softplus(Linear(xs[0], xs[1], xs[2])) },
-			inputs: func() []*tensor.Tensor { return []*tensor.Tensor{rnd(13, 1, 0, 5, 3), rnd(14, 1, 0, 4, 3), rnd(15, 1, 0, 4)} }},
+			inputs: func() []*tensor.Tensor {
+				return []*tensor.Tensor{rnd(13, 1, 0, 5, 3), rnd(14, 1, 0, 4, 3), rnd(15, 1, 0, 4)}
+			}},
 		{name: "conv2d", f: b(func(x, w *Var) *Var { return Square(Conv2D(x, w, tensor.Conv(2, 1, 1))) }),
 			inputs: two([]int{2, 3, 6, 5}, []int{4, 3, 3, 3})},
 		{name: "conv2d_dilated", f: b(func(x, w *Var) *Var { return Tanh(Conv2D(x, w, tensor.ConvParams{PadH: 2, PadW: 1, DilationH: 2})) }),

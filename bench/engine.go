@@ -56,8 +56,8 @@ type EngineResult struct {
 	StepOverGemm float64 `json:"step_over_gemm"` // median of per-round ratios
 	// GFLOPS is the step's GEMM flops divided by the step time (the rate the
 	// whole step achieves); GemmGFLOPS is the BLAS rate on the GEMMs alone.
-	GFLOPS       float64 `json:"gflops"`
-	GemmGFLOPS   float64 `json:"gemm_gflops"`
+	GFLOPS        float64 `json:"gflops"`
+	GemmGFLOPS    float64 `json:"gemm_gflops"`
 	AllocsPerStep float64 `json:"allocs_per_step"`
 	BytesPerStep  float64 `json:"bytes_per_step"`
 

@@ -172,8 +172,8 @@ func (o ReduceOp) String() string {
 
 // Distribution names a random fill.
 type Distribution struct {
-	Kind  DistKind
-	A, B  float64 // Normal: mean, std; Uniform: low, high
+	Kind DistKind
+	A, B float64 // Normal: mean, std; Uniform: low, high
 }
 
 // DistKind is the family of a Distribution.

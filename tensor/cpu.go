@@ -16,8 +16,7 @@ func NewCPU() *CPU { return &CPU{} }
 
 var defaultCPU = NewCPU()
 
-// self returns c as a Backend.
-func (c *CPU) self() Backend { return any(c).(Backend) }
+var _ Backend = (*CPU)(nil)
 
 // DefaultCPU returns the process-wide CPU backend.
 func DefaultCPU() *CPU { return defaultCPU }
@@ -29,12 +28,12 @@ func (c *CPU) Name() string { return "cpu/" + blasName }
 func BLASName() string { return blasName }
 
 func (c *CPU) Empty(dt DType, shape ...int) *Tensor {
-	t, _ := c.pool.get(c.self(), dt, shape)
+	t, _ := c.pool.get(c, dt, shape)
 	return t
 }
 
 func (c *CPU) Zeros(dt DType, shape ...int) *Tensor {
-	t, fresh := c.pool.get(c.self(), dt, shape)
+	t, fresh := c.pool.get(c, dt, shape)
 	if !fresh {
 		if dt == Float32 {
 			clear(t.f32)
@@ -46,7 +45,7 @@ func (c *CPU) Zeros(dt DType, shape ...int) *Tensor {
 }
 
 func (c *CPU) Release(t *Tensor) {
-	if t == nil || t.backend != c.self() {
+	if t == nil || t.backend != Backend(c) {
 		return
 	}
 	c.pool.put(t)
@@ -155,8 +154,8 @@ func (c *CPU) Random(dst *Tensor, dist Distribution, rng *RNG) {
 	}
 }
 
-// own panics unless every tensor is a host tensor of this backend... or of
-// another CPU instance: host memory is shared, so CPU backends interoperate.
+// own panics unless every tensor is a host tensor. Tensors of other CPU
+// instances are accepted: host memory is shared, so CPU backends interoperate.
 func (c *CPU) own(ts ...*Tensor) {
 	for _, t := range ts {
 		if t == nil {

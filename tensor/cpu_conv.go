@@ -2,14 +2,17 @@ package tensor
 
 import "fmt"
 
-// Convolution on the CPU is im2col + GEMM. The samples of a batch are taken
-// in chunks: the receptive fields of a whole chunk go side by side into one
-// column matrix col [C*KH*KW, m*OH*OW], so each pass is a single large GEMM
-// per chunk. Large GEMMs are where BLAS is fastest, and issuing them from one
-// goroutine leaves the threading to BLAS (OpenBLAS and gonum both split big
-// GEMMs across cores) instead of stacking our goroutines on top of its
-// threads. The memory-bound steps around the GEMM (im2col, col2im and the
-// [m,O,P] <-> [O,m*P] layout shuffles) run across goroutines.
+// Convolution on the CPU is im2col + GEMM. Samples are taken in chunks whose
+// receptive fields go side by side into one column matrix
+// col [C*KH*KW, m*OH*OW] (m = 1 for large images, more for small ones), so
+// each chunk is one GEMM that is large enough for BLAS to run near peak.
+// GEMMs are issued from the calling goroutine and BLAS threads them itself
+// (OpenBLAS and gonum both split big GEMMs across cores); running several
+// multithreaded GEMMs at once from our goroutines would only oversubscribe
+// the cores. The memory-bound steps around the GEMM (im2col, col2im and the
+// [m,O,P] <-> [O,m*P] layout shuffles) run across goroutines, one input or
+// output plane per work item. Scratch is one pooled buffer per call (c.Empty),
+// so concurrent calls do not share it and steady state allocates none.
 
 // convElem is the element types the conv and pooling kernels are written for.
 type convElem interface{ float32 | float64 }
@@ -18,10 +21,11 @@ type convElem interface{ float32 | float64 }
 // take the right one as a value instead of switching on the type per call.
 type gemmFunc[T convElem] func(tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
 
-// convColBudget caps the elements of the column matrix for one chunk (16 MiB
-// in float32): big enough that the GEMM is efficient, small enough that
-// scratch stays modest next to the activations.
-const convColBudget = 1 << 22
+// convColBudget caps the elements of the column matrix for one chunk (2 MiB
+// in float32). im2col writes it and the GEMM reads it straight back, so it
+// should stay in cache; small images still pool several samples per GEMM so
+// the GEMM stays large. A sample bigger than the budget runs alone.
+const convColBudget = 1 << 19
 
 // convGeom is the checked geometry of one convolution call.
 type convGeom struct {

@@ -37,6 +37,11 @@ func (cs convCase) hasOutput() bool {
 	return cs.h+2*p.PadH-p.DilationH*(cs.kh-1) > 0 && cs.w+2*p.PadW-p.DilationW*(cs.kw-1) > 0
 }
 
+// convMultiChunk is big enough that the batch splits into several chunks of
+// several samples each (the layout shuffle and the beta = 1 accumulation of
+// the weight gradient); TestConv2DAgainstReference asserts that it does.
+var convMultiChunk = convCase{n: 9, c: 8, o: 3, h: 32, w: 32, kh: 3, kw: 3, p: Conv(1, 1, 1)}
+
 // convCases crosses kernels, strides, paddings and dilations, cycling through
 // non-square inputs with N = 1 and N > 1 and C ≠ O; short mode keeps a subset.
 func convCases(short bool) []convCase {
@@ -60,14 +65,10 @@ func convCases(short bool) []convCase {
 	}
 	out = append(out,
 		convCase{n: 2, c: 3, o: 2, h: 9, w: 6, kh: 3, kw: 2, p: ConvParams{StrideH: 1, StrideW: 2, PadH: 2, PadW: 0, DilationH: 2, DilationW: 1}},
-		convCase{n: 1, c: 1, o: 1, h: 4, w: 4, kh: 3, kw: 3},  // zero ConvParams: stride and dilation 1
-		convCase{n: 2, c: 2, o: 3, h: 3, w: 3, kh: 3, kw: 3},  // 1x1 output
-		convCase{n: 5, c: 1, o: 2, h: 5, w: 7, kh: 5, kw: 1, p: Conv(1, 2, 1)})
-	if !short {
-		// K·P = 144·4096 exceeds convColBudget/9, so 9 samples run as two
-		// chunks of several samples each (the shuffle and beta=1 paths).
-		out = append(out, convCase{n: 9, c: 16, o: 3, h: 64, w: 64, kh: 3, kw: 3, p: Conv(1, 1, 1)})
-	}
+		convCase{n: 1, c: 1, o: 1, h: 4, w: 4, kh: 3, kw: 3}, // zero ConvParams: stride and dilation 1
+		convCase{n: 2, c: 2, o: 3, h: 3, w: 3, kh: 3, kw: 3}, // 1x1 output
+		convCase{n: 5, c: 1, o: 2, h: 5, w: 7, kh: 5, kw: 1, p: Conv(1, 2, 1)},
+		convMultiChunk)
 	return out
 }
 
@@ -155,6 +156,12 @@ func convDot(a, b []float64) float64 {
 func TestConv2DAgainstReference(t *testing.T) {
 	c := NewCPU()
 	rng := NewRNG(1)
+	cs := convMultiChunk
+	g := convCheck("test", [3]string{"x", "w", "y"}, Shape{cs.n, cs.c, cs.h, cs.w}, Shape{cs.o, cs.c, cs.kh, cs.kw},
+		Shape{cs.n, cs.o, cs.h, cs.w}, cs.p)
+	if nb := g.chunk(); nb < 2 || nb >= cs.n {
+		t.Fatalf("convMultiChunk runs in chunks of %d of %d samples; adjust it to the budget", nb, cs.n)
+	}
 	for _, dt := range []DType{Float64, Float32} {
 		for _, cs := range convCases(testing.Short()) {
 			t.Run(dt.String()+"/"+cs.String(), func(t *testing.T) {

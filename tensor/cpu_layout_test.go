@@ -365,7 +365,7 @@ func TestSetSlice(t *testing.T) {
 	}
 }
 
-func TestLayoutPanics(t *testing.T) {
+func TestConcatSlicePanics(t *testing.T) {
 	c := NewCPU()
 	x := c.Zeros(Float32, 2, 3, 4)
 

@@ -13,7 +13,8 @@ var ErrSingular = errors.New("tensor: singular matrix")
 // Solve solves a x = b for a [n,n] and b [n,k] or [n], writing x (b's shape).
 // It uses LU factorisation with partial pivoting, always in float64 so float32
 // systems lose accuracy only when x is rounded on the way out. a and b are not
-// modified; x may alias b.
+// modified; x may alias b. NaN or Inf entries in a are reported as a wrapped
+// ErrSingular, since no pivot test is meaningful then.
 func (c *CPU) Solve(x, a, b *Tensor) error {
 	c.own(x, a, b)
 	sameDType("solve", x, a, b)
@@ -43,7 +44,8 @@ func (c *CPU) Solve(x, a, b *Tensor) error {
 	// test invariant under a -> s·a. eps is float64's even for float32 data:
 	// the float32 entries are exact float64 numbers and the arithmetic is
 	// float64, so float64 rounding is what can fake a nonzero pivot.
-	tol := float64(n) * 0x1p-52 * amax
+	const eps = 0x1p-52 // float64 machine epsilon, the spacing of floats at 1
+	tol := float64(n) * eps * amax
 
 	if err := luSolveInPlace(lu, rhs, n, k, tol); err != nil {
 		return err

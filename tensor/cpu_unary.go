@@ -3,6 +3,8 @@ package tensor
 import (
 	"fmt"
 	"math"
+
+	"github.com/fdsm-go/fdsm/tensor/internal/mathf"
 )
 
 type float interface{ ~float32 | ~float64 }
@@ -31,10 +33,30 @@ func unaryCost(op UnaryOp) int {
 	return 8
 }
 
-// unary32 routes float32 transcendentals to the float32 kernels; the rest
-// share the generic loops.
+// unary32 routes float32 transcendentals to the float32 kernels of
+// internal/mathf (a few ulp, several times faster than rounding float64
+// math); the rest share the generic loops.
 func unary32(op UnaryOp, dst, x []float32) {
-	unaryKernel(op, dst, x)
+	switch op {
+	case OpExp:
+		mathf.ExpSlice(dst, x)
+	case OpExpm1:
+		mathf.Expm1Slice(dst, x)
+	case OpLog:
+		mathf.LogSlice(dst, x)
+	case OpLog1p:
+		mathf.Log1pSlice(dst, x)
+	case OpSigmoid:
+		mathf.SigmoidSlice(dst, x)
+	case OpSoftplus:
+		mathf.SoftplusSlice(dst, x)
+	case OpTanh:
+		mathf.TanhSlice(dst, x)
+	case OpELU:
+		mathf.ELUSlice(dst, x)
+	default:
+		unaryKernel(op, dst, x)
+	}
 }
 
 // unaryKernel evaluates op over a slice. Transcendentals are computed in

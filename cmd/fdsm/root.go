@@ -45,6 +45,7 @@ func newRootCmd() *cobra.Command {
 	// ---- Subcommands: register new ones here, one line each. ----
 	root.AddCommand(
 		newVersionCmd(),
+		newBenchCmd(),
 	)
 	// ---- end of subcommands ----
 

@@ -156,3 +156,26 @@ func TestUnknownCommandErrors(t *testing.T) {
 		t.Fatal("expected an error for an unknown command")
 	}
 }
+
+func TestBenchEngineJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the engine benchmark once")
+	}
+	var out, errb bytes.Buffer
+	cmd := newRootCmd()
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	cmd.SetArgs([]string{"--log-format", "json", "bench", "engine", "--json", "--rounds", "1", "--iters", "1", "--warmup", "1"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err, errb.String())
+	}
+	var res map[string]any
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	for _, k := range []string{"step_ms", "gemm_ms", "step_over_gemm", "gflops", "allocs_per_step", "bytes_per_step", "conv_ms", "conv_gflops"} {
+		if v, ok := res[k].(float64); !ok || v < 0 || (k != "allocs_per_step" && k != "bytes_per_step" && v == 0) {
+			t.Errorf("field %s = %v", k, res[k])
+		}
+	}
+}

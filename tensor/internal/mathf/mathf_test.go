@@ -45,7 +45,7 @@ type mathfFunc struct {
 	name   string
 	fast   func(float32) float32
 	slice  func(dst, x []float32)
-	naive  func(float32) float32 // float32(ref(float64(x)))
+	naive  func(dst, x []float32) // the loop it replaces: dst[i] = float32(math.F(float64(x[i])))
 	ref    func(float64) float64
 	maxULP int64 // documented bound, asserted by the sweeps
 	// sweep range of bit patterns: positives [0, posHi], negatives [0, negHi]
@@ -60,14 +60,46 @@ var bits100 = math.Float32bits(100)
 const finiteMax = 0x7F7FFFFF
 
 var funcs = []mathfFunc{
-	{"Exp", Exp, ExpSlice, func(x float32) float32 { return float32(math.Exp(float64(x))) }, refExp, 1, bits100, bits100, -10, 10},
-	{"Expm1", Expm1, Expm1Slice, func(x float32) float32 { return float32(math.Expm1(float64(x))) }, refExpm1, 1, bits100, bits100, -5, 5},
-	{"Log", Log, LogSlice, func(x float32) float32 { return float32(math.Log(float64(x))) }, refLog, 1, finiteMax, 0, 1e-3, 100},
-	{"Log1p", Log1p, Log1pSlice, func(x float32) float32 { return float32(math.Log1p(float64(x))) }, refLog1p, 1, finiteMax, math.Float32bits(1), -0.9, 10},
-	{"Sigmoid", Sigmoid, SigmoidSlice, func(x float32) float32 { return float32(refSigmoid(float64(x))) }, refSigmoid, 1, bits100, bits100, -10, 10},
-	{"Softplus", Softplus, SoftplusSlice, func(x float32) float32 { return float32(refSoftplus(float64(x))) }, refSoftplus, 1, bits100, bits100, -10, 10},
-	{"Tanh", Tanh, TanhSlice, func(x float32) float32 { return float32(math.Tanh(float64(x))) }, refTanh, 1, bits100, bits100, -5, 5},
-	{"ELU", ELU, ELUSlice, func(x float32) float32 { return float32(refELU(float64(x))) }, refELU, 1, bits100, bits100, -5, 5},
+	{"Exp", Exp, ExpSlice, func(d, x []float32) {
+		for i, v := range x {
+			d[i] = float32(math.Exp(float64(v)))
+		}
+	}, refExp, 1, bits100, bits100, -10, 10},
+	{"Expm1", Expm1, Expm1Slice, func(d, x []float32) {
+		for i, v := range x {
+			d[i] = float32(math.Expm1(float64(v)))
+		}
+	}, refExpm1, 1, bits100, bits100, -5, 5},
+	{"Log", Log, LogSlice, func(d, x []float32) {
+		for i, v := range x {
+			d[i] = float32(math.Log(float64(v)))
+		}
+	}, refLog, 1, finiteMax, 0, 1e-3, 100},
+	{"Log1p", Log1p, Log1pSlice, func(d, x []float32) {
+		for i, v := range x {
+			d[i] = float32(math.Log1p(float64(v)))
+		}
+	}, refLog1p, 1, finiteMax, math.Float32bits(1), -0.9, 10},
+	{"Sigmoid", Sigmoid, SigmoidSlice, func(d, x []float32) {
+		for i, v := range x {
+			d[i] = float32(refSigmoid(float64(v)))
+		}
+	}, refSigmoid, 1, bits100, bits100, -10, 10},
+	{"Softplus", Softplus, SoftplusSlice, func(d, x []float32) {
+		for i, v := range x {
+			d[i] = float32(refSoftplus(float64(v)))
+		}
+	}, refSoftplus, 1, bits100, bits100, -10, 10},
+	{"Tanh", Tanh, TanhSlice, func(d, x []float32) {
+		for i, v := range x {
+			d[i] = float32(math.Tanh(float64(v)))
+		}
+	}, refTanh, 1, bits100, bits100, -5, 5},
+	{"ELU", ELU, ELUSlice, func(d, x []float32) {
+		for i, v := range x {
+			d[i] = float32(refELU(float64(v)))
+		}
+	}, refELU, 1, bits100, bits100, -5, 5},
 }
 
 // ord maps float32 to integers so that adjacent floats differ by 1 (±0 both map to 0).
@@ -105,10 +137,15 @@ type sweepResult struct {
 // sweep compares f.fast with the reference on every stride-th magnitude bit
 // pattern in [0, hi] with the given sign bit, in parallel.
 func sweep(f mathfFunc, hi uint32, neg bool, stride uint32) sweepResult {
+	return sweepRange(f, 0, hi, neg, stride)
+}
+
+// sweepRange is sweep over the magnitude bit patterns lo, lo+stride, ... <= hi.
+func sweepRange(f mathfFunc, lo, hi uint32, neg bool, stride uint32) sweepResult {
 	workers := runtime.GOMAXPROCS(0)
 	res := make([]sweepResult, workers)
 	var wg sync.WaitGroup
-	count := uint64(hi)/uint64(stride) + 1
+	count := uint64(hi-lo)/uint64(stride) + 1
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -117,7 +154,7 @@ func sweep(f mathfFunc, hi uint32, neg bool, stride uint32) sweepResult {
 			start := count * uint64(w) / uint64(workers)
 			end := count * uint64(w+1) / uint64(workers)
 			for i := start; i < end; i++ {
-				b := uint32(i * uint64(stride))
+				b := lo + uint32(i*uint64(stride))
 				if neg {
 					b |= 1 << 31
 				}
@@ -191,47 +228,32 @@ func TestULPExhaustive(t *testing.T) {
 	}
 }
 
-// TestDenseNearZero sweeps every float32 around the places where the
-// reductions change behaviour: the tiny-argument region and |x| < 20.
-func TestDenseNear(t *testing.T) {
-	stride := uint32(7)
+// TestDenseCommon sweeps the magnitudes training data mostly lives in,
+// [2^-12, 16], far more densely than TestULPSweep.
+func TestDenseCommon(t *testing.T) {
+	stride := uint32(61)
 	if testing.Short() {
-		stride = 997
+		stride = 6007
 	}
-	lo := math.Float32bits(0.25)
-	hi := math.Float32bits(4)
+	lo, hi := math.Float32bits(0x1p-12), math.Float32bits(16)
 	for _, f := range funcs {
 		t.Run(f.name, func(t *testing.T) {
 			for _, neg := range []bool{false, true} {
 				if neg && f.negHi == 0 {
 					continue
 				}
-				// every stride-th pattern in [0.25, 4]
-				g := f
-				r := sweepRange(g, lo, hi, neg, stride)
+				h := hi
+				if neg {
+					h = min(hi, f.negHi)
+				}
+				r := sweepRange(f, lo, h, neg, stride)
 				if r.maxULP > f.maxULP {
-					t.Errorf("%s: max %d ulp at %g > %d", f.name, r.maxULP, r.worst, f.maxULP)
+					x := r.worst
+					t.Errorf("%s(%g) = %g, want %g: %d ulp > %d", f.name, x, f.fast(x), float32(f.ref(float64(x))), r.maxULP, f.maxULP)
 				}
 			}
 		})
 	}
-}
-
-func sweepRange(f mathfFunc, lo, hi uint32, neg bool, stride uint32) sweepResult {
-	var r sweepResult
-	for b := lo; b <= hi; b += stride {
-		bb := b
-		if neg {
-			bb |= 1 << 31
-		}
-		x := math.Float32frombits(bb)
-		d := ulpDiff(f.fast(x), float32(f.ref(float64(x))))
-		r.n++
-		if d > r.maxULP {
-			r.maxULP, r.worst = d, x
-		}
-	}
-	return r
 }
 
 var (
@@ -419,8 +441,8 @@ func TestSliceLengthMismatchPanics(t *testing.T) {
 	}
 }
 
-func TestMonotoneAndSymmetric(t *testing.T) {
-	// Tanh is exactly odd; Sigmoid(-x) = 1 - Sigmoid(x) to within rounding.
+// TestTanhOdd checks Tanh(-x) == -Tanh(x) exactly (it is computed on |x|).
+func TestTanhOdd(t *testing.T) {
 	step := uint32(101)
 	if testing.Short() {
 		step = 10007
@@ -456,33 +478,11 @@ func BenchmarkSlice(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchN, "ns/elem")
 		})
-		naive := f.naive
 		b.Run(fmt.Sprintf("%s/naive", f.name), func(b *testing.B) {
 			for b.Loop() {
-				naiveLoop(naive, dst, x)
+				f.naive(dst, x)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchN, "ns/elem")
 		})
 	}
-}
-
-// naiveLoop is what the CPU backend did before: float32(math.F(float64(x)))
-// per element. The per-element indirect call is small next to math.F itself
-// for all but the cheapest functions; BenchmarkNaiveDirect measures Exp
-// without it.
-func naiveLoop(f func(float32) float32, dst, x []float32) {
-	for i, v := range x {
-		dst[i] = f(v)
-	}
-}
-
-func BenchmarkNaiveDirectExp(b *testing.B) {
-	x := benchInput(-10, 10)
-	dst := make([]float32, benchN)
-	for b.Loop() {
-		for i, v := range x {
-			dst[i] = float32(math.Exp(float64(v)))
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchN, "ns/elem")
 }
