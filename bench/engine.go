@@ -54,6 +54,10 @@ type EngineResult struct {
 	// The same step's eight GEMMs alone, through the same BLAS.
 	GemmMs       float64 `json:"gemm_ms"`
 	StepOverGemm float64 `json:"step_over_gemm"` // median of per-round ratios
+	// The same step written by hand against the backend (preallocated
+	// buffers, no tape): what autodiff's overhead is measured against.
+	HandwrittenMs       float64 `json:"handwritten_ms"`
+	StepOverHandwritten float64 `json:"step_over_handwritten"`
 	// GFLOPS is the step's GEMM flops divided by the step time (the rate the
 	// whole step achieves); GemmGFLOPS is the BLAS rate on the GEMMs alone.
 	GFLOPS        float64 `json:"gflops"`
@@ -72,20 +76,23 @@ func Engine(opts EngineOptions) EngineResult {
 	opts = opts.withDefaults()
 	be := tensor.NewCPU()
 	mlp := newMLPBench(be, opts.Batch)
+	hand := newHandMLP(mlp)
 	conv := newConvBench(be)
 
 	for i := 0; i < opts.Warmup; i++ {
 		mlp.step()
 		mlp.gemms()
+		hand.step()
 		conv.step()
 	}
-	var steps, gemms, ratios, convs []float64
+	var steps, gemms, ratios, hands, handRatios, convs []float64
 	for r := 0; r < opts.Rounds; r++ {
 		s := timeIt(opts.Iters, mlp.step)
 		g := timeIt(opts.Iters, mlp.gemms)
+		h := timeIt(opts.Iters, hand.step)
 		c := timeIt(opts.Iters, conv.step)
-		steps, gemms, convs = append(steps, s), append(gemms, g), append(convs, c)
-		ratios = append(ratios, s/g)
+		steps, gemms, hands, convs = append(steps, s), append(gemms, g), append(hands, h), append(convs, c)
+		ratios, handRatios = append(ratios, s/g), append(handRatios, s/h)
 		if opts.Progress != nil {
 			opts.Progress(r+1, opts.Rounds)
 		}
@@ -94,6 +101,7 @@ func Engine(opts EngineOptions) EngineResult {
 	res := EngineResult{
 		Backend: be.Name(), GOMAXPROCS: runtime.GOMAXPROCS(0), Rounds: opts.Rounds, Iters: opts.Iters,
 		StepMs: median(steps), GemmMs: median(gemms), StepOverGemm: median(ratios),
+		HandwrittenMs: median(hands), StepOverHandwritten: median(handRatios),
 		AllocsPerStep: allocs, BytesPerStep: bytes, ConvMs: median(convs),
 	}
 	res.GFLOPS = mlp.flops / (res.StepMs * 1e6)
@@ -140,10 +148,12 @@ MLP 784-512-512-1 softplus, batch 192, float32, forward+backward:
   step            %8.3f ms   (%.1f GFLOP/s)
   GEMMs alone     %8.3f ms   (%.1f GFLOP/s)
   step / GEMMs    %8.2f
+  hand-written    %8.3f ms   (step / hand-written %.2f)
   allocations     %8.1f per step, %.0f bytes per step
 conv block 64->64 3x3, 32x32, batch 32, forward+backward:
   step            %8.3f ms   (%.1f GFLOP/s)
 `, r.Backend, r.GOMAXPROCS, r.Rounds, r.Iters, r.StepMs, r.GFLOPS, r.GemmMs, r.GemmGFLOPS, r.StepOverGemm,
+		r.HandwrittenMs, r.StepOverHandwritten,
 		r.AllocsPerStep, r.BytesPerStep, r.ConvMs, r.ConvGFLOPS)
 }
 

@@ -16,10 +16,14 @@ func (c *CPU) ReduceTo(op ReduceOp, dst, x *Tensor) {
 		return
 	}
 	groups := reducePlan(dst.shape, x.shape)
+	// float64 accumulators for the general case, from the pool so a
+	// steady-state step allocates nothing here.
+	acc := c.Empty(Float64, dst.Numel())
+	defer c.Release(acc)
 	if dt == Float32 {
-		reduceGroups(op, dst.f32, x.f32, groups)
+		reduceGroups(op, dst.f32, x.f32, groups, acc.f64)
 	} else {
-		reduceGroups(op, dst.f64, x.f64, groups)
+		reduceGroups(op, dst.f64, x.f64, groups, acc.f64)
 	}
 }
 
@@ -61,7 +65,7 @@ func reducePlan(ds, xs Shape) []reduceGroup {
 	return g
 }
 
-func reduceGroups[T float](op ReduceOp, d, x []T, g []reduceGroup) {
+func reduceGroups[T float](op ReduceOp, d, x []T, g []reduceGroup, acc []float64) {
 	switch {
 	case len(g) == 1 && !g[0].reduce:
 		copy(d, x)
@@ -75,8 +79,26 @@ func reduceGroups[T float](op ReduceOp, d, x []T, g []reduceGroup) {
 				d[r] = T(reduceSlice(op, x[r*inner:(r+1)*inner]))
 			}
 		})
+	case len(g) == 2:
+		// [reduced, kept]: column reductions (bias gradients), split by columns.
+		rows, cols := g[0].n, g[1].n
+		parallelFor(cols, rows, func(lo, hi int) {
+			a := acc[lo:hi]
+			for j := range a {
+				a[j] = float64(x[lo+j])
+			}
+			for r := 1; r < rows; r++ {
+				row := x[r*cols+lo : r*cols+hi]
+				for j, v := range row {
+					a[j] = combine(op, a[j], float64(v))
+				}
+			}
+			for j, v := range a {
+				d[lo+j] = T(v)
+			}
+		})
 	default:
-		reduceOdometer(op, d, x, g)
+		reduceOdometer(op, d, x, g, acc)
 	}
 }
 
@@ -149,8 +171,7 @@ func combine(op ReduceOp, a, b float64) float64 {
 // reduceOdometer handles any grouping: it walks x in order, accumulating into
 // a float64 scratch indexed like d, and parallelises over the outermost kept
 // group when there is one. Rows of the innermost group are contiguous.
-func reduceOdometer[T float](op ReduceOp, d, x []T, g []reduceGroup) {
-	acc := make([]float64, len(d))
+func reduceOdometer[T float](op ReduceOp, d, x []T, g []reduceGroup, acc []float64) {
 	for i := range acc {
 		acc[i] = reduceIdentity(op)
 	}
