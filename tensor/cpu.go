@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 )
 
 // CPU is the host backend: Go loops for elementwise work, OpenBLAS (or
@@ -137,7 +138,13 @@ func (c *CPU) Random(dst *Tensor, dist Distribution, rng *RNG) {
 		}
 	case DistUniform:
 		for i := 0; i < n; i++ {
-			set(i, dist.A+(dist.B-dist.A)*rng.Float64())
+			v := dist.A + (dist.B-dist.A)*rng.Float64()
+			if dst.dtype == Float32 && float32(v) >= float32(dist.B) && dist.B > dist.A {
+				// Rounding to float32 can reach the excluded upper bound;
+				// step down to the largest float32 below it.
+				v = float64(math.Nextafter32(float32(dist.B), float32(math.Inf(-1))))
+			}
+			set(i, v)
 		}
 	case DistRademacher:
 		// One 64-bit draw gives 64 signs.

@@ -20,6 +20,9 @@ func (c *CPU) Binary(op BinaryOp, dst, a, b *Tensor) {
 
 func binaryDispatch[T float](op BinaryOp, d, a, b []T, ds, as, bs Shape) {
 	n := len(d)
+	if n == 0 {
+		return
+	}
 	switch {
 	case len(a) == n && len(b) == n:
 		parallelFor(n, 1, func(lo, hi int) { binaryFlat(op, d[lo:hi], a[lo:hi], b[lo:hi]) })

@@ -86,9 +86,11 @@ func convCheck(op string, names [3]string, xs, ws, ys Shape, p ConvParams) convG
 
 // convRange returns the output positions [lo, hi) whose input coordinate
 // o*stride + off falls inside [0, in), so the inner loops need no bounds tests.
+// Both ends lie in [0, out]: a kernel tap that sits in the padding for every
+// output position (a large kernel on a small map) gives an empty range.
 func convRange(off, stride, in, out int) (lo, hi int) {
 	if off < 0 {
-		lo = (-off + stride - 1) / stride
+		lo = min(out, (-off+stride-1)/stride)
 	}
 	if t := in - 1 - off; t >= 0 {
 		hi = min(out, t/stride+1)
@@ -218,6 +220,9 @@ func im2col[T convElem](g convGeom, col, x []T, m int) {
 						clear(dst[:wlo])
 						clear(dst[whi:])
 						sr := src[(oh*p.StrideH+offH)*g.w:]
+						if wlo == whi {
+							continue
+						}
 						if p.StrideW == 1 {
 							copy(dst[wlo:whi], sr[wlo+offW:])
 							continue
