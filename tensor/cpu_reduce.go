@@ -89,6 +89,13 @@ func reduceGroups[T float](op ReduceOp, d, x []T, g []reduceGroup, acc []float64
 			}
 			for r := 1; r < rows; r++ {
 				row := x[r*cols+lo : r*cols+hi]
+				if op == ReduceSum {
+					a := a[:len(row)]
+					for j, v := range row {
+						a[j] += float64(v)
+					}
+					continue
+				}
 				for j, v := range row {
 					a[j] = combine(op, a[j], float64(v))
 				}
