@@ -232,3 +232,20 @@ func TestHessianTrace(t *testing.T) {
 		t.Fatalf("trace %v, want %v", tr, want)
 	}
 }
+
+// TestParamSharesLeaf: a parameter whose tensor was wrapped by Leaf uses that
+// leaf, so gradients with respect to it are taken through the model.
+func TestParamSharesLeaf(t *testing.T) {
+	tp := NewTape(cpu)
+	p := NewParam("w", rnd(97, 1, 0, 3))
+	leaf := tp.Leaf(p.Value)
+	if tp.Param(p) != leaf {
+		t.Fatal("Param made a second leaf for a wrapped tensor")
+	}
+	g := Grad1(Sum(Square(tp.Param(p))), leaf)[0]
+	for i, v := range p.Value.Float64s() {
+		if g.Value().Float64s()[i] != 2*v {
+			t.Fatalf("grad %v, want 2w", g.Value().Float64s())
+		}
+	}
+}

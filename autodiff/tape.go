@@ -30,12 +30,13 @@ type Tape struct {
 	slab      [][]Var
 	slabUsed  int
 	params    map[*Param]*Var
+	leaves    map[*tensor.Tensor]*Var // first Leaf of each tensor
 	scratch   *gradScratch
 }
 
 // NewTape returns an empty tape recording operations on backend be.
 func NewTape(be tensor.Backend) *Tape {
-	return &Tape{be: be, gen: 1, recording: true, params: make(map[*Param]*Var)}
+	return &Tape{be: be, gen: 1, recording: true, params: make(map[*Param]*Var), leaves: make(map[*tensor.Tensor]*Var)}
 }
 
 // Backend returns the backend the tape computes with.
@@ -53,6 +54,7 @@ func (tp *Tape) Reset() {
 	clear(tp.nodes)
 	tp.nodes = tp.nodes[:0]
 	clear(tp.params)
+	clear(tp.leaves)
 	for _, s := range tp.slab {
 		clear(s)
 	}
@@ -140,11 +142,16 @@ func (tp *Tape) track(v *Var) {
 }
 
 // Leaf wraps t as an input to differentiate with respect to. The tape does
-// not take ownership of t.
+// not take ownership of t. A parameter whose value is t uses this leaf too
+// (see Param), so gradients with respect to a model's parameter tensors can
+// be taken by wrapping them first, as CheckGrad does.
 func (tp *Tape) Leaf(t *tensor.Tensor) *Var {
 	v := tp.newVar()
 	v.value = t
 	tp.track(v)
+	if _, ok := tp.leaves[t]; !ok {
+		tp.leaves[t] = v
+	}
 	return v
 }
 
@@ -163,12 +170,16 @@ func (tp *Tape) Owned(t *tensor.Tensor) *Var {
 }
 
 // Param returns the leaf Var of parameter p on this tape, creating it on
-// first use, so every use of p in a step shares one node.
+// first use, so every use of p in a step shares one node. If p's value
+// tensor was already wrapped by Leaf on this tape, that leaf is used.
 func (tp *Tape) Param(p *Param) *Var {
 	if v, ok := tp.params[p]; ok {
 		return v
 	}
-	v := tp.Leaf(p.Value)
+	v, ok := tp.leaves[p.Value]
+	if !ok {
+		v = tp.Leaf(p.Value)
+	}
 	tp.params[p] = v
 	return v
 }
