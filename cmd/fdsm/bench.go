@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fdsm-go/fdsm/bench"
+	"github.com/fdsm-go/fdsm/tensor"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -14,7 +15,44 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure speed and memory (medians of side-by-side rounds)",
 	}
-	cmd.AddCommand(newBenchEngineCmd())
+	cmd.AddCommand(newBenchEngineCmd(), newBenchModelsCmd())
+	return cmd
+}
+
+func newBenchModelsCmd() *cobra.Command {
+	var opts bench.ModelsOptions
+	var asJSON bool
+	var dtype string
+	cmd := &cobra.Command{
+		Use:   "models",
+		Short: "Time forward and forward+backward of every model at CPU sizes and the paper's batch sizes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dt, err := tensor.ParseDType(dtype)
+			if err != nil {
+				return err
+			}
+			if opts.Rounds < 1 || opts.Iters < 1 {
+				return fmt.Errorf("--rounds and --iters must be at least 1")
+			}
+			opts.DType = dt
+			log := logger()
+			opts.Progress = func(name string) { log.Info().Str("model", name).Msg("bench models") }
+			res := bench.Models(opts)
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			_, err = fmt.Fprint(cmd.OutOrStdout(), res.String())
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().IntVar(&opts.Rounds, "rounds", 5, "measurement rounds (the median is reported)")
+	cmd.Flags().IntVar(&opts.Iters, "iters", 3, "iterations per round")
+	cmd.Flags().IntVar(&opts.Warmup, "warmup", 1, "untimed warm-up iterations")
+	cmd.Flags().StringVar(&dtype, "dtype", "float32", "float32 or float64")
 	return cmd
 }
 
