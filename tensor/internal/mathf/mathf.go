@@ -7,9 +7,12 @@
 // the end. On amd64 and arm64 a scalar float64 multiply or add costs the same
 // as a float32 one, and the ~29 spare bits of intermediate precision mean the
 // only significant error is the final rounding: every function here is within
-// 1 ulp of the correctly rounded float32 result (the documented bounds were
-// measured over all 2^32 float32 inputs), with no Cody-Waite split, no
-// extended-precision tricks and no special handling for subnormal results.
+// 1 ulp of float32(math.F(float64(x))) (the reference, which is the correctly
+// rounded result but for rare double roundings) for every one of the 2^32
+// float32 inputs, and differs from it for at most ~15000 of them. That needs
+// no Cody-Waite split, no extended-precision tricks and no special handling for
+// subnormal results. The bounds in the doc comments were measured with
+// MATHF_EXHAUSTIVE=1 go test -run Exhaustive (about 12 minutes on 2 cores).
 //
 //   - exp: x = (32q + j)·ln2/32 + r with |r| <= ln2/64, e^x = 2^q · 2^(j/32) ·
 //     e^r. The 32 values 2^(j/32) are computed once at init; 2^q is applied by
@@ -194,9 +197,8 @@ func eluSelect(x, e float64) float64 {
 
 // Exp returns e^x.
 //
-// Max error 1 ulp against float32(math.Exp(float64(x))) over all float32
-// (measured: 0.5 ulp + ~2^-9 ulp of evaluation error, so mismatches are rare
-// and only ever 1 ulp). Exp(+Inf) = +Inf, Exp(-Inf) = 0, Exp(NaN) = NaN;
+// Measured max error: 1 ulp against float32(math.Exp(float64(x))), over all
+// 2^32 inputs; only 594 inputs differ from that reference at all. Exp(+Inf) = +Inf, Exp(-Inf) = 0, Exp(NaN) = NaN;
 // overflows to +Inf for x > 88.7228; results below 2^-126 are correctly
 // rounded subnormals, and 0 for x < -103.973.
 func Exp(x float32) float32 {
@@ -205,7 +207,8 @@ func Exp(x float32) float32 {
 
 // Expm1 returns e^x - 1, accurate also for tiny |x|.
 //
-// Max error 1 ulp against float32(math.Expm1(float64(x))) over all float32.
+// Measured max error: 1 ulp against float32(math.Expm1(float64(x))), over all
+// 2^32 inputs (15038 differ from it).
 // Expm1(±0) = ±0, Expm1(+Inf) = +Inf, Expm1(-Inf) = -1, Expm1(NaN) = NaN.
 func Expm1(x float32) float32 {
 	xd := float64(x)
@@ -214,8 +217,8 @@ func Expm1(x float32) float32 {
 
 // Log returns the natural logarithm of x.
 //
-// Max error 1 ulp against float32(math.Log(float64(x))) over all float32
-// (subnormal x included). Log(±0) = -Inf, Log(x<0) = NaN, Log(+Inf) = +Inf,
+// Measured max error: 1 ulp against float32(math.Log(float64(x))), over all
+// 2^32 inputs, subnormals included (214 differ from it). Log(±0) = -Inf, Log(x<0) = NaN, Log(+Inf) = +Inf,
 // Log(NaN) = NaN, Log(1) = +0.
 func Log(x float32) float32 {
 	xd := float64(x)
@@ -241,7 +244,8 @@ func logSpecial(x float64) float32 {
 
 // Log1p returns log(1+x), accurate also for tiny |x|.
 //
-// Max error 1 ulp against float32(math.Log1p(float64(x))) over all float32.
+// Measured max error: 1 ulp against float32(math.Log1p(float64(x))), over all
+// 2^32 inputs (7256 differ from it).
 // Log1p(±0) = ±0, Log1p(-1) = -Inf, Log1p(x<-1) = NaN, Log1p(+Inf) = +Inf,
 // Log1p(NaN) = NaN.
 func Log1p(x float32) float32 {
@@ -270,8 +274,8 @@ func log1pSpecial(x float64) float32 {
 // either tail (very negative x give correctly rounded tiny or subnormal
 // results, not 0/0 or 1-1).
 //
-// Max error 1 ulp against float32(1/(1+math.Exp(-float64(x)))) over all
-// float32. Sigmoid(+Inf) = 1, Sigmoid(-Inf) = 0, Sigmoid(NaN) = NaN.
+// Measured max error: 1 ulp against the float64 logistic function rounded to
+// float32, over all 2^32 inputs (314 differ from it). Sigmoid(+Inf) = 1, Sigmoid(-Inf) = 0, Sigmoid(NaN) = NaN.
 func Sigmoid(x float32) float32 {
 	return float32(1 / (1 + exp64(-float64(x))))
 }
@@ -280,8 +284,9 @@ func Sigmoid(x float32) float32 {
 // exactly x once e^-x is below half an ulp of x (x >= ~16.6) and a correctly
 // rounded e^x-sized value for very negative x.
 //
-// Max error 1 ulp against float32(max(x,0) + math.Log1p(math.Exp(-|x|)))
-// (float64) over all float32. Softplus(-Inf) = 0, Softplus(+Inf) = +Inf,
+// Measured max error: 1 ulp against float32(max(x,0) +
+// math.Log1p(math.Exp(-|x|))) in float64, over all 2^32 inputs (1770 differ
+// from it). Softplus(-Inf) = 0, Softplus(+Inf) = +Inf,
 // Softplus(NaN) = NaN.
 func Softplus(x float32) float32 {
 	xd := float64(x)
@@ -291,7 +296,8 @@ func Softplus(x float32) float32 {
 // Tanh returns the hyperbolic tangent of x, as sign(x)·u/(u+2) with
 // u = expm1(2|x|): no cancellation for small |x|, exactly odd.
 //
-// Max error 1 ulp against float32(math.Tanh(float64(x))) over all float32.
+// Measured max error: 1 ulp against float32(math.Tanh(float64(x))), over all
+// 2^32 inputs (15226 differ from it).
 // Tanh(±0) = ±0, Tanh(±Inf) = ±1, Tanh(NaN) = NaN.
 func Tanh(x float32) float32 {
 	xd := float64(x)
@@ -301,8 +307,8 @@ func Tanh(x float32) float32 {
 
 // ELU returns x for x > 0 and e^x - 1 otherwise (alpha = 1).
 //
-// Max error 1 ulp (0 for x > 0) against the float64 reference rounded to
-// float32. ELU(-Inf) = -1, ELU(+Inf) = +Inf, ELU(±0) = ±0, ELU(NaN) = NaN.
+// Measured max error: 1 ulp (0 for x > 0) against float32(math.Expm1(x)) for
+// x <= 0, over all 2^32 inputs (7370 differ from it). ELU(-Inf) = -1, ELU(+Inf) = +Inf, ELU(±0) = ±0, ELU(NaN) = NaN.
 func ELU(x float32) float32 {
 	xd := float64(x)
 	return float32(eluSelect(xd, copysign64(expm1_64(xd), xd)))
@@ -320,6 +326,13 @@ func checkLen(dst, x []float32) {
 // pieces (expClampArg, expCore, logReduce, log1pReduce, log1pPoly, copysign64,
 // posPart, eluSelect) so that each element costs no call; TestSliceMatchesScalar
 // checks they agree with the scalar versions bit for bit.
+//
+// amd64 note: CVTSS2SD and CVTSD2SS (float32<->float64) only write the low
+// lanes of their destination, so if the register allocator picks a destination
+// still holding the previous element's result, consecutive iterations become
+// one long dependency chain (measured 4-6x slower). The loops avoid that by
+// letting v die at the conversion: the sign, select and special-value work is
+// all done on the float64 xd. Check `go build -gcflags=-S` after edits.
 
 // ExpSlice sets dst[i] = Exp(x[i]). dst may alias x; it panics if
 // len(dst) != len(x).
