@@ -18,6 +18,8 @@ type CheckOptions struct {
 	// the difference quotient's own error, so a pass is meaningful and a
 	// wrong derivative rule (error O(1)) cannot pass.
 	RelTol, AbsTol float64
+	// Names, if set, name the inputs in error messages.
+	Names []string
 }
 
 func (o CheckOptions) withDefaults() CheckOptions {
@@ -86,9 +88,29 @@ func CheckGrad(be tensor.Backend, f func(xs []*Var) *Var, xs []*tensor.Tensor, o
 		}
 	}
 	if worst > 0 {
-		return fmt.Errorf("gradcheck: input %d element %d: analytic %.10g, numeric %.10g (|diff| %.3g)", wi, wj, wa, wn, math.Abs(wa-wn))
+		name := fmt.Sprintf("input %d", wi)
+		if wi < len(opts.Names) {
+			name = opts.Names[wi]
+		}
+		return fmt.Errorf("gradcheck: %s element %d: analytic %.10g, numeric %.10g (|diff| %.3g)", name, wj, wa, wn, math.Abs(wa-wn))
 	}
 	return nil
+}
+
+// CheckParamGrad is CheckGrad with respect to parameters (float64): f builds
+// its computation on the tape it is given, reading parameters through
+// Tape.Param as models do, and returns a Var whose elements are summed. It
+// panics if params is empty.
+func CheckParamGrad(be tensor.Backend, f func(tp *Tape) *Var, params []*Param, opts CheckOptions) error {
+	if len(params) == 0 {
+		panic("autodiff: CheckParamGrad with no parameters")
+	}
+	xs := make([]*tensor.Tensor, len(params))
+	opts.Names = make([]string, len(params))
+	for i, p := range params {
+		xs[i], opts.Names[i] = p.Value, p.Name
+	}
+	return CheckGrad(be, func(vs []*Var) *Var { return f(vs[0].Tape()) }, xs, opts)
 }
 
 // NumericGrad returns the central differences (eval(x+h e_j) -

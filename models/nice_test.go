@@ -219,33 +219,12 @@ func TestNICEChangeOfVariables(t *testing.T) {
 	}
 }
 
-// niceCheckParams is CheckGrad for parameters, which enter a tape through
-// Tape.Param rather than as CheckGrad's leaves: the gradient of sum(f) with
-// respect to every parameter of m against float64 central differences, with
-// CheckGrad's default step (1e-5) and tolerances (1e-8 + 1e-6 relative).
+// niceCheckParams checks the gradient of sum(f) with respect to every
+// parameter of m against central differences with CheckGrad's defaults.
 func niceCheckParams(t *testing.T, m *NICE, f func(tp *ad.Tape) *ad.Var) {
 	t.Helper()
-	tp := ad.NewTape(tensor.DefaultCPU())
-	out := ad.Sum(f(tp))
-	vars := make([]*ad.Var, len(m.Params()))
-	for i, p := range m.Params() {
-		vars[i] = tp.Param(p)
-	}
-	grads := ad.Grad([]*ad.Var{out}, vars, ad.GradOptions{})
-	analytic := make([][]float64, len(grads))
-	for i, g := range grads {
-		analytic[i] = g.Value().ToFloat64s()
-	}
-	tp.Reset()
-	eval := func() float64 { defer tp.Reset(); return ad.Sum(f(tp)).Item() }
-	for i, p := range m.Params() {
-		for j, n := range ad.NumericGrad(eval, p.Value, 1e-5) {
-			a := analytic[i][j]
-			if math.Abs(a-n) > 1e-8+1e-6*math.Max(math.Abs(a), math.Abs(n)) || math.IsNaN(a) {
-				t.Errorf("%s[%d]: analytic %.10g, numeric %.10g", p.Name, j, a, n)
-				return
-			}
-		}
+	if err := ad.CheckParamGrad(tensor.DefaultCPU(), f, m.Params(), ad.CheckOptions{}); err != nil {
+		t.Error(err)
 	}
 }
 
