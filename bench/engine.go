@@ -44,6 +44,7 @@ func (o EngineOptions) withDefaults() EngineOptions {
 // `fdsm bench engine --json` prints them).
 type EngineResult struct {
 	Backend    string `json:"backend"`
+	Kernels    string `json:"kernels"`
 	GOMAXPROCS int    `json:"gomaxprocs"`
 	Rounds     int    `json:"rounds"`
 	Iters      int    `json:"iters_per_round"`
@@ -99,7 +100,7 @@ func Engine(opts EngineOptions) EngineResult {
 	}
 	allocs, bytes := allocsPer(opts.Iters, mlp.step)
 	res := EngineResult{
-		Backend: be.Name(), GOMAXPROCS: runtime.GOMAXPROCS(0), Rounds: opts.Rounds, Iters: opts.Iters,
+		Backend: be.Name(), Kernels: tensor.KernelsName(), GOMAXPROCS: runtime.GOMAXPROCS(0), Rounds: opts.Rounds, Iters: opts.Iters,
 		StepMs: median(steps), GemmMs: median(gemms), StepOverGemm: median(ratios),
 		HandwrittenMs: median(hands), StepOverHandwritten: median(handRatios),
 		AllocsPerStep: allocs, BytesPerStep: bytes, ConvMs: median(convs),
@@ -143,7 +144,7 @@ func median(xs []float64) float64 {
 
 // String formats the result for people.
 func (r EngineResult) String() string {
-	return fmt.Sprintf(`engine benchmark (%s, GOMAXPROCS=%d, median of %d rounds x %d iterations)
+	return fmt.Sprintf(`engine benchmark (%s, kernels %s, GOMAXPROCS=%d, median of %d rounds x %d iterations)
 MLP 784-512-512-1 softplus, batch 192, float32, forward+backward:
   step            %8.3f ms   (%.1f GFLOP/s)
   GEMMs alone     %8.3f ms   (%.1f GFLOP/s)
@@ -152,7 +153,7 @@ MLP 784-512-512-1 softplus, batch 192, float32, forward+backward:
   allocations     %8.1f per step, %.0f bytes per step
 conv block 64->64 3x3, 32x32, batch 32, forward+backward:
   step            %8.3f ms   (%.1f GFLOP/s)
-`, r.Backend, r.GOMAXPROCS, r.Rounds, r.Iters, r.StepMs, r.GFLOPS, r.GemmMs, r.GemmGFLOPS, r.StepOverGemm,
+`, r.Backend, r.Kernels, r.GOMAXPROCS, r.Rounds, r.Iters, r.StepMs, r.GFLOPS, r.GemmMs, r.GemmGFLOPS, r.StepOverGemm,
 		r.HandwrittenMs, r.StepOverHandwritten,
 		r.AllocsPerStep, r.BytesPerStep, r.ConvMs, r.ConvGFLOPS)
 }

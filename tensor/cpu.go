@@ -25,6 +25,10 @@ func DefaultCPU() *CPU { return defaultCPU }
 // Name reports the backend and the BLAS it was built with.
 func (c *CPU) Name() string { return "cpu/" + blasName }
 
+// KernelsName reports which elementwise kernels this binary uses for the
+// float32 transcendentals: "c-avx2" or "c-sse2" (native build) or "go".
+func KernelsName() string { return nativeKernels() }
+
 // BLASName reports which BLAS this binary uses for GEMM ("openblas" or "gonum").
 func BLASName() string { return blasName }
 

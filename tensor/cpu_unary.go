@@ -33,10 +33,14 @@ func unaryCost(op UnaryOp) int {
 	return 8
 }
 
-// unary32 routes float32 transcendentals to the float32 kernels of
-// internal/mathf (a few ulp, several times faster than rounding float64
-// math); the rest share the generic loops.
+// unary32 routes float32 transcendentals to the native vectorised kernels
+// where the build has them (cpu_native.go), else to internal/mathf (1 ulp,
+// several times faster than rounding float64 math); the rest share the
+// generic loops.
 func unary32(op UnaryOp, dst, x []float32) {
+	if nativeUnary32(op, dst, x) {
+		return
+	}
 	switch op {
 	case OpExp:
 		mathf.ExpSlice(dst, x)

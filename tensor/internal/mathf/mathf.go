@@ -289,8 +289,21 @@ func Sigmoid(x float32) float32 {
 // from it). Softplus(-Inf) = 0, Softplus(+Inf) = +Inf,
 // Softplus(NaN) = NaN.
 func Softplus(x float32) float32 {
-	xd := float64(x)
-	return float32(posPart(xd) + log1p64(exp64(-math.Abs(xd))))
+	return float32(softplus64(float64(x)))
+}
+
+// softplus64 is max(x,0) + log1p(t) with t = e^-|x| in (0, 1], and log1p(t)
+// = 2 atanh(u) = 2(u + u³/3 + ... + u¹³/13) with u = t/(2+t) in (0, 1/3]:
+// the first omitted term is below u¹⁴/15 < 1.4e-8 relative, under a
+// quarter of a float32 ulp, and the series costs one division and six
+// fused steps instead of a second table-driven logarithm.
+func softplus64(xd float64) float64 {
+	s, p := expCore(expClampArg(-math.Abs(xd)))
+	t := s + s*p
+	u := t / (2 + t)
+	u2 := u * u
+	q := u2 * (1.0/3 + u2*(1.0/5+u2*(1.0/7+u2*(1.0/9+u2*(1.0/11+u2*(1.0/13))))))
+	return posPart(xd) + 2*u*(1+q)
 }
 
 // Tanh returns the hyperbolic tangent of x, as sign(x)·u/(u+2) with
@@ -406,10 +419,15 @@ func SoftplusSlice(dst, x []float32) {
 	checkLen(dst, x)
 	dst = dst[:len(x)]
 	for i, v := range x {
+		// softplus64, written out so the whole body inlines: a call here
+		// serialises iterations on the float32→float64 conversion.
 		xd := float64(v)
 		s, p := expCore(expClampArg(-math.Abs(xd)))
-		hi, r := log1pReduce(s + s*p)
-		dst[i] = float32(posPart(xd) + (hi + log1pPoly(r)))
+		t := s + s*p
+		u := t / (2 + t)
+		u2 := u * u
+		q := u2 * (1.0/3 + u2*(1.0/5+u2*(1.0/7+u2*(1.0/9+u2*(1.0/11+u2*(1.0/13))))))
+		dst[i] = float32(posPart(xd) + 2*u*(1+q))
 	}
 }
 
