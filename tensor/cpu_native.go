@@ -117,6 +117,11 @@ static int fdsm_native_avx2(void) {
 static void fdsm_unary32(int op, float *d, const float *x, size_t n) {
 	table[fdsm_native_avx2()][op](d, x, n);
 }
+
+// fdsm_unary32_variant runs one kernel set explicitly (tests cover both).
+static void fdsm_unary32_variant(int avx2, int op, float *d, const float *x, size_t n) {
+	table[avx2 && fdsm_native_avx2()][op](d, x, n);
+}
 */
 import "C"
 
@@ -131,6 +136,22 @@ func nativeKernels() string {
 		return "c-avx2"
 	}
 	return "c-sse2"
+}
+
+// nativeUnary32Variant runs op with the SSE2 (avx2 false) or, where the CPU
+// has it, the AVX2 kernel set. It panics for an op without a native kernel.
+func nativeUnary32Variant(avx2 bool, op UnaryOp, dst, x []float32) {
+	code, ok := nativeOps[op]
+	if !ok {
+		panic("tensor: no native kernel for " + op.String())
+	}
+	v := C.int(0)
+	if avx2 {
+		v = 1
+	}
+	if len(x) > 0 {
+		C.fdsm_unary32_variant(v, code, (*C.float)(unsafe.Pointer(&dst[0])), (*C.float)(unsafe.Pointer(&x[0])), C.size_t(len(x)))
+	}
 }
 
 // nativeUnary32 runs op with a native kernel and reports whether it had one.
