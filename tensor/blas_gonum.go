@@ -9,6 +9,10 @@ import (
 
 const blasName = "gonum"
 
+// blasThreaded reports whether the BLAS parallelises a single call itself:
+// gonum's GEMM does.
+const blasThreaded = true
+
 var gonumBLAS gonum.Implementation
 
 func trans(t bool) blas.Transpose {

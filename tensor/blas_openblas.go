@@ -10,6 +10,15 @@ import "unsafe"
 
 const blasName = "openblas"
 
+// OpenBLAS runs single-threaded: Gemm splits large products across
+// goroutines itself (gemmParallel). OpenBLAS's own worker threads spin
+// between calls and took a core away from the elementwise kernels that run
+// between GEMMs.
+func init() { C.openblas_set_num_threads(1) }
+
+// blasThreaded reports whether the BLAS parallelises a single call itself.
+const blasThreaded = false
+
 func trans(t bool) C.enum_CBLAS_TRANSPOSE {
 	if t {
 		return C.CblasTrans

@@ -1,6 +1,10 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+	"runtime"
+	"sync"
+)
 
 // scaleSlice32 sets c *= beta, treating beta == 0 as an overwrite (BLAS rule:
 // NaNs in c must not survive a zero beta).
@@ -76,11 +80,71 @@ func (c *CPU) Gemm(tA, tB bool, alpha float64, a, b *Tensor, beta float64, out *
 		// Shared operands with a rank-2 result: one call.
 		sa, sb = 0, 0
 	}
-	for i := 0; i < batch; i++ {
+	one := func(i, r0, r1, c0, c1 int) {
+		// Rows [r0,r1) and columns [c0,c1) of batch entry i: op(A)'s rows
+		// start at row r0 of A (column r0 when transposed), op(B)'s columns
+		// at column c0 of B (row c0 when transposed).
+		ao, bo := r0*lda, c0
+		if tA {
+			ao = r0
+		}
+		if tB {
+			bo = c0 * ldb
+		}
+		co := i*sc + r0*n + c0
 		if dt == Float32 {
-			sgemm(tA, tB, m, n, k, float32(alpha), a.f32[i*sa:], lda, b.f32[i*sb:], ldb, float32(beta), out.f32[i*sc:], n)
+			sgemm(tA, tB, r1-r0, c1-c0, k, float32(alpha), a.f32[i*sa+ao:], lda, b.f32[i*sb+bo:], ldb, float32(beta), out.f32[co:], n)
 		} else {
-			dgemm(tA, tB, m, n, k, alpha, a.f64[i*sa:], lda, b.f64[i*sb:], ldb, beta, out.f64[i*sc:], n)
+			dgemm(tA, tB, r1-r0, c1-c0, k, alpha, a.f64[i*sa+ao:], lda, b.f64[i*sb+bo:], ldb, beta, out.f64[co:], n)
 		}
 	}
+	gemmParallel(batch, m, n, k, one)
+}
+
+// gemmGrain is the flop count below which a GEMM runs on one goroutine.
+const gemmGrain = 1 << 21
+
+// gemmParallel spreads a (batched) GEMM over GOMAXPROCS goroutines when the
+// BLAS is single-threaded: across batch entries when there are enough, else
+// across blocks of rows or columns of the larger output dimension.
+func gemmParallel(batch, m, n, k int, one func(i, r0, r1, c0, c1 int)) {
+	workers := runtime.GOMAXPROCS(0)
+	flops := 2 * batch * m * n * k
+	if blasThreaded || workers == 1 || flops < gemmGrain || m == 0 || n == 0 {
+		for i := 0; i < batch; i++ {
+			one(i, 0, m, 0, n)
+		}
+		return
+	}
+	if batch >= workers {
+		parallelFor(batch, flops/batch/32+1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				one(i, 0, m, 0, n)
+			}
+		})
+		return
+	}
+	for i := 0; i < batch; i++ {
+		if m >= n {
+			splitRange(m, workers, func(lo, hi int) { one(i, lo, hi, 0, n) })
+		} else {
+			splitRange(n, workers, func(lo, hi int) { one(i, 0, m, lo, hi) })
+		}
+	}
+}
+
+// splitRange runs body on about w contiguous parts of [0, n) concurrently,
+// parts aligned to 16 so BLAS kernels see whole register blocks.
+func splitRange(n, w int, body func(lo, hi int)) {
+	chunk := ((n+w-1)/w + 15) &^ 15
+	var wg sync.WaitGroup
+	for lo := chunk; lo < n; lo += chunk {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			body(lo, hi)
+		}(lo, min(lo+chunk, n))
+	}
+	body(0, min(chunk, n))
+	wg.Wait()
 }
