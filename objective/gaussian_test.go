@@ -30,10 +30,10 @@ func newGauss(d int, mu, s []float64, c float64) *gaussEnergy {
 	}
 }
 
-func (g *gaussEnergy) Spec() models.Spec         { return models.Spec{Kind: "gauss"} }
-func (g *gaussEnergy) Params() []*ad.Param       { return []*ad.Param{g.mu, g.rho} }
-func (g *gaussEnergy) InputShape() []int         { return []int{g.d} }
-func (g *gaussEnergy) DType() tensor.DType       { return tensor.Float64 }
+func (g *gaussEnergy) Spec() models.Spec   { return models.Spec{Kind: "gauss"} }
+func (g *gaussEnergy) Params() []*ad.Param { return []*ad.Param{g.mu, g.rho} }
+func (g *gaussEnergy) InputShape() []int   { return []int{g.d} }
+func (g *gaussEnergy) DType() tensor.DType { return tensor.Float64 }
 func (g *gaussEnergy) LogDensity(x *ad.Var) *ad.Var {
 	tp := x.Tape()
 	z := ad.Mul(ad.Sub(x, tp.Param(g.mu)), ad.Exp(ad.Neg(tp.Param(g.rho))))

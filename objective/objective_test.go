@@ -107,7 +107,7 @@ func close(a, b, rel float64) bool {
 
 // TestSMAgainstCentralDifferences: the exact SM value 0.5‖g‖² + tr(H) equals
 // the same quantity from float64 central differences of log p (step 1e-4:
-// truncation ~h²·f''''/12 ≈ 1e-9, rounding ~1e-16/h² ≈ 1e-8; tolerance 1e-6).
+// truncation ~h²·f””/12 ≈ 1e-9, rounding ~1e-16/h² ≈ 1e-8; tolerance 1e-6).
 func TestSMAgainstCentralDifferences(t *testing.T) {
 	m := smallMLP(t)
 	x := randT(5, tensor.Normal(0, 1), 3, 3)
