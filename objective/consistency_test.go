@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	ad "github.com/fdsm-go/fdsm/autodiff"
+	"github.com/fdsm-go/fdsm/fdpar"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/tensor"
 )
@@ -160,5 +161,39 @@ func TestParallelAndSequentialAgree(t *testing.T) {
 		if d, _ := relDiffAndCos(flatten(gs), flatten(gp)); d > 1e-12 {
 			t.Errorf("%s: gradients differ by %g", name, d)
 		}
+	}
+}
+
+// TestFDSSMStencil: with the default stencils fd-ssm-stencil is fd-ssm; with
+// higher-accuracy stencils (5 points, O(ε⁴)) it approaches SSM faster.
+func TestFDSSMStencil(t *testing.T) {
+	m := smallMLP(t)
+	x, u := randT(22, tensor.Normal(0, 1), 4, 3), sphereT(23, 1, 4, 3)
+	run := func(name string, eps float64, o Options) float64 {
+		v := cpu.Empty(tensor.Float64, 4, 3)
+		cpu.Binary(tensor.OpMul, v, u, tensor.Scalar(cpu, tensor.Float64, eps))
+		o.Eps, o.Projection = eps, Sphere
+		l, _, _ := evalLoss(t, name, o, m, Batch{X: x, V: v})
+		return l
+	}
+	if a, b := run("fd-ssm", 0.1, Options{}), run("fd-ssm-stencil", 0.1, Options{}); !close(a, b, 1e-12) {
+		t.Errorf("default stencils: %v vs fd-ssm %v", b, a)
+	}
+	s1, err := fdpar.HigherAccuracy(1, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := fdpar.HigherAccuracy(2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hi := Options{FirstOrder: &s1, SecondOrder: &s2}
+	epss := []float64{0.4, 0.2, 0.1}
+	var errs []float64
+	for _, e := range epss {
+		errs = append(errs, math.Abs(run("fd-ssm-stencil", e, hi)-run("ssm", e, Options{}))/math.Abs(run("ssm", e, Options{})))
+	}
+	if s := slope(epss, errs); s < 3.5 {
+		t.Errorf("higher-accuracy FD-SSM error %v falls with slope %.2f, want about 4", errs, s)
 	}
 }

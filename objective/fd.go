@@ -19,6 +19,54 @@ func init() {
 	register("fd-dsm", func(o Options) (Objective, error) { return fdDSM{o, false}, nil })
 	register("fd-mdsm", func(o Options) (Objective, error) { return fdDSM{o, true}, nil })
 	register("fd-ssmvr", func(o Options) (Objective, error) { return fdSSMVR{o}, nil })
+	register("fd-ssm-stencil", func(o Options) (Objective, error) { return fdSSMStencil{o}, nil })
+}
+
+// fdSSMStencil is FD-SSM with any pair of stencils (Theorem 1, Lemma 1 or
+// higher accuracy): D1 = Σ w¹ᵢ f(x + γ¹ᵢ v) ≈ vᵀg and D2 = Σ w²ᵢ f(x + γ²ᵢ v) ≈
+// vᵀHv over one plan of the union of their offsets; raw = D2 + ½D1², loss
+// scaled as fd-ssm. With the default stencils it equals fd-ssm.
+type fdSSMStencil struct{ o Options }
+
+func (fdSSMStencil) Name() string { return "fd-ssm-stencil" }
+
+func (s fdSSMStencil) Eval(tp *ad.Tape, m models.Model, b Batch, rng *tensor.RNG) (Result, error) {
+	e, err := energyOf(s.Name(), m)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := checkX(s.Name(), m, b); err != nil {
+		return Result{}, err
+	}
+	var offsets []float64
+	index := map[float64]int{}
+	for _, st := range []*fdpar.Stencil{s.o.FirstOrder, s.o.SecondOrder} {
+		for _, g := range st.Offsets {
+			if _, ok := index[g]; !ok {
+				index[g] = len(offsets)
+				offsets = append(offsets, g)
+			}
+		}
+	}
+	weights := func(st *fdpar.Stencil) []float64 {
+		w := make([]float64, len(offsets))
+		for i, g := range st.Offsets {
+			w[index[g]] += st.Weights[i]
+		}
+		return w
+	}
+	x := like(tp, b.X, b.X)
+	v := directions(tp, b, Sphere, s.o.Eps, rng)
+	plan := fdpar.NewPlan(offsets...)
+	vals := s.o.Executor.Run(plan, x, v, e.LogDensity)
+	d1 := plan.Combine(vals, weights(s.o.FirstOrder))
+	d2 := plan.Combine(vals, weights(s.o.SecondOrder))
+	per := ad.Add(d2, ad.Scale(ad.Square(d1), 0.5))
+	scale := 1 / (s.o.Eps * s.o.Eps)
+	if s.o.Scaling == ReferenceFlow {
+		scale *= float64(dim(b.X))
+	}
+	return Result{Loss: mean(per, scale), PerSample: per}, nil
 }
 
 // fdSSM is FD-SSM (Eq. 9): with f± = log p(x ± v), f0 = log p(x),

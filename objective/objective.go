@@ -88,9 +88,9 @@ type Options struct {
 	Projection Projection // SSM/SSM-VR directions; default gaussian (FD: always sphere)
 	Sequential bool       // FD: one model call per shifted block instead of one batched call
 	Scaling    Scaling    // default paper
-	// Stencil is the FD-SSM stencil's second-order part for "fd-ssm-stencil"
-	// (default: Theorem 1 with K = 1, α = 1, i.e. Eq. (8)).
-	Alphas []float64
+	// FirstOrder and SecondOrder are the stencils of "fd-ssm-stencil" for
+	// vᵀg and vᵀHv (default fdpar.Default(1) and Default(2), Eq. (8)).
+	FirstOrder, SecondOrder *fdpar.Stencil
 	// MDSM: the per-position noise range (linspace over the batch) and the
 	// fixed target scale s0; defaults 0.05, 1.2 and 0.1 as in the reference.
 	SigmaMin, SigmaMax, S0 float64
@@ -120,6 +120,14 @@ func (o Options) withDefaults() Options {
 	}
 	if o.S0 == 0 {
 		o.S0 = 0.1
+	}
+	if o.FirstOrder == nil {
+		st := fdpar.Default(1)
+		o.FirstOrder = &st
+	}
+	if o.SecondOrder == nil {
+		st := fdpar.Default(2)
+		o.SecondOrder = &st
 	}
 	if o.Executor == nil {
 		if o.Sequential {
@@ -165,6 +173,9 @@ func New(name string, opts Options) (Objective, error) {
 	case Paper, ReferenceEBM, ReferenceFlow, ReferenceNCSN:
 	default:
 		return nil, fmt.Errorf("objective %s: unknown scaling %q (valid: paper, reference-ebm, reference-flow, reference-ncsn)", name, opts.Scaling)
+	}
+	if opts.FirstOrder.Order != 1 || opts.SecondOrder.Order != 2 {
+		return nil, fmt.Errorf("objective %s: stencils must be of order 1 and 2 (got %d and %d)", name, opts.FirstOrder.Order, opts.SecondOrder.Order)
 	}
 	return mk(opts)
 }
