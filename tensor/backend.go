@@ -25,6 +25,9 @@ type Backend interface {
 	Release(t *Tensor)
 	// MemStats reports pool usage.
 	MemStats() MemStats
+	// ResetPeak restarts the high-water mark at the current usage, so a
+	// benchmark can measure the peak of one computation.
+	ResetPeak()
 
 	// Upload copies src (len = dst.Numel()) into dst, converting to dst's dtype.
 	Upload(dst *Tensor, src []float64)

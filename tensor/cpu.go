@@ -58,6 +58,8 @@ func (c *CPU) Release(t *Tensor) {
 
 func (c *CPU) MemStats() MemStats { return c.pool.memStats() }
 
+func (c *CPU) ResetPeak() { c.pool.resetPeak() }
+
 // Trim frees every pooled buffer (for example after evaluation with large
 // batches) so the garbage collector can return the memory.
 func (c *CPU) Trim() { c.pool.trim() }

@@ -70,6 +70,12 @@ func (p *pool) memStats() MemStats {
 	return p.stats
 }
 
+func (p *pool) resetPeak() {
+	p.mu.Lock()
+	p.stats.PeakBytes = p.stats.InUseBytes
+	p.mu.Unlock()
+}
+
 // trim drops every pooled buffer so the garbage collector can reclaim it.
 func (p *pool) trim() {
 	p.mu.Lock()

@@ -10,6 +10,20 @@ import (
 
 // Memory: Empty, Zeros, Release and MemStats.
 func testMemory(t *testing.T, b tensor.Backend, dt tensor.DType) {
+	t.Run("ResetPeak", func(t *testing.T) {
+		x := b.Empty(dt, 1000)
+		b.Release(x)
+		b.ResetPeak()
+		s := b.MemStats()
+		if s.PeakBytes != s.InUseBytes {
+			t.Fatalf("after ResetPeak: peak %d, in use %d", s.PeakBytes, s.InUseBytes)
+		}
+		y := b.Empty(dt, 1000)
+		if got := b.MemStats().PeakBytes; got < s.InUseBytes+int64(1000*dt.Size()) {
+			t.Errorf("peak %d after taking %d bytes on top of %d", got, 1000*dt.Size(), s.InUseBytes)
+		}
+		b.Release(y)
+	})
 	t.Run("Shapes", func(t *testing.T) {
 		for _, s := range []tensor.Shape{{}, {1}, {5}, {0}, {2, 0, 3}, {3, 4}, {2, 3, 4, 5}, {1, 2, 1, 2, 1, 2, 1, 2}} {
 			for _, zeros := range []bool{false, true} {
