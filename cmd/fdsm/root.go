@@ -46,6 +46,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newVersionCmd(),
 		newBenchCmd(),
+		newObjectiveCmd(),
 	)
 	// ---- end of subcommands ----
 
