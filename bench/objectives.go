@@ -1,0 +1,179 @@
+package bench
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+
+	"github.com/fdsm-go/fdsm/autodiff"
+	"github.com/fdsm-go/fdsm/models"
+	"github.com/fdsm-go/fdsm/objective"
+	"github.com/fdsm-go/fdsm/tensor"
+)
+
+// ObjectivesOptions size the objectives benchmark (paper Table 2).
+type ObjectivesOptions struct {
+	Model         string // "mlp" (784-512-512, default) or "resnet" (small resnet_ebm)
+	Batch         int    // default 64 (the paper's SSM-family batch)
+	Rounds, Iters int    // defaults 5 and 3
+	Warmup        int    // default 1
+	Progress      func(round, rounds int)
+}
+
+// ObjectiveResult is one method's figures.
+type ObjectiveResult struct {
+	Method    string  `json:"method"`
+	Model     string  `json:"model"`
+	Ms        float64 `json:"ms"`
+	PeakBytes int64   `json:"peak_bytes"`
+}
+
+// ObjectivesResult is the objectives benchmark.
+type ObjectivesResult struct {
+	Backend    string             `json:"backend"`
+	GOMAXPROCS int                `json:"gomaxprocs"`
+	Batch      int                `json:"batch"`
+	Results    []ObjectiveResult  `json:"results"`
+	Speedup    map[string]float64 `json:"speedup"`
+	// PeakRatio is FD-SSM's peak bytes over SSM's (target <= 0.75).
+	PeakRatio float64 `json:"fd_ssm_peak_over_ssm"`
+}
+
+type objCase struct {
+	method string
+	model  models.Model
+	obj    objective.Objective
+	batch  objective.Batch
+	tp     *autodiff.Tape
+}
+
+// Objectives times one training step (loss and backward into the
+// parameters' gradients) per method, float32, all methods side by side in
+// every round: SSM, FD-SSM, DSM, FD-DSM on the energy model and SSM-VR,
+// FD-SSMVR on a small NCSN score network. Peak bytes are the engine pool's
+// high-water mark during a step above what it held before.
+func Objectives(opts ObjectivesOptions) (ObjectivesResult, error) {
+	if opts.Model == "" {
+		opts.Model = "mlp"
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 64
+	}
+	if opts.Rounds <= 0 {
+		opts.Rounds = 5
+	}
+	if opts.Iters <= 0 {
+		opts.Iters = 3
+	}
+	if opts.Warmup <= 0 {
+		opts.Warmup = 1
+	}
+	be := tensor.NewCPU()
+	var energy models.Spec
+	switch opts.Model {
+	case "mlp":
+		energy = models.Spec{Kind: "mlp", Options: map[string]any{}}
+	case "resnet":
+		energy = models.Spec{Kind: "resnet_ebm", Options: map[string]any{"n_chan": 8, "activation": "shifted_softplus"}}
+	default:
+		return ObjectivesResult{}, fmt.Errorf("unknown model %q (valid: mlp, resnet)", opts.Model)
+	}
+	em, err := models.Build(energy, be, tensor.Float32, 1)
+	if err != nil {
+		return ObjectivesResult{}, err
+	}
+	sm, err := models.Build(models.Spec{Kind: "ncsn", Options: map[string]any{"ngf": 8, "image_size": 16}}, be, tensor.Float32, 1)
+	if err != nil {
+		return ObjectivesResult{}, err
+	}
+	rng := tensor.NewRNG(3)
+	input := func(m models.Model, n int) objective.Batch {
+		x := be.Empty(tensor.Float32, append([]int{n}, m.InputShape()...)...)
+		be.Random(x, tensor.Uniform(0, 1), rng)
+		return objective.Batch{X: x}
+	}
+	var cases []*objCase
+	add := func(method string, m models.Model, b objective.Batch, o objective.Options) error {
+		obj, err := objective.New(method, o)
+		if err != nil {
+			return err
+		}
+		cases = append(cases, &objCase{method: method, model: m, obj: obj, batch: b, tp: autodiff.NewTape(be)})
+		return nil
+	}
+	eb, sb := input(em, opts.Batch), input(sm, opts.Batch/4)
+	// The paper's settings: ε = 0.05 for images (sphere noise), σ = 0.1.
+	o := objective.Options{Eps: 0.05, Sigma: 0.1}
+	for _, method := range []string{"ssm", "fd-ssm", "dsm", "fd-dsm"} {
+		if err := add(method, em, eb, o); err != nil {
+			return ObjectivesResult{}, err
+		}
+	}
+	for _, method := range []string{"ssmvr", "fd-ssmvr"} {
+		if err := add(method, sm, sb, o); err != nil {
+			return ObjectivesResult{}, err
+		}
+	}
+	step := func(c *objCase) error {
+		r, err := c.obj.Eval(c.tp, c.model, c.batch, rng)
+		if err != nil {
+			return err
+		}
+		autodiff.Backward(r.Loss, c.model.Params())
+		c.tp.Reset()
+		return nil
+	}
+	peaks := make([]int64, len(cases))
+	for i, c := range cases {
+		for w := 0; w < opts.Warmup; w++ {
+			if err := step(c); err != nil {
+				return ObjectivesResult{}, fmt.Errorf("%s: %w", c.method, err)
+			}
+		}
+		be.ResetPeak()
+		base := be.MemStats().InUseBytes
+		if err := step(c); err != nil {
+			return ObjectivesResult{}, err
+		}
+		peaks[i] = be.MemStats().PeakBytes - base
+	}
+	times := make([][]float64, len(cases))
+	for r := 0; r < opts.Rounds; r++ {
+		for i, c := range cases {
+			times[i] = append(times[i], timeIt(opts.Iters, func() { _ = step(c) }))
+		}
+		if opts.Progress != nil {
+			opts.Progress(r+1, opts.Rounds)
+		}
+	}
+	res := ObjectivesResult{Backend: be.Name(), GOMAXPROCS: runtime.GOMAXPROCS(0), Batch: opts.Batch, Speedup: map[string]float64{}}
+	ms := map[string]float64{}
+	peak := map[string]int64{}
+	for i, c := range cases {
+		model := opts.Model
+		if c.model == sm {
+			model = "ncsn"
+		}
+		m := median(times[i])
+		ms[c.method], peak[c.method] = m, peaks[i]
+		res.Results = append(res.Results, ObjectiveResult{Method: c.method, Model: model, Ms: m, PeakBytes: peaks[i]})
+	}
+	for _, pair := range [][2]string{{"fd-ssm", "ssm"}, {"fd-dsm", "dsm"}, {"fd-ssmvr", "ssmvr"}} {
+		res.Speedup[pair[0]+"/"+pair[1]] = ms[pair[1]] / ms[pair[0]]
+	}
+	res.PeakRatio = float64(peak["fd-ssm"]) / float64(peak["ssm"])
+	return res, nil
+}
+
+// String formats the result as a table.
+func (r ObjectivesResult) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "objectives benchmark (%s, GOMAXPROCS=%d, batch %d, float32; loss + backward per step, medians)\n", r.Backend, r.GOMAXPROCS, r.Batch)
+	fmt.Fprintf(&b, "%-10s %-8s %12s %14s\n", "method", "model", "ms/step", "peak MiB")
+	for _, x := range r.Results {
+		fmt.Fprintf(&b, "%-10s %-8s %12.2f %14.1f\n", x.Method, x.Model, x.Ms, float64(x.PeakBytes)/(1<<20))
+	}
+	fmt.Fprintf(&b, "speedup: fd-ssm/ssm %.2fx, fd-dsm/dsm %.2fx, fd-ssmvr/ssmvr %.2fx; fd-ssm peak / ssm peak %.2f\n",
+		r.Speedup["fd-ssm/ssm"], r.Speedup["fd-dsm/dsm"], r.Speedup["fd-ssmvr/ssmvr"], r.PeakRatio)
+	return b.String()
+}
