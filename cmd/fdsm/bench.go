@@ -15,7 +15,72 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure speed and memory (medians of side-by-side rounds)",
 	}
-	cmd.AddCommand(newBenchEngineCmd(), newBenchModelsCmd())
+	cmd.AddCommand(newBenchEngineCmd(), newBenchModelsCmd(), newBenchObjectivesCmd(), newBenchDerivativeCmd())
+	return cmd
+}
+
+// printResult writes a benchmark result as indented JSON or as its table.
+func printResult(cmd *cobra.Command, asJSON bool, res fmt.Stringer) error {
+	if asJSON {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	_, err := fmt.Fprint(cmd.OutOrStdout(), res.String())
+	return err
+}
+
+func newBenchObjectivesCmd() *cobra.Command {
+	var opts bench.ObjectivesOptions
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "objectives",
+		Short: "Time per step and peak memory of SSM, DSM, SSM-VR against their finite-difference forms (paper Table 2)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := logger()
+			opts.Progress = func(r, n int) { log.Info().Int("round", r).Int("of", n).Msg("bench objectives") }
+			res, err := bench.Objectives(opts)
+			if err != nil {
+				return err
+			}
+			return printResult(cmd, asJSON, res)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().StringVar(&opts.Model, "model", "mlp", "energy model: mlp (784-512-512) or resnet (small resnet_ebm)")
+	cmd.Flags().IntVar(&opts.Batch, "batch", 64, "batch size of the energy model (the score network takes a quarter)")
+	cmd.Flags().IntVar(&opts.Rounds, "rounds", 5, "measurement rounds (the median is reported)")
+	cmd.Flags().IntVar(&opts.Iters, "iters", 3, "steps per round")
+	return cmd
+}
+
+func newBenchDerivativeCmd() *cobra.Command {
+	var opts bench.DerivativeOptions
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "derivative",
+		Short: "T-th directional derivative of a resnet_ebm's log density: nested autodiff vs FD stencil (paper Fig. 2)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.MaxOrder < 1 || opts.MaxOrder > 8 {
+				return fmt.Errorf("--max-order must be between 1 and 8, got %d", opts.MaxOrder)
+			}
+			log := logger()
+			opts.Progress = func(t int) { log.Info().Int("order", t).Msg("bench derivative") }
+			res, err := bench.Derivative(opts)
+			if err != nil {
+				return err
+			}
+			return printResult(cmd, asJSON, res)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().IntVar(&opts.MaxOrder, "max-order", 5, "highest derivative order T (1-8; exact cost grows exponentially)")
+	cmd.Flags().IntVar(&opts.Batch, "batch", 16, "batch size")
+	cmd.Flags().Float64Var(&opts.Eps, "eps", 0.3, "finite-difference step ‖v‖")
+	cmd.Flags().IntVar(&opts.Rounds, "rounds", 3, "measurement rounds (the median is reported)")
+	cmd.Flags().IntVar(&opts.Iters, "iters", 2, "evaluations per round")
 	return cmd
 }
 
