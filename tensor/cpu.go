@@ -3,6 +3,7 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 )
 
 // CPU is the host backend: Go loops for elementwise work, OpenBLAS (or
@@ -127,9 +128,34 @@ func (c *CPU) Fill(dst *Tensor, v float64) {
 	}
 }
 
+// randomChunk is the number of elements one derived stream fills: large
+// tensors draw one seed from rng and fill fixed chunks from streams derived
+// from (seed, chunk index) in parallel, so the result depends only on rng's
+// state, never on the number of threads.
+const randomChunk = 1 << 14
+
 func (c *CPU) Random(dst *Tensor, dist Distribution, rng *RNG) {
 	c.own(dst)
+	if dist.Kind < DistNormal || dist.Kind > DistRademacher {
+		panic(fmt.Sprintf("tensor: unknown distribution %d", dist.Kind))
+	}
 	n := dst.Numel()
+	if n <= randomChunk {
+		fillRandom(dst, dist, rng.r, 0, n)
+		return
+	}
+	seed := rng.Uint64()
+	chunks := (n + randomChunk - 1) / randomChunk
+	parallelFor(chunks, randomChunk*4, func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			r := rand.New(rand.NewPCG(seed, uint64(k)))
+			fillRandom(dst, dist, r, k*randomChunk, min((k+1)*randomChunk, n))
+		}
+	})
+}
+
+// fillRandom fills dst[lo:hi] with draws from dist.
+func fillRandom(dst *Tensor, dist Distribution, r *rand.Rand, lo, hi int) {
 	set := func(i int, v float64) {
 		if dst.dtype == Float32 {
 			dst.f32[i] = float32(v)
@@ -139,12 +165,12 @@ func (c *CPU) Random(dst *Tensor, dist Distribution, rng *RNG) {
 	}
 	switch dist.Kind {
 	case DistNormal:
-		for i := 0; i < n; i++ {
-			set(i, dist.A+dist.B*rng.NormFloat64())
+		for i := lo; i < hi; i++ {
+			set(i, dist.A+dist.B*r.NormFloat64())
 		}
 	case DistUniform:
-		for i := 0; i < n; i++ {
-			v := dist.A + (dist.B-dist.A)*rng.Float64()
+		for i := lo; i < hi; i++ {
+			v := dist.A + (dist.B-dist.A)*r.Float64()
 			if dst.dtype == Float32 && float32(v) >= float32(dist.B) && dist.B > dist.A {
 				// Rounding to float32 can reach the excluded upper bound;
 				// step down to the largest float32 below it.
@@ -155,15 +181,13 @@ func (c *CPU) Random(dst *Tensor, dist Distribution, rng *RNG) {
 	case DistRademacher:
 		// One 64-bit draw gives 64 signs.
 		var bits uint64
-		for i := 0; i < n; i++ {
-			if i%64 == 0 {
-				bits = rng.Uint64()
+		for i := lo; i < hi; i++ {
+			if (i-lo)%64 == 0 {
+				bits = r.Uint64()
 			}
 			set(i, float64(int(bits&1)*2-1))
 			bits >>= 1
 		}
-	default:
-		panic(fmt.Sprintf("tensor: unknown distribution %d", dist.Kind))
 	}
 }
 
