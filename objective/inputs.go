@@ -108,8 +108,8 @@ func projectionScale(proj Projection, eps float64, d int) float64 {
 	return float64(d)
 }
 
-// perSampleScale returns a constant [n] (or broadcastable [n,1,...]) of the
-// given values, shaped to multiply a per-sample vector.
+// perSample returns a constant [n] holding the given per-sample values,
+// released with the tape.
 func perSample(tp *ad.Tape, dt tensor.DType, vals []float64) *ad.Var {
 	t := tp.Backend().Empty(dt, len(vals))
 	tp.Backend().Upload(t, vals)

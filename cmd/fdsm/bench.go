@@ -103,14 +103,7 @@ func newBenchModelsCmd() *cobra.Command {
 			opts.DType = dt
 			log := logger()
 			opts.Progress = func(name string) { log.Info().Str("model", name).Msg("bench models") }
-			res := bench.Models(opts)
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
-			}
-			_, err = fmt.Fprint(cmd.OutOrStdout(), res.String())
-			return err
+			return printResult(cmd, asJSON, bench.Models(opts))
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
@@ -140,14 +133,7 @@ rounds, with warm-up excluded, plus Go heap allocations per step.`,
 			opts.Progress = func(done, total int) {
 				log.Info().Int("round", done).Int("of", total).Msg("bench engine")
 			}
-			res := bench.Engine(opts)
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
-			}
-			_, err := fmt.Fprint(cmd.OutOrStdout(), res.String())
-			return err
+			return printResult(cmd, asJSON, bench.Engine(opts))
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
