@@ -1,0 +1,286 @@
+package data
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fdsm-go/fdsm/tensor"
+)
+
+// LoaderOptions configures NewLoader. Zero values take the defaults noted.
+type LoaderOptions struct {
+	Dataset    Dataset
+	Sampler    *Sampler    // nil: every sample in order, one rank (evaluation)
+	Transforms []Transform // applied in order to each sample
+	BatchSize  int
+	DropLast   bool           // drop the epoch's partial last batch instead of yielding it
+	Prefetch   int            // completed batches queued ahead of Next, plus one in assembly (default 2)
+	Workers    int            // goroutines filling one batch's samples (default GOMAXPROCS)
+	Backend    tensor.Backend // default tensor.DefaultCPU()
+	DType      tensor.DType   // default Float32
+	Seed       uint64         // seeds the random transforms
+}
+
+// Batch is one assembled batch. X is [B, sample shape after transforms...];
+// Labels (-1 where unlabelled) and Indices (dataset indices, in sampler
+// order) have length B.
+//
+// Ownership: the batch, its tensor and its slices belong to the caller
+// until it calls Release, which hands the memory back to the loader for a
+// later batch. A batch that is never released stays valid but is not
+// reused: the loader allocates a replacement, so release every batch once
+// done with it (holding two at once, then releasing both, is fine).
+type Batch struct {
+	X       *tensor.Tensor
+	Labels  []int
+	Indices []int
+	slot    *batchSlot
+	gen     uint64
+}
+
+// WaitStats is the loader's "data wait" telemetry, cumulative since
+// NewLoader.
+type WaitStats struct {
+	Wait    time.Duration // total time Next blocked waiting for a batch
+	Batches int64         // batches returned by Next
+	Buffers int64         // batch buffers allocated (grows only if batches are not released)
+}
+
+// ErrLoaderClosed is returned by Next and Start after Close.
+var ErrLoaderClosed = errors.New("data: loader is closed")
+
+// Loader assembles batches of a Dataset in a background goroutine, Prefetch
+// batches ahead of the consumer, with Workers goroutines filling the samples
+// of each batch in parallel directly into the batch tensor's memory (host
+// backends) or into a reused host buffer that is then uploaded (device
+// backends).
+//
+// Random transforms draw from a generator seeded by (Seed, epoch, dataset
+// index), so batches are bitwise the same for any Workers count and timing.
+// A sample that appears twice in one epoch (sampler padding) is transformed
+// the same way both times.
+//
+// Threading: Start, Next, State and Close are for one consumer goroutine;
+// Release and WaitStats may be called from any.
+type Loader struct {
+	ds         Dataset
+	sampler    *Sampler
+	ts         []Transform
+	shapes     [][]int // shapes[k] is the input shape of ts[k]; the last is the output
+	numels     []int   // element counts of shapes
+	outN       int
+	batch      int
+	dropLast   bool
+	prefetch   int
+	be         tensor.Backend
+	dt         tensor.DType
+	host       bool
+	seed       uint64
+	workers    []*loaderWorker
+	mu         sync.Mutex
+	free       []*batchSlot
+	closed     bool
+	run        *loaderRun
+	err        error // sticky until Start
+	epoch, pos int   // consumer's position, for State
+	waitNS     atomic.Int64
+	batches    atomic.Int64
+	buffers    atomic.Int64
+}
+
+// NewLoader checks the options and sizes the per-worker buffers. Start
+// begins an epoch.
+func NewLoader(o LoaderOptions) (*Loader, error) {
+	if o.Dataset == nil {
+		return nil, errors.New("data: loader needs a dataset")
+	}
+	name := o.Dataset.Name()
+	l := &Loader{ds: o.Dataset, ts: o.Transforms, batch: o.BatchSize, dropLast: o.DropLast,
+		prefetch: o.Prefetch, be: o.Backend, dt: o.DType, seed: o.Seed}
+	l.sampler = &Sampler{N: o.Dataset.Len(), World: 1}
+	if o.Sampler != nil {
+		*l.sampler = *o.Sampler // a copy: later edits to the caller's do not race the producer
+	}
+	if err := l.sampler.Validate(); err != nil {
+		return nil, fmt.Errorf("data: loader for %s: %w", name, err)
+	}
+	if l.sampler.N != o.Dataset.Len() {
+		return nil, fmt.Errorf("data: loader for %s: sampler over %d samples, dataset has %d", name, l.sampler.N, o.Dataset.Len())
+	}
+	if o.BatchSize < 1 || o.Prefetch < 0 || o.Workers < 0 {
+		return nil, fmt.Errorf("data: loader for %s: batch size %d, prefetch %d, workers %d", name, o.BatchSize, o.Prefetch, o.Workers)
+	}
+	if l.prefetch == 0 {
+		l.prefetch = 2
+	}
+	if l.be == nil {
+		l.be = tensor.DefaultCPU()
+	}
+	if l.dt == 0 {
+		l.dt = tensor.Float32
+	}
+	shape := o.Dataset.Shape()
+	l.shapes = [][]int{shape}
+	for k := range l.ts {
+		out, err := OutShapeOf(l.ts[:k+1], l.shapes[0]) // errors then name transform k
+		if err != nil {
+			return nil, fmt.Errorf("data: loader for %s: %w", name, err)
+		}
+		shape = out
+		l.shapes = append(l.shapes, shape)
+	}
+	scratch := 0
+	for _, s := range l.shapes {
+		l.numels = append(l.numels, loaderNumel(s))
+		scratch = max(scratch, l.numels[len(l.numels)-1])
+	}
+	l.outN = l.numels[len(l.numels)-1]
+	probe := l.be.Empty(l.dt, 1)
+	l.host = probe.IsHost()
+	l.be.Release(probe)
+	nw := o.Workers
+	if nw == 0 {
+		nw = runtime.GOMAXPROCS(0)
+	}
+	for range nw {
+		w := &loaderWorker{l: l, rng: tensor.NewRNG(0)}
+		w.bufs[0], w.bufs[1] = make([]float32, scratch), make([]float32, scratch)
+		if err := w.reseed(0); err != nil {
+			return nil, fmt.Errorf("data: loader: cannot reseed the transform generator: %w", err)
+		}
+		l.workers = append(l.workers, w)
+	}
+	return l, nil
+}
+
+// OutShape is the shape of one sample after the transforms. The caller must
+// not modify it.
+func (l *Loader) OutShape() []int { return l.shapes[len(l.shapes)-1] }
+
+// BatchesPerEpoch is the number of batches a whole epoch yields on this rank.
+func (l *Loader) BatchesPerEpoch() int {
+	return loaderBatches(l.sampler.PerRank(), l.batch, l.dropLast)
+}
+
+// Start begins epoch epoch at position (the number of this rank's samples
+// already consumed, from a saved State), cancelling any epoch in progress.
+// Batches already returned by Next stay valid. An error (bad position,
+// closed loader) is also returned by the next Next.
+func (l *Loader) Start(epoch, position int) error {
+	if l.closed {
+		return ErrLoaderClosed
+	}
+	l.stopRun()
+	l.err = nil
+	idx, err := l.sampler.Resume(SamplerState{Epoch: epoch, Position: position})
+	if err != nil {
+		l.err = fmt.Errorf("data: loader for %s: %w", l.ds.Name(), err)
+		return l.err
+	}
+	l.epoch, l.pos = epoch, position
+	run := &loaderRun{stop: make(chan struct{}), ready: make(chan loaderItem, l.prefetch), done: make(chan struct{})}
+	l.run = run
+	go l.produce(run, epoch, idx)
+	return nil
+}
+
+// Next returns the next batch of the epoch, io.EOF after its last, or the
+// error that stopped the loader (a sample that could not be read, named by
+// its index). Release the batch when done with it.
+func (l *Loader) Next() (Batch, error) {
+	if l.err != nil {
+		return Batch{}, l.err
+	}
+	if l.closed {
+		return Batch{}, ErrLoaderClosed
+	}
+	if l.run == nil {
+		return Batch{}, errors.New("data: loader: Next before Start")
+	}
+	t0 := time.Now()
+	it, ok := <-l.run.ready
+	l.waitNS.Add(int64(time.Since(t0)))
+	if !ok {
+		return Batch{}, io.EOF
+	}
+	if it.err != nil {
+		l.err = it.err
+		l.stopRun()
+		return Batch{}, it.err
+	}
+	s := it.slot
+	l.mu.Lock()
+	s.held = true
+	s.gen++
+	l.mu.Unlock()
+	l.pos += len(s.indices)
+	l.batches.Add(1)
+	return Batch{X: s.x, Labels: s.labels, Indices: s.indices, slot: s, gen: s.gen}, nil
+}
+
+// Release hands the batch's memory back to the loader. Releasing twice, or
+// releasing the zero Batch, does nothing.
+func (b Batch) Release() {
+	s := b.slot
+	if s == nil {
+		return
+	}
+	l := s.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !s.held || s.gen != b.gen {
+		return
+	}
+	s.held = false
+	l.recycleLocked(s)
+}
+
+// State is the consumer's position: the epoch and the number of this
+// rank's samples returned by Next so far. Start(State()) resumes there.
+func (l *Loader) State() SamplerState { return SamplerState{Epoch: l.epoch, Position: l.pos} }
+
+// WaitStats reports the data-wait telemetry.
+func (l *Loader) WaitStats() WaitStats {
+	return WaitStats{Wait: time.Duration(l.waitNS.Load()), Batches: l.batches.Load(), Buffers: l.buffers.Load()}
+}
+
+// Close stops the background goroutines and waits for them to exit. Batches
+// the consumer holds stay valid until released. Close is idempotent.
+func (l *Loader) Close() error {
+	if l.closed {
+		return nil
+	}
+	l.stopRun()
+	l.mu.Lock()
+	l.closed = true
+	for _, s := range l.free {
+		if s.x != nil {
+			l.be.Release(s.x)
+		}
+	}
+	l.free = nil
+	l.mu.Unlock()
+	return nil
+}
+
+// stopRun cancels the running epoch, waits for its goroutines and recycles
+// the batches it had queued.
+func (l *Loader) stopRun() {
+	run := l.run
+	if run == nil {
+		return
+	}
+	l.run = nil
+	close(run.stop)
+	<-run.done
+	for it := range run.ready {
+		if it.slot != nil {
+			l.recycle(it.slot)
+		}
+	}
+}

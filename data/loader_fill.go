@@ -1,0 +1,240 @@
+package data
+
+// The Loader's background side: the producer goroutine that assembles
+// batches in order, its workers, and the recycled batch buffers.
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"github.com/fdsm-go/fdsm/tensor"
+)
+
+// loaderJob asks a worker to fill samples [from, to) of a batch.
+type loaderJob struct {
+	slot        *batchSlot
+	k, from, to int    // k numbers the job within its batch
+	seed        uint64 // the epoch's transform seed
+}
+
+// loaderWorker owns the scratch buffers and the generator one goroutine uses
+// to read and transform samples, so a steady-state batch allocates nothing.
+type loaderWorker struct {
+	l     *Loader
+	bufs  [2][]float32 // ping-pong buffers between transforms
+	rng   *tensor.RNG
+	state [20]byte
+}
+
+// reseed puts the generator in the state tensor.NewRNG(seed) starts from (a
+// PCG seeded with (seed, seed^golden), as math/rand/v2 serialises it) without
+// allocating a new generator per sample.
+func (w *loaderWorker) reseed(seed uint64) error {
+	copy(w.state[:4], "pcg:")
+	binary.BigEndian.PutUint64(w.state[4:], seed)
+	binary.BigEndian.PutUint64(w.state[12:], seed^0x9e3779b97f4a7c15)
+	return w.rng.UnmarshalBinary(w.state[:])
+}
+
+// fill reads, transforms and stores the job's samples. A float32 host batch
+// receives the last step's output directly; other dtypes and device batches
+// go through a scratch buffer and a conversion.
+func (w *loaderWorker) fill(j loaderJob) {
+	l, s := w.l, j.slot
+	direct := l.host && l.dt == tensor.Float32
+	for p := j.from; p < j.to; p++ {
+		i := s.indices[p]
+		var out []float32
+		if direct {
+			out = s.x.Float32s()[p*l.outN : (p+1)*l.outN]
+		}
+		src, cur := w.bufs[0][:l.numels[0]], 0
+		if direct && len(l.ts) == 0 {
+			src = out
+		}
+		label, err := l.ds.Get(i, src)
+		if err != nil {
+			s.errs[j.k] = fmt.Errorf("sample %d: %w", i, err)
+			return
+		}
+		if len(l.ts) > 0 {
+			_ = w.reseed(mixSeeds(j.seed, uint64(i))) // format checked by NewLoader
+		}
+		for k, t := range l.ts {
+			dst := w.bufs[1-cur][:l.numels[k+1]]
+			if direct && k == len(l.ts)-1 {
+				dst = out
+			}
+			t.Apply(dst, src, l.shapes[k], w.rng)
+			src, cur = dst, 1-cur
+		}
+		if !direct {
+			dst := s.hostBuf
+			if l.host {
+				dst = s.x.Float64s()
+			}
+			for q, v := range src {
+				dst[p*l.outN+q] = float64(v)
+			}
+		}
+		s.labels[p] = label
+	}
+}
+
+type batchSlot struct {
+	l       *Loader
+	x       *tensor.Tensor
+	hostBuf []float64 // device backends: the batch before Upload
+	labels  []int
+	indices []int
+	errs    []error // per job of the batch being filled
+	held    bool    // handed to the consumer and not yet released
+	gen     uint64
+}
+
+type loaderItem struct {
+	slot *batchSlot
+	err  error
+}
+
+type loaderRun struct {
+	stop  chan struct{}   // closed to cancel the producer
+	ready chan loaderItem // completed batches; closed at the end of the epoch
+	done  chan struct{}   // closed when the producer and its workers have exited
+}
+
+func (l *Loader) recycle(s *batchSlot) {
+	l.mu.Lock()
+	l.recycleLocked(s)
+	l.mu.Unlock()
+}
+
+func (l *Loader) recycleLocked(s *batchSlot) {
+	if l.closed {
+		if s.x != nil {
+			l.be.Release(s.x)
+		}
+		s.x = nil
+		return
+	}
+	l.free = append(l.free, s)
+}
+
+// slot returns a free batch buffer sized for n samples.
+func (l *Loader) slot(n int) *batchSlot {
+	l.mu.Lock()
+	var s *batchSlot
+	if k := len(l.free); k > 0 {
+		s, l.free = l.free[k-1], l.free[:k-1]
+	}
+	l.mu.Unlock()
+	if s == nil {
+		s = &batchSlot{l: l}
+		l.buffers.Add(1)
+	}
+	if s.x == nil || s.x.Dim(0) != n { // first use, or the partial last batch
+		if s.x != nil {
+			l.be.Release(s.x)
+		}
+		s.x = l.be.Empty(l.dt, append([]int{n}, l.OutShape()...)...)
+	}
+	if !l.host && len(s.hostBuf) != n*l.outN {
+		s.hostBuf = make([]float64, n*l.outN)
+	}
+	if cap(s.indices) < n {
+		s.indices, s.labels = make([]int, n), make([]int, n)
+	}
+	if s.errs == nil {
+		s.errs = make([]error, len(l.workers))
+	}
+	s.indices, s.labels = s.indices[:n], s.labels[:n]
+	return s
+}
+
+// produce assembles the batches of idx in order and queues them, until the
+// epoch ends, a sample fails, or run.stop closes.
+func (l *Loader) produce(run *loaderRun, epoch int, idx []int) {
+	jobs := make(chan loaderJob, len(l.workers))
+	var exited, batchDone sync.WaitGroup
+	for _, w := range l.workers {
+		exited.Add(1)
+		go func() {
+			defer exited.Done()
+			for j := range jobs {
+				w.fill(j)
+				batchDone.Done()
+			}
+		}()
+	}
+	defer func() {
+		close(jobs)
+		exited.Wait()
+		close(run.ready)
+		close(run.done)
+	}()
+	epochSeed := mixSeeds(l.seed, uint64(epoch))
+	for b := range loaderBatches(len(idx), l.batch, l.dropLast) {
+		select {
+		case <-run.stop:
+			return
+		default:
+		}
+		lo, hi := b*l.batch, min((b+1)*l.batch, len(idx))
+		s := l.slot(hi - lo)
+		copy(s.indices, idx[lo:hi])
+		per := (hi - lo + len(l.workers) - 1) / len(l.workers)
+		for k, from := 0, 0; from < hi-lo; k, from = k+1, from+per {
+			batchDone.Add(1)
+			jobs <- loaderJob{slot: s, k: k, from: from, to: min(from+per, hi-lo), seed: epochSeed}
+		}
+		batchDone.Wait()
+		it := loaderItem{slot: s}
+		if err := s.firstError(); err != nil {
+			l.recycle(s)
+			it = loaderItem{err: fmt.Errorf("data: loader for %s, epoch %d: %w", l.ds.Name(), epoch, err)}
+		} else if !l.host {
+			l.be.Upload(s.x, s.hostBuf)
+		}
+		select {
+		case run.ready <- it:
+		case <-run.stop:
+			if it.slot != nil {
+				l.recycle(it.slot)
+			}
+			return
+		}
+		if it.err != nil {
+			return
+		}
+	}
+}
+
+// firstError returns the error of the earliest failed job of the batch (jobs
+// fill consecutive ranges), so which error surfaces does not depend on
+// timing, and clears them all.
+func (s *batchSlot) firstError() error {
+	var first error
+	for k, err := range s.errs {
+		if first == nil {
+			first = err
+		}
+		s.errs[k] = nil
+	}
+	return first
+}
+
+func loaderBatches(n, b int, dropLast bool) int {
+	if dropLast {
+		return n / b
+	}
+	return (n + b - 1) / b
+}
+
+func loaderNumel(s []int) int {
+	n := 1
+	for _, d := range s {
+		n *= d
+	}
+	return n
+}
