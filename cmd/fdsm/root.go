@@ -46,6 +46,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newVersionCmd(),
 		newBenchCmd(),
+		newDataCmd(),
 		newObjectiveCmd(),
 	)
 	// ---- end of subcommands ----

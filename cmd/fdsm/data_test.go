@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := newRootCmd()
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	cmd.SetArgs(append([]string{"--log-level", "warn", "--log-format", "json"}, args...))
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestDataInfo(t *testing.T) {
+	out, err := runCLI(t, "data", "info", "toy:rings2d", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info map[string]any
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if info["count"].(float64) != 10000 || info["name"] == "" {
+		t.Errorf("%v", info)
+	}
+	if _, err := runCLI(t, "data", "info", "/no/such/dir"); err == nil || !strings.Contains(err.Error(), "mnist") {
+		t.Errorf("bad path: %v", err)
+	}
+}
+
+func TestBenchData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads MNIST and decodes JPEGs")
+	}
+	out, err := runCLI(t, "bench", "data", "--images", "16", "--json")
+	if err != nil {
+		t.Skip("MNIST module not available:", err)
+	}
+	var res struct {
+		Cases []struct {
+			Loader float64 `json:"loader_samples_per_sec"`
+			Raw    float64 `json:"raw_samples_per_sec"`
+		} `json:"cases"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Cases) != 2 || res.Cases[1].Loader <= 0 || res.Cases[1].Raw <= 0 {
+		t.Fatalf("%v: %s", err, out)
+	}
+}
