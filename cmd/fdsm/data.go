@@ -20,6 +20,7 @@ func newDataInfoCmd() *cobra.Command {
 	var o data.OpenOptions
 	var asJSON bool
 	var limit, size int
+	var skipCorrupt bool
 	cmd := &cobra.Command{
 		Use:   "info NAME|PATH",
 		Short: "Shape, count, value range and per-channel mean/std of a dataset",
@@ -31,11 +32,21 @@ images file.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Image.Size = size
+			o.Image.SkipCorrupt = skipCorrupt
 			d, err := data.Open(args[0], o)
 			if err != nil {
 				return err
 			}
 			log := logger()
+			if f, ok := d.(*data.ImageFolder); ok && skipCorrupt {
+				bad, err := f.Validate(cmd.Context(), nil)
+				if err != nil {
+					return err
+				}
+				if len(bad) > 0 {
+					log.Warn().Int("skipped", len(bad)).Str("first", bad[0]).Msg("unreadable images skipped")
+				}
+			}
 			info, err := data.Describe(d, limit, func(done, total int) {
 				if done%10000 == 0 {
 					log.Info().Int("samples", done).Int("of", total).Msg("data info")
@@ -51,6 +62,7 @@ images file.`,
 	cmd.Flags().Uint64Var(&o.Seed, "seed", 0, "seed of UCI dequantisation/noise and toy samples")
 	cmd.Flags().IntVar(&size, "image-size", 32, "image folders: output size")
 	cmd.Flags().IntVar(&limit, "limit", 0, "read only the first N samples (0: all)")
+	cmd.Flags().BoolVar(&skipCorrupt, "skip-corrupt", false, "image folders: check every image first and skip unreadable ones (logged), instead of failing")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }

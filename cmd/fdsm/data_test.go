@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -51,5 +55,35 @@ func TestBenchData(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Cases) != 2 || res.Cases[1].Loader <= 0 || res.Cases[1].Raw <= 0 {
 		t.Fatalf("%v: %s", err, out)
+	}
+}
+
+func TestDataInfoSkipCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	writePNG(t, filepath.Join(dir, "a.png"))
+	if err := os.WriteFile(filepath.Join(dir, "b.jpg"), []byte("not an image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "data", "info", dir); err == nil || !strings.Contains(err.Error(), "b.jpg") {
+		t.Errorf("corrupt image not reported: %v", err)
+	}
+	out, err := runCLI(t, "data", "info", dir, "--skip-corrupt", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `"count": 1`) {
+		t.Errorf("corrupt image not skipped: %s", out)
+	}
+}
+
+func writePNG(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := png.Encode(f, image.NewGray(image.Rect(0, 0, 8, 8))); err != nil {
+		t.Fatal(err)
 	}
 }
