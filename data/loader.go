@@ -150,9 +150,6 @@ func NewLoader(o LoaderOptions) (*Loader, error) {
 	for range nw {
 		w := &loaderWorker{l: l, rng: tensor.NewRNG(0)}
 		w.bufs[0], w.bufs[1] = make([]float32, scratch), make([]float32, scratch)
-		if err := w.reseed(0); err != nil {
-			return nil, fmt.Errorf("data: loader: cannot reseed the transform generator: %w", err)
-		}
 		l.workers = append(l.workers, w)
 	}
 	return l, nil

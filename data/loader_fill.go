@@ -4,7 +4,6 @@ package data
 // batches in order, its workers, and the recycled batch buffers.
 
 import (
-	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -21,20 +20,9 @@ type loaderJob struct {
 // loaderWorker owns the scratch buffers and the generator one goroutine uses
 // to read and transform samples, so a steady-state batch allocates nothing.
 type loaderWorker struct {
-	l     *Loader
-	bufs  [2][]float32 // ping-pong buffers between transforms
-	rng   *tensor.RNG
-	state [20]byte
-}
-
-// reseed puts the generator in the state tensor.NewRNG(seed) starts from (a
-// PCG seeded with (seed, seed^golden), as math/rand/v2 serialises it) without
-// allocating a new generator per sample.
-func (w *loaderWorker) reseed(seed uint64) error {
-	copy(w.state[:4], "pcg:")
-	binary.BigEndian.PutUint64(w.state[4:], seed)
-	binary.BigEndian.PutUint64(w.state[12:], seed^0x9e3779b97f4a7c15)
-	return w.rng.UnmarshalBinary(w.state[:])
+	l    *Loader
+	bufs [2][]float32 // ping-pong buffers between transforms
+	rng  *tensor.RNG
 }
 
 // fill reads, transforms and stores the job's samples. A float32 host batch
@@ -59,7 +47,7 @@ func (w *loaderWorker) fill(j loaderJob) {
 			return
 		}
 		if len(l.ts) > 0 {
-			_ = w.reseed(mixSeeds(j.seed, uint64(i))) // format checked by NewLoader
+			w.rng.Reseed(mixSeeds(j.seed, uint64(i)))
 		}
 		for k, t := range l.ts {
 			dst := w.bufs[1-cur][:l.numels[k+1]]

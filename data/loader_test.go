@@ -325,18 +325,3 @@ func TestLoaderOptionErrors(t *testing.T) {
 		t.Fatalf("Next before Start: %v", err)
 	}
 }
-
-func TestLoaderReseedMatchesNewRNG(t *testing.T) {
-	w := &loaderWorker{rng: tensor.NewRNG(0)}
-	for _, seed := range []uint64{0, 1, 1 << 63, 0xdeadbeef} {
-		if err := w.reseed(seed); err != nil {
-			t.Fatal(err)
-		}
-		ref := tensor.NewRNG(seed)
-		for range 5 {
-			if w.rng.Uint64() != ref.Uint64() {
-				t.Fatalf("reseed(%d) does not reproduce NewRNG(%d)", seed, seed)
-			}
-		}
-	}
-}

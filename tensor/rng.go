@@ -12,11 +12,18 @@ type RNG struct {
 	r   *rand.Rand
 }
 
+// seedMix derives PCG's second seed word from the first.
+const seedMix = 0x9e3779b97f4a7c15
+
 // NewRNG returns a generator seeded with seed.
 func NewRNG(seed uint64) *RNG {
-	pcg := rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)
+	pcg := rand.NewPCG(seed, seed^seedMix)
 	return &RNG{pcg: pcg, r: rand.New(pcg)}
 }
+
+// Reseed puts r in the state NewRNG(seed) starts from, without allocating
+// (for per-sample generators in hot loops).
+func (r *RNG) Reseed(seed uint64) { r.pcg.Seed(seed, seed^seedMix) }
 
 // Split derives an independent generator for stream i (for example one per
 // rank or per worker) without consuming from r.

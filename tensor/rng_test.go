@@ -26,3 +26,17 @@ func TestRandomIndependentOfThreads(t *testing.T) {
 		}
 	}
 }
+
+func TestReseedMatchesNewRNG(t *testing.T) {
+	r := NewRNG(0)
+	r.Uint64()
+	for _, seed := range []uint64{0, 1, 1 << 63, 0xdeadbeef} {
+		r.Reseed(seed)
+		ref := NewRNG(seed)
+		for range 5 {
+			if r.Uint64() != ref.Uint64() {
+				t.Fatalf("Reseed(%d) does not reproduce NewRNG(%d)", seed, seed)
+			}
+		}
+	}
+}
