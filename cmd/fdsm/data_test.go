@@ -87,3 +87,44 @@ func writePNG(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// TestTrainMainJobShort runs the default main job end to end in a shortened
+// form: a few steps on part of MNIST, a checkpoint, metrics, plots and a
+// small sample grid; then resumes it.
+func TestTrainMainJobShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a few steps on MNIST")
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	args := []string{"train", "--out", out, "--set", "steps=3", "--set", "schedule.warmup=0", "--set", "data.limit=256",
+		"--set", "samples.n=4", "--set", "samples.scale=0.002", "--set", "checkpoint.every=2"}
+	stdout, err := runCLI(t, args...)
+	if err != nil {
+		if strings.Contains(err.Error(), "GoMNIST") {
+			t.Skip("MNIST module not available:", err)
+		}
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "trained 3 steps") {
+		t.Errorf("stdout %q", stdout)
+	}
+	for _, f := range []string{"metrics.jsonl", "loss.png", "time.png", "samples.png", "checkpoints/step-00000003/model.safetensors"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("missing %s: %v", f, err)
+		}
+	}
+	for i, a := range args {
+		if a == "steps=3" {
+			args[i] = "steps=5"
+		}
+	}
+	if _, err := runCLI(t, append(args, "--resume")...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "checkpoints/step-00000005")); err != nil {
+		t.Errorf("resumed run wrote no step-5 checkpoint: %v", err)
+	}
+	if _, err := runCLI(t, "train", "--set", "optimizer.lr=-1", "--out", out); err == nil || !strings.Contains(err.Error(), "optimizer.lr") {
+		t.Errorf("bad lr: %v", err)
+	}
+}

@@ -47,7 +47,9 @@ func newRootCmd() *cobra.Command {
 		newVersionCmd(),
 		newBenchCmd(),
 		newDataCmd(),
+		newTrainCmd(),
 		newObjectiveCmd(),
+		newPlotCmd(),
 	)
 	// ---- end of subcommands ----
 

@@ -1,0 +1,287 @@
+package trainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/fdsm-go/fdsm/autodiff"
+	"github.com/fdsm-go/fdsm/data"
+	"github.com/fdsm-go/fdsm/models"
+	"github.com/fdsm-go/fdsm/objective"
+	"github.com/fdsm-go/fdsm/tensor"
+)
+
+// Summary describes a finished (or stopped) run.
+type Summary struct {
+	Steps      int
+	Skipped    int
+	LastLoss   float64
+	Checkpoint string // the last checkpoint written
+	Elapsed    time.Duration
+	Model      models.Model
+}
+
+// Run is one training run. OnStep, if set, receives every step's metrics
+// (the CLI writes them to metrics.jsonl, the console and Prometheus).
+type Run struct {
+	Config Config
+	Dir    string
+	Resume bool
+	Log    zerolog.Logger
+	OnStep func(StepMetrics)
+}
+
+// runState is what the loop mutates.
+type runState struct {
+	step, epoch, skipped, consecutive int
+}
+
+// Train runs the loop. Every configuration error is reported before any
+// training starts. A cancelled ctx writes a checkpoint and returns ctx's
+// error.
+func (r Run) Train(ctx context.Context) (Summary, error) {
+	cfg := r.Config
+	start := time.Now()
+	if err := cfg.Validate(); err != nil {
+		return Summary{}, err
+	}
+	if err := checkWritable(r.Dir); err != nil {
+		return Summary{}, err
+	}
+	dt, _ := tensor.ParseDType(cfg.DType)
+	be := tensor.DefaultCPU()
+	m, err := models.Build(cfg.ModelSpec(), be, dt, cfg.Seed)
+	if err != nil {
+		return Summary{}, err
+	}
+	loader, err := r.newLoader(m, be, dt)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer loader.Close()
+	obj, err := objective.New(cfg.Objective.Name, cfg.objectiveOptions())
+	if err != nil {
+		return Summary{}, err
+	}
+	opt, err := NewOptimizer(cfg.Optimizer.Kind, OptimizerOptions{Beta1: cfg.Optimizer.Beta1, Beta2: cfg.Optimizer.Beta2,
+		Eps: cfg.Optimizer.Eps, WeightDecay: cfg.Optimizer.WeightDecay, Momentum: cfg.Optimizer.Momentum})
+	if err != nil {
+		return Summary{}, err
+	}
+	sched, err := NewSchedule(cfg.Schedule.Kind, cfg.Optimizer.LR, cfg.Steps, cfg.Schedule.Warmup, cfg.Schedule.MinLR)
+	if err != nil {
+		return Summary{}, err
+	}
+	rng := tensor.NewRNG(cfg.Seed ^ 0x5eed)
+	var s runState
+	position := 0
+	if r.Resume {
+		path, st, err := restoreLatest(r.Dir, m, opt, func(p string, err error) {
+			r.Log.Warn().Str("checkpoint", p).Err(err).Msg("unreadable checkpoint skipped; trying the previous one")
+		})
+		if err != nil {
+			return Summary{}, err
+		}
+		if path == "" {
+			r.Log.Info().Str("dir", r.Dir).Msg("no checkpoint to resume from; starting fresh")
+		} else {
+			if err := decodeRNG(st.RNG, rng); err != nil {
+				return Summary{}, fmt.Errorf("%s: rng state: %w", path, err)
+			}
+			s = runState{step: st.Step, epoch: st.Epoch, skipped: st.Skipped, consecutive: st.Consecutive}
+			position = st.Position
+			r.Log.Info().Str("checkpoint", path).Int("step", s.step).Msg("resumed")
+		}
+	}
+	if err := loader.Start(s.epoch, position); err != nil {
+		return Summary{}, err
+	}
+	sum := Summary{Model: m}
+	save := func() error {
+		st := loader.State()
+		path, err := saveCheckpoint(r.Dir, m, opt, trainState{Step: s.step, Epoch: st.Epoch, Position: st.Position,
+			RNG: encodeRNG(rng), Skipped: s.skipped, Consecutive: s.consecutive, Config: cfg}, cfg.Checkpoint.Keep)
+		if err == nil {
+			sum.Checkpoint = path
+			r.Log.Debug().Str("checkpoint", path).Msg("checkpoint written")
+		}
+		return err
+	}
+	tp := autodiff.NewTape(be)
+	for s.step < cfg.Steps {
+		if ctx.Err() != nil {
+			if err := save(); err != nil {
+				return sum, err
+			}
+			return sum, ctx.Err()
+		}
+		met, err := r.step(tp, m, obj, opt, sched, loader, rng, &s)
+		if err != nil {
+			return sum, err
+		}
+		sum.LastLoss = met.Loss
+		if r.OnStep != nil {
+			r.OnStep(met)
+		}
+		if cfg.Checkpoint.Every > 0 && s.step%cfg.Checkpoint.Every == 0 && s.step < cfg.Steps {
+			if err := save(); err != nil {
+				return sum, err
+			}
+		}
+	}
+	if err := save(); err != nil {
+		return sum, err
+	}
+	sum.Steps, sum.Skipped, sum.Elapsed = s.step, s.skipped, time.Since(start)
+	return sum, nil
+}
+
+// step runs one optimisation step (Accumulate micro-batches).
+func (r Run) step(tp *autodiff.Tape, m models.Model, obj objective.Objective, opt Optimizer, sched Schedule,
+	loader *data.Loader, rng *tensor.RNG, s *runState) (StepMetrics, error) {
+	cfg := r.Config
+	be := tp.Backend()
+	params := m.Params()
+	met := StepMetrics{Step: s.step + 1, Epoch: s.epoch, Time: time.Now()}
+	t0 := time.Now()
+	lossSum, bad := 0.0, false
+	for micro := 0; micro < cfg.Accumulate; micro++ {
+		td := time.Now()
+		b, err := loader.Next()
+		for errors.Is(err, io.EOF) {
+			s.epoch++
+			if err = loader.Start(s.epoch, 0); err != nil {
+				return met, err
+			}
+			b, err = loader.Next()
+		}
+		if err != nil {
+			return met, err
+		}
+		met.DataWaitMs += ms(time.Since(td))
+		x := b.X
+		if cfg.Jitter > 0 {
+			noise := tp.Random(x.DType(), tensor.Normal(0, cfg.Jitter), rng, x.Shape()...)
+			x = autodiff.Add(tp.Const(x), noise).Value()
+		}
+		tf := time.Now()
+		res, err := obj.Eval(tp, m, objective.Batch{X: x}, rng)
+		if err != nil {
+			b.Release()
+			return met, err
+		}
+		loss := res.Loss.Item()
+		met.ForwardMs += ms(time.Since(tf))
+		lossSum += loss
+		if math.IsNaN(loss) || math.IsInf(loss, 0) || (s.step >= cfg.BadSteps.After && loss > cfg.BadSteps.MaxLoss) {
+			bad = true
+		} else {
+			tb := time.Now()
+			autodiff.Backward(res.Loss, params)
+			met.BackwardMs += ms(time.Since(tb))
+		}
+		met.EngineBytes = max(met.EngineBytes, be.MemStats().InUseBytes)
+		tp.Reset()
+		b.Release()
+		if bad {
+			break
+		}
+	}
+	met.Loss = lossSum / float64(cfg.Accumulate)
+	to := time.Now()
+	if !bad {
+		if cfg.Accumulate > 1 {
+			ScaleGrads(params, 1/float64(cfg.Accumulate))
+		}
+		clip := cfg.ClipNorm
+		if clip == 0 {
+			clip = math.Inf(1)
+		}
+		met.GradNorm = ClipGradNorm(params, clip)
+		if math.IsNaN(met.GradNorm) || math.IsInf(met.GradNorm, 0) {
+			bad = true
+		}
+	}
+	met.LR = sched.LR(s.step) // updates done so far: LR(0) is the first update's rate
+	s.step++
+	if bad {
+		s.skipped++
+		s.consecutive++
+		met.Skipped = true
+		r.Log.Warn().Int("step", s.step).Float64("loss", met.Loss).Float64("grad_norm", met.GradNorm).Msg("bad step skipped")
+		autodiff.ZeroGrad(params)
+		if s.consecutive >= cfg.BadSteps.MaxConsecutive {
+			return met, fmt.Errorf("step %d: %d consecutive bad steps (NaN/Inf or loss above %g): stopping; lower the learning rate or check the data", s.step, s.consecutive, cfg.BadSteps.MaxLoss)
+		}
+	} else {
+		s.consecutive = 0
+		opt.Step(params, met.LR)
+		autodiff.ZeroGrad(params)
+	}
+	met.OptimizerMs = ms(time.Since(to))
+	met.StepMs = ms(time.Since(t0))
+	met.SamplesPerSec = float64(cfg.Batch*cfg.Accumulate) / time.Since(t0).Seconds()
+	return met, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+
+// newLoader opens the dataset and checks its samples fit the model.
+func (r Run) newLoader(m models.Model, be tensor.Backend, dt tensor.DType) (*data.Loader, error) {
+	cfg := r.Config
+	ds, err := data.Open(cfg.Data.Name, data.OpenOptions{DataDir: cfg.Data.Dir, Seed: cfg.Seed})
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	if cfg.Data.Limit > 0 && cfg.Data.Limit < ds.Len() {
+		idx := make([]int, cfg.Data.Limit)
+		for i := range idx {
+			idx[i] = i
+		}
+		ds = &data.Subset{D: ds, Indices: idx, Label: fmt.Sprintf("first%d", cfg.Data.Limit)}
+	}
+	ts, err := data.ParseTransforms(cfg.Data.Transforms)
+	if err != nil {
+		return nil, fmt.Errorf("data.transforms: %w", err)
+	}
+	out, err := data.OutShapeOf(ts, ds.Shape())
+	if err != nil {
+		return nil, fmt.Errorf("data.transforms: %w", err)
+	}
+	if got, want := tensor.Shape(out).Numel(), tensor.Shape(m.InputShape()).Numel(); got != want {
+		return nil, fmt.Errorf("data %s gives samples of shape %v (%d values) but the model takes %v (%d values)", ds.Name(), out, got, m.InputShape(), want)
+	}
+	if ds.Len() < cfg.Batch {
+		return nil, fmt.Errorf("data %s has %d samples, fewer than one batch of %d", ds.Name(), ds.Len(), cfg.Batch)
+	}
+	sampler, err := data.NewSampler(data.Sampler{N: ds.Len(), Rank: 0, World: 1, Seed: cfg.Seed, Shuffle: true, DropLast: true})
+	if err != nil {
+		return nil, err
+	}
+	return data.NewLoader(data.LoaderOptions{Dataset: ds, Sampler: sampler, Transforms: ts, BatchSize: cfg.Batch,
+		DropLast: true, Backend: be, DType: dt, Seed: cfg.Seed})
+}
+
+// checkWritable creates dir and proves a file can be written there.
+func checkWritable(dir string) error {
+	if dir == "" {
+		return errors.New("output directory: empty path")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".write-test-")
+	if err != nil {
+		return fmt.Errorf("output directory %s is not writable: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(filepath.Join(dir, filepath.Base(f.Name())))
+}
