@@ -176,3 +176,23 @@ func TestSamplersOnRealModels(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestWriteScatter(t *testing.T) {
+	be := tensor.DefaultCPU()
+	x := tensor.FromFloat64s(be, tensor.Float64, tensor.Shape{3, 2}, []float64{0, 0, 1, 1, -1, 2})
+	path := filepath.Join(t.TempDir(), "s.png")
+	if err := WriteScatter(path, x); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := png.Decode(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteScatter(path, x.Reshape(6)); err == nil {
+		t.Error("rank-1 input accepted")
+	}
+}

@@ -128,3 +128,31 @@ func TestTrainMainJobShort(t *testing.T) {
 		t.Errorf("bad lr: %v", err)
 	}
 }
+
+func TestEvalAndSample(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "toy")
+	if _, err := runCLI(t, "train", "--config", "../../configs/small-ebm-toy-fdssm.yaml", "--set", "steps=20", "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	js, err := runCLI(t, "eval", out, "--what", "sm", "--data", "toy:gmm2d-8", "--batches", "2", "--batch-size", "10", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r map[string]any
+	if err := json.Unmarshal([]byte(js), &r); err != nil || r["samples"].(float64) != 20 {
+		t.Fatalf("%v %s", err, js)
+	}
+	if _, err := runCLI(t, "eval", out, "--what", "nll", "--data", "toy:gmm2d-8"); err == nil || !strings.Contains(err.Error(), "likelihood") {
+		t.Errorf("nll of an mlp: %v", err)
+	}
+	png := filepath.Join(t.TempDir(), "s.png")
+	if _, err := runCLI(t, "sample", out, "--n", "4", "--scale", "0.01", "--out", png); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(png); err != nil {
+		t.Error(err)
+	}
+	if _, err := runCLI(t, "eval", "/no/such/run"); err == nil {
+		t.Error("missing checkpoint accepted")
+	}
+}

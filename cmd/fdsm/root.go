@@ -48,6 +48,8 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(),
 		newDataCmd(),
 		newTrainCmd(),
+		newEvalCmd(),
+		newSampleCmd(),
 		newObjectiveCmd(),
 		newPlotCmd(),
 	)

@@ -145,5 +145,8 @@ func writeSamples(m models.Model, cfg trainer.Config, path string) error {
 	if err != nil {
 		return err
 	}
+	if x.Rank() == 2 && x.Dim(1) == 2 {
+		return trainer.WriteScatter(path, x)
+	}
 	return trainer.WriteGrid(path, x, 8)
 }
