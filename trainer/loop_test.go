@@ -117,17 +117,31 @@ func paramsOf(t *testing.T, path string) map[string][]float64 {
 	return out
 }
 
-// TestResumeIsExact: 60 steps straight equal 25 steps, a stop, and a
-// resume to 60, bitwise (optimizer state, sampler position and RNG all
-// restored).
+// stopAt runs c until step stop, then interrupts it as Ctrl-C would (the
+// run writes a checkpoint and returns the context's error).
+func stopAt(t *testing.T, c Config, dir string, stop int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := Run{Config: c, Dir: dir, Log: zerolog.Nop(), OnStep: func(m StepMetrics) {
+		if m.Step == stop {
+			cancel()
+		}
+	}}.Train(ctx)
+	if err != context.Canceled {
+		t.Fatalf("interrupted run: %v", err)
+	}
+}
+
+// TestResumeIsExact: a run stopped at step 25 and resumed ends with the same
+// parameters, bitwise, as an uninterrupted 60-step run (optimizer state,
+// sampler position, RNG and schedule all restored).
 func TestResumeIsExact(t *testing.T) {
 	a, b := t.TempDir(), t.TempDir()
 	c := toyConfig("fd-ssm", 60)
 	c.Batch = 100 // 10,000 samples: 100 batches an epoch
 	full := train(t, c, a, false)
-	c.Steps = 25
-	train(t, c, b, false)
-	c.Steps = 60
+	stopAt(t, c, b, 25)
 	resumed := train(t, c, b, true)
 	pa, pb := paramsOf(t, full.Checkpoint), paramsOf(t, resumed.Checkpoint)
 	for n, va := range pa {
@@ -148,9 +162,7 @@ func TestResumeAcrossEpochs(t *testing.T) {
 	c := toyConfig("fd-ssm", 30)
 	c.Batch, c.Data.Limit = 64, 640 // 10 batches an epoch
 	full := train(t, c, a, false)
-	c.Steps = 15
-	train(t, c, b, false)
-	c.Steps = 30
+	stopAt(t, c, b, 15)
 	resumed := train(t, c, b, true)
 	if full.LastLoss != resumed.LastLoss {
 		t.Errorf("last loss %v uninterrupted, %v resumed", full.LastLoss, resumed.LastLoss)
