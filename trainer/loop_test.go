@@ -251,3 +251,18 @@ func TestConfigValidation(t *testing.T) {
 		t.Errorf("unwritable output: %v", err)
 	}
 }
+
+// TestReproducible: the same config and seed give bitwise-identical
+// parameters.
+func TestReproducible(t *testing.T) {
+	c := toyConfig("fd-dsm", 30)
+	a, b := train(t, c, t.TempDir(), false), train(t, c, t.TempDir(), false)
+	pa, pb := paramsOf(t, a.Checkpoint), paramsOf(t, b.Checkpoint)
+	for n, va := range pa {
+		for i := range va {
+			if va[i] != pb[n][i] {
+				t.Fatalf("%s[%d]: %v vs %v", n, i, va[i], pb[n][i])
+			}
+		}
+	}
+}
