@@ -3,7 +3,6 @@ package tensor
 import (
 	"fmt"
 	"runtime"
-	"sync"
 )
 
 // scaleSlice32 sets c *= beta, treating beta == 0 as an overwrite (BLAS rule:
@@ -136,15 +135,5 @@ func gemmParallel(batch, m, n, k int, one func(i, r0, r1, c0, c1 int)) {
 // splitRange runs body on about w contiguous parts of [0, n) concurrently,
 // parts aligned to 16 so BLAS kernels see whole register blocks.
 func splitRange(n, w int, body func(lo, hi int)) {
-	chunk := ((n+w-1)/w + 15) &^ 15
-	var wg sync.WaitGroup
-	for lo := chunk; lo < n; lo += chunk {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			body(lo, hi)
-		}(lo, min(lo+chunk, n))
-	}
-	body(0, min(chunk, n))
-	wg.Wait()
+	runChunks(n, ((n+w-1)/w+15)&^15, body)
 }

@@ -24,8 +24,13 @@ func parallelFor(n, cost int, body func(lo, hi int)) {
 		body(0, n)
 		return
 	}
+	runChunks(n, (n+workers-1)/workers, body)
+}
+
+// runChunks runs body on [0, n) in chunks of the given size, one goroutine
+// per chunk and the first on the calling goroutine, and waits for all.
+func runChunks(n, chunk int, body func(lo, hi int)) {
 	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
 	for lo := chunk; lo < n; lo += chunk {
 		wg.Add(1)
 		go func(lo, hi int) {
