@@ -62,9 +62,15 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	loader, err := r.newLoader(m, be, dt)
+	loader, ds, err := r.newLoader(m, be, dt)
 	if err != nil {
 		return Summary{}, err
+	}
+	if dk, ok := m.(*models.DKEF); ok {
+		// Resuming overwrites these with the checkpoint's.
+		if err := initInducingPoints(dk, ds); err != nil {
+			return Summary{}, err
+		}
 	}
 	defer loader.Close()
 	obj, err := objective.New(cfg.Objective.Name, cfg.objectiveOptions())
@@ -173,7 +179,14 @@ func (r Run) step(tp *autodiff.Tape, m models.Model, obj objective.Objective, op
 			x = autodiff.Add(tp.Const(x), noise).Value()
 		}
 		tf := time.Now()
-		res, err := obj.Eval(tp, m, objective.Batch{X: x}, rng)
+		em := m
+		if dk, ok := m.(*models.DKEF); ok {
+			if em, x, err = splitForDKEF(tp, dk, x); err != nil {
+				b.Release()
+				return met, err
+			}
+		}
+		res, err := obj.Eval(tp, em, objective.Batch{X: x}, rng)
 		if err != nil {
 			b.Release()
 			return met, err
@@ -187,6 +200,9 @@ func (r Run) step(tp *autodiff.Tape, m models.Model, obj objective.Objective, op
 			tb := time.Now()
 			autodiff.Backward(res.Loss, params)
 			met.BackwardMs += ms(time.Since(tb))
+			if f, ok := em.(dkefFitted); ok {
+				f.SetAlpha(f.alpha.Value())
+			}
 		}
 		met.EngineBytes = max(met.EngineBytes, be.MemStats().InUseBytes)
 		tp.Reset()
@@ -235,11 +251,11 @@ func (r Run) step(tp *autodiff.Tape, m models.Model, obj objective.Objective, op
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
 // newLoader opens the dataset and checks its samples fit the model.
-func (r Run) newLoader(m models.Model, be tensor.Backend, dt tensor.DType) (*data.Loader, error) {
+func (r Run) newLoader(m models.Model, be tensor.Backend, dt tensor.DType) (*data.Loader, data.Dataset, error) {
 	cfg := r.Config
 	ds, err := data.Open(cfg.Data.Name, data.OpenOptions{DataDir: cfg.Data.Dir, Seed: cfg.Seed})
 	if err != nil {
-		return nil, fmt.Errorf("data: %w", err)
+		return nil, nil, fmt.Errorf("data: %w", err)
 	}
 	if cfg.Data.Limit > 0 && cfg.Data.Limit < ds.Len() {
 		idx := make([]int, cfg.Data.Limit)
@@ -250,24 +266,25 @@ func (r Run) newLoader(m models.Model, be tensor.Backend, dt tensor.DType) (*dat
 	}
 	ts, err := data.ParseTransforms(cfg.Data.Transforms)
 	if err != nil {
-		return nil, fmt.Errorf("data.transforms: %w", err)
+		return nil, nil, fmt.Errorf("data.transforms: %w", err)
 	}
 	out, err := data.OutShapeOf(ts, ds.Shape())
 	if err != nil {
-		return nil, fmt.Errorf("data.transforms: %w", err)
+		return nil, nil, fmt.Errorf("data.transforms: %w", err)
 	}
 	if got, want := tensor.Shape(out).Numel(), tensor.Shape(m.InputShape()).Numel(); got != want {
-		return nil, fmt.Errorf("data %s gives samples of shape %v (%d values) but the model takes %v (%d values)", ds.Name(), out, got, m.InputShape(), want)
+		return nil, nil, fmt.Errorf("data %s gives samples of shape %v (%d values) but the model takes %v (%d values)", ds.Name(), out, got, m.InputShape(), want)
 	}
 	if ds.Len() < cfg.Batch {
-		return nil, fmt.Errorf("data %s has %d samples, fewer than one batch of %d", ds.Name(), ds.Len(), cfg.Batch)
+		return nil, nil, fmt.Errorf("data %s has %d samples, fewer than one batch of %d", ds.Name(), ds.Len(), cfg.Batch)
 	}
 	sampler, err := data.NewSampler(data.Sampler{N: ds.Len(), Rank: 0, World: 1, Seed: cfg.Seed, Shuffle: true, DropLast: true})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return data.NewLoader(data.LoaderOptions{Dataset: ds, Sampler: sampler, Transforms: ts, BatchSize: cfg.Batch,
+	l, err := data.NewLoader(data.LoaderOptions{Dataset: ds, Sampler: sampler, Transforms: ts, BatchSize: cfg.Batch,
 		DropLast: true, Backend: be, DType: dt, Seed: cfg.Seed})
+	return l, ds, err
 }
 
 // checkWritable creates dir and proves a file can be written there.
