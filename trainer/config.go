@@ -48,6 +48,9 @@ type DataConfig struct {
 	Dir        string   `json:"dir"`        // data.OpenOptions.DataDir
 	Transforms []string `json:"transforms"` // data.ParseTransforms specs
 	Limit      int      `json:"limit"`      // use only the first Limit samples (0: all)
+	// Holdout keeps the last fraction of the samples out of training (the
+	// reference's 90/10 train/validation split of NICE is holdout 0.1).
+	Holdout float64 `json:"holdout"`
 }
 
 // ObjectiveConfig selects the objective and its options.
@@ -225,6 +228,9 @@ func (c Config) Validate() error {
 	}
 	if k, _ := c.Model["kind"].(string); k == "" {
 		bad("model: needs a kind (valid: %s)", strings.Join(models.Kinds(), ", "))
+	}
+	if c.Data.Holdout < 0 || c.Data.Holdout >= 1 {
+		bad("data.holdout must be in [0, 1), got %g", c.Data.Holdout)
 	}
 	if c.Data.Name == "" {
 		bad("data.name: missing (valid: %s, or a path)", strings.Join(data.Names(), ", "))

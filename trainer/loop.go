@@ -257,12 +257,19 @@ func (r Run) newLoader(m models.Model, be tensor.Backend, dt tensor.DType) (*dat
 	if err != nil {
 		return nil, nil, fmt.Errorf("data: %w", err)
 	}
-	if cfg.Data.Limit > 0 && cfg.Data.Limit < ds.Len() {
-		idx := make([]int, cfg.Data.Limit)
+	n := ds.Len()
+	if cfg.Data.Holdout > 0 {
+		n -= int(float64(n) * cfg.Data.Holdout)
+	}
+	if cfg.Data.Limit > 0 && cfg.Data.Limit < n {
+		n = cfg.Data.Limit
+	}
+	if n < ds.Len() {
+		idx := make([]int, n)
 		for i := range idx {
 			idx[i] = i
 		}
-		ds = &data.Subset{D: ds, Indices: idx, Label: fmt.Sprintf("first%d", cfg.Data.Limit)}
+		ds = &data.Subset{D: ds, Indices: idx, Label: fmt.Sprintf("first%d", n)}
 	}
 	ts, err := data.ParseTransforms(cfg.Data.Transforms)
 	if err != nil {

@@ -225,8 +225,9 @@ func TestConfigValidation(t *testing.T) {
 	c := DefaultConfig()
 	c.Optimizer.LR, c.Batch, c.Objective.Eps = 0, 0, -1
 	c.Objective.Name = "nope"
+	c.Data.Holdout = 1
 	err := c.Validate()
-	for _, want := range []string{"optimizer.lr", "batch", "eps", "unknown objective"} {
+	for _, want := range []string{"optimizer.lr", "batch", "eps", "unknown objective", "data.holdout"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in %v", want, err)
 		}
