@@ -297,3 +297,22 @@ func TestDKEFTrains(t *testing.T) {
 		t.Errorf("dkef relative score error %.3f after %d steps", e, s.Steps)
 	}
 }
+
+// TestAccumulationMatchesLargeBatch: two micro-batches of 32 accumulated
+// give the step one batch of 64 gives (a deterministic objective, exact SM,
+// so only float64 rounding differs: 1e-12 relative).
+func TestAccumulationMatchesLargeBatch(t *testing.T) {
+	c := toyConfig("sm", 3)
+	c.Batch, c.Accumulate = 64, 1
+	big := train(t, c, t.TempDir(), false)
+	c.Batch, c.Accumulate = 32, 2
+	acc := train(t, c, t.TempDir(), false)
+	pa, pb := paramsOf(t, big.Checkpoint), paramsOf(t, acc.Checkpoint)
+	for n, va := range pa {
+		for i := range va {
+			if math.Abs(va[i]-pb[n][i]) > 1e-12*math.Max(1, math.Abs(va[i])) {
+				t.Fatalf("%s[%d]: %v with one batch, %v accumulated", n, i, va[i], pb[n][i])
+			}
+		}
+	}
+}
