@@ -37,6 +37,12 @@ type Config struct {
 	// Jitter adds N(0, jitter²) to every batch (the reference does this, with
 	// 0.005, before SSM-family steps).
 	Jitter     float64          `json:"jitter"`
+	// InitFrom starts a fresh run from the parameters of another run's
+	// newest checkpoint (a run or checkpoint directory, or a model file).
+	InitFrom string `json:"init_from"`
+	// TrainOnly restricts the update to the named parameters (for example
+	// DKEF's second stage, which tunes log_lambda alone); empty: all.
+	TrainOnly  []string         `json:"train_only"`
 	BadSteps   BadStepConfig    `json:"bad_steps"`
 	Checkpoint CheckpointConfig `json:"checkpoint"`
 	Samples    SamplesConfig    `json:"samples"`

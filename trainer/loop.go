@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -66,11 +67,24 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	if dk, ok := m.(*models.DKEF); ok {
+	if dk, ok := m.(*models.DKEF); ok && cfg.InitFrom == "" {
 		// Resuming overwrites these with the checkpoint's.
 		if err := initInducingPoints(dk, ds); err != nil {
 			return Summary{}, err
 		}
+	}
+	if cfg.InitFrom != "" {
+		path, err := ModelFile(cfg.InitFrom)
+		if err != nil {
+			return Summary{}, fmt.Errorf("init_from: %w", err)
+		}
+		if err := models.LoadParams(path, m); err != nil {
+			return Summary{}, fmt.Errorf("init_from: %w", err)
+		}
+	}
+	trainable, err := selectParams(m, cfg.TrainOnly)
+	if err != nil {
+		return Summary{}, err
 	}
 	defer loader.Close()
 	obj, err := objective.New(cfg.Objective.Name, cfg.objectiveOptions())
@@ -129,7 +143,7 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 			}
 			return sum, ctx.Err()
 		}
-		met, err := r.step(tp, m, obj, opt, sched, loader, rng, &s)
+		met, err := r.step(tp, m, trainable, obj, opt, sched, loader, rng, &s)
 		if err != nil {
 			return sum, err
 		}
@@ -151,11 +165,10 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 }
 
 // step runs one optimisation step (Accumulate micro-batches).
-func (r Run) step(tp *autodiff.Tape, m models.Model, obj objective.Objective, opt Optimizer, sched Schedule,
+func (r Run) step(tp *autodiff.Tape, m models.Model, params []*autodiff.Param, obj objective.Objective, opt Optimizer, sched Schedule,
 	loader *data.Loader, rng *tensor.RNG, s *runState) (StepMetrics, error) {
 	cfg := r.Config
 	be := tp.Backend()
-	params := m.Params()
 	met := StepMetrics{Step: s.step + 1, Epoch: s.epoch, Time: time.Now()}
 	t0 := time.Now()
 	lossSum, bad := 0.0, false
@@ -293,6 +306,51 @@ func (r Run) newLoader(m models.Model, be tensor.Backend, dt tensor.DType) (*dat
 		DropLast: true, Backend: be, DType: dt, Seed: cfg.Seed})
 	return l, ds, err
 }
+
+// selectParams returns the parameters named in only (all when empty); an
+// unknown name is an error listing the valid ones.
+func selectParams(m models.Model, only []string) ([]*autodiff.Param, error) {
+	all := m.Params()
+	if len(only) == 0 {
+		return all, nil
+	}
+	byName := map[string]*autodiff.Param{}
+	var names []string
+	for _, p := range all {
+		byName[p.Name] = p
+		names = append(names, p.Name)
+	}
+	var out []*autodiff.Param
+	for _, n := range only {
+		p, ok := byName[n]
+		if !ok {
+			return nil, fmt.Errorf("train_only: no parameter %q (valid: %s)", n, strings.Join(names, ", "))
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// ModelFile resolves a run directory (its newest checkpoint), a checkpoint
+// directory or a model .safetensors file to the model file.
+func ModelFile(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if !st.IsDir() {
+		return path, nil
+	}
+	if f := filepath.Join(path, "model.safetensors"); fileExists(f) {
+		return f, nil
+	}
+	if list := listCheckpoints(path); len(list) > 0 {
+		return filepath.Join(list[0], "model.safetensors"), nil
+	}
+	return "", fmt.Errorf("%s: no checkpoint found (want a run directory, a checkpoint directory or a .safetensors file)", path)
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // checkWritable creates dir and proves a file can be written there.
 func checkWritable(dir string) error {

@@ -316,3 +316,32 @@ func TestAccumulationMatchesLargeBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainOnlyAndInitFrom: a second stage starts from the first stage's
+// checkpoint and updates only the named parameter (DKEF's log_lambda).
+func TestTrainOnlyAndInitFrom(t *testing.T) {
+	c := toyConfig("fd-ssm", 5)
+	c.Model = map[string]any{"kind": "dkef", "input_dim": 2, "num_inducing": 10, "feature_dim": 4}
+	c.Batch = 40
+	stage1 := t.TempDir()
+	s1 := train(t, c, stage1, false)
+	c.InitFrom, c.TrainOnly = stage1, []string{"log_lambda"}
+	s2 := train(t, c, t.TempDir(), false)
+	p1, p2 := paramsOf(t, s1.Checkpoint), paramsOf(t, s2.Checkpoint)
+	for n, v := range p1 {
+		same := true
+		for i := range v {
+			same = same && v[i] == p2[n][i]
+		}
+		if n == "log_lambda" && same {
+			t.Error("log_lambda did not change in stage 2")
+		}
+		if n != "log_lambda" && n != "alpha" && !same {
+			t.Errorf("%s changed in stage 2", n)
+		}
+	}
+	c.TrainOnly = []string{"nope"}
+	if _, err := (Run{Config: c, Dir: t.TempDir(), Log: zerolog.Nop()}).Train(context.Background()); err == nil || !strings.Contains(err.Error(), "log_lambda") {
+		t.Errorf("unknown train_only: %v", err)
+	}
+}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -17,23 +15,11 @@ import (
 // loadModel reads a model from a run directory (its newest checkpoint), a
 // checkpoint directory or a model .safetensors file.
 func loadModel(path string) (models.Model, error) {
-	st, err := os.Stat(path)
+	file, err := trainer.ModelFile(path)
 	if err != nil {
 		return nil, err
 	}
-	if st.IsDir() {
-		if _, err := os.Stat(filepath.Join(path, "model.safetensors")); err == nil {
-			path = filepath.Join(path, "model.safetensors")
-		} else {
-			ents, _ := filepath.Glob(filepath.Join(path, "checkpoints", "step-*", "model.safetensors"))
-			if len(ents) == 0 {
-				return nil, fmt.Errorf("%s: no checkpoint found (want a run directory, a checkpoint directory or a .safetensors file)", path)
-			}
-			sort.Strings(ents)
-			path = ents[len(ents)-1]
-		}
-	}
-	return models.LoadCheckpoint(path, tensor.DefaultCPU(), 0)
+	return models.LoadCheckpoint(file, tensor.DefaultCPU(), 0)
 }
 
 func newEvalCmd() *cobra.Command {
