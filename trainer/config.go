@@ -36,7 +36,7 @@ type Config struct {
 	Seed       uint64  `json:"seed"`
 	// Jitter adds N(0, jitter²) to every batch (the reference does this, with
 	// 0.005, before SSM-family steps).
-	Jitter     float64          `json:"jitter"`
+	Jitter float64 `json:"jitter"`
 	// InitFrom starts a fresh run from the parameters of another run's
 	// newest checkpoint (a run or checkpoint directory, or a model file).
 	InitFrom string `json:"init_from"`
