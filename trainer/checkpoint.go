@@ -29,7 +29,11 @@ type trainState struct {
 	RNG         string `json:"rng"` // base64 of tensor.RNG.MarshalBinary
 	Skipped     int    `json:"skipped"`
 	Consecutive int    `json:"consecutive_skips"`
-	Config      Config `json:"config"`
+	// Early-stopping state: best validation loss (nil before the first
+	// evaluation: JSON has no infinity) and evaluations without improvement.
+	ValBest *float64 `json:"val_best,omitempty"`
+	ValBad  int      `json:"val_bad"`
+	Config  Config   `json:"config"`
 }
 
 func checkpointRoot(dir string) string { return filepath.Join(dir, "checkpoints") }

@@ -46,6 +46,7 @@ type Config struct {
 	BadSteps   BadStepConfig    `json:"bad_steps"`
 	Checkpoint CheckpointConfig `json:"checkpoint"`
 	Samples    SamplesConfig    `json:"samples"`
+	Validation ValidationConfig `json:"validation"`
 }
 
 // DataConfig names the dataset and its transforms.
@@ -270,6 +271,9 @@ func (c Config) Validate() error {
 	}
 	if c.BadSteps.MaxConsecutive <= 0 {
 		bad("bad_steps.max_consecutive must be at least 1")
+	}
+	if c.Validation.Every < 0 || c.Validation.Batches < 0 || c.Validation.Patience < 0 {
+		bad("validation.every, validation.batches and validation.patience must not be negative")
 	}
 	if c.Checkpoint.Every < 0 || c.Checkpoint.Keep < 1 {
 		bad("checkpoint.every must be >= 0 and checkpoint.keep >= 1")

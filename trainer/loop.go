@@ -28,6 +28,7 @@ type Summary struct {
 	Checkpoint string // the last checkpoint written
 	Elapsed    time.Duration
 	Model      models.Model
+	Stopped    bool // ended early: validation patience exhausted
 }
 
 // Run is one training run. OnStep, if set, receives every step's metrics
@@ -86,6 +87,10 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
+	val, err := newValidator(cfg, m)
+	if err != nil {
+		return Summary{}, err
+	}
 	defer loader.Close()
 	obj, err := objective.New(cfg.Objective.Name, cfg.objectiveOptions())
 	if err != nil {
@@ -117,6 +122,7 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 				return Summary{}, fmt.Errorf("%s: rng state: %w", path, err)
 			}
 			s = runState{step: st.Step, epoch: st.Epoch, skipped: st.Skipped, consecutive: st.Consecutive}
+			val.restore(st.ValBest, st.ValBad)
 			position = st.Position
 			r.Log.Info().Str("checkpoint", path).Int("step", s.step).Msg("resumed")
 		}
@@ -127,8 +133,9 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 	sum := Summary{Model: m}
 	save := func() error {
 		st := loader.State()
+		best, bad := val.state()
 		path, err := saveCheckpoint(r.Dir, m, opt, trainState{Step: s.step, Epoch: st.Epoch, Position: st.Position,
-			RNG: encodeRNG(rng), Skipped: s.skipped, Consecutive: s.consecutive, Config: cfg}, cfg.Checkpoint.Keep)
+			RNG: encodeRNG(rng), Skipped: s.skipped, Consecutive: s.consecutive, ValBest: best, ValBad: bad, Config: cfg}, cfg.Checkpoint.Keep)
 		if err == nil {
 			sum.Checkpoint = path
 			r.Log.Debug().Str("checkpoint", path).Msg("checkpoint written")
@@ -154,6 +161,24 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 		if cfg.Checkpoint.Every > 0 && s.step%cfg.Checkpoint.Every == 0 && s.step < cfg.Steps {
 			if err := save(); err != nil {
 				return sum, err
+			}
+		}
+		if val.due(s.step) {
+			loss, err := val.evaluate(tp, m, obj, be)
+			if err != nil {
+				return sum, fmt.Errorf("validation at step %d: %w", s.step, err)
+			}
+			improved, stop := val.record(loss)
+			r.Log.Info().Int("step", s.step).Float64("val_loss", loss).Bool("best", improved).Msg("validation")
+			if improved {
+				if err := saveBest(r.Dir, m, opt, s, loader, rng, cfg); err != nil {
+					return sum, err
+				}
+			}
+			if stop {
+				r.Log.Info().Int("step", s.step).Int("patience", cfg.Validation.Patience).Float64("best", val.best).Msg("early stopping")
+				sum.Stopped = true
+				break
 			}
 		}
 	}
@@ -305,6 +330,35 @@ func (r Run) newLoader(m models.Model, be tensor.Backend, dt tensor.DType) (*dat
 	l, err := data.NewLoader(data.LoaderOptions{Dataset: ds, Sampler: sampler, Transforms: ts, BatchSize: cfg.Batch,
 		DropLast: true, Backend: be, DType: dt, Seed: cfg.Seed})
 	return l, ds, err
+}
+
+// saveBest writes the current parameters as the checkpoint "best"
+// (replacing the previous best atomically).
+func saveBest(dir string, m models.Model, opt Optimizer, s runState, loader *data.Loader, rng *tensor.RNG, cfg Config) error {
+	st := loader.State()
+	tmpDir, err := os.MkdirTemp(dir, ".best-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmpDir)
+	path, err := saveCheckpoint(tmpDir, m, opt, trainState{Step: s.step, Epoch: st.Epoch, Position: st.Position,
+		RNG: encodeRNG(rng), Skipped: s.skipped, Consecutive: s.consecutive, Config: cfg}, 1)
+	if err != nil {
+		return err
+	}
+	best := filepath.Join(dir, "best")
+	old := best + ".old"
+	os.RemoveAll(old)
+	if fileExists(best) {
+		if err := os.Rename(best, old); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(path, best); err != nil {
+		return err
+	}
+	os.RemoveAll(old)
+	return nil
 }
 
 // selectParams returns the parameters named in only (all when empty); an

@@ -345,3 +345,34 @@ func TestTrainOnlyAndInitFrom(t *testing.T) {
 		t.Errorf("unknown train_only: %v", err)
 	}
 }
+
+// TestEarlyStopping: with a learning rate too small to change anything the
+// validation loss (fixed randomness) never improves after the first
+// evaluation, so patience 2 stops the run at the third evaluation and the
+// best parameters are kept in best/.
+func TestEarlyStopping(t *testing.T) {
+	c := toyConfig("fd-ssm", 100)
+	c.Optimizer.LR = 1e-300
+	c.Validation = ValidationConfig{Data: "toy:gmm2d-8", Every: 5, Batches: 2, Patience: 2}
+	dir := t.TempDir()
+	s := train(t, c, dir, false)
+	if !s.Stopped || s.Steps != 15 {
+		t.Fatalf("stopped %v after %d steps, want early stop at 15", s.Stopped, s.Steps)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "best", "model.safetensors")); err != nil {
+		t.Fatalf("no best checkpoint: %v", err)
+	}
+}
+
+// TestEarlyStoppingSurvivesResume: the early-stopping counters are part of
+// the checkpoint, so an interrupted run stops at the same step.
+func TestEarlyStoppingSurvivesResume(t *testing.T) {
+	c := toyConfig("fd-ssm", 100)
+	c.Optimizer.LR = 1e-300
+	c.Validation = ValidationConfig{Data: "toy:gmm2d-8", Every: 5, Batches: 2, Patience: 2}
+	dir := t.TempDir()
+	stopAt(t, c, dir, 12)
+	if s := train(t, c, dir, true); !s.Stopped || s.Steps != 15 {
+		t.Fatalf("resumed run stopped %v at %d, want 15", s.Stopped, s.Steps)
+	}
+}
