@@ -23,7 +23,7 @@ func loadModel(path string) (models.Model, error) {
 }
 
 func newEvalCmd() *cobra.Command {
-	var what, dataName, oodName, dataDir string
+	var what, dataName, oodName, refName, dataDir string
 	var transforms []string
 	var batches, batchSize, samples int
 	var asJSON bool
@@ -35,7 +35,8 @@ a model .safetensors file. --what sm: the exact score-matching loss on
 --batches batches of --batch-size test samples; nll: the negative
 log-likelihood (NICE exact; DKEF with log Z from --samples importance samples
 of N(0, 4I)); ood: the AUC of typicality-based detection of --ood-data against
---data (the reference protocol: batches of 2, 1000 each side).`,
+--data, relative to the mean energy of --ref-data (the reference protocol:
+reference from 10 training batches of 100, test batches of 2, 1000 each side).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := loadModel(args[0])
@@ -87,7 +88,13 @@ of N(0, 4I)); ood: the AUC of typicality-based detection of --ood-data against
 				if err != nil {
 					return err
 				}
-				auc, err := trainer.EvalOODAUC(e, d, d, o, trainer.OODOptions{})
+				ref := d
+				if refName != "" {
+					if ref, err = open(refName); err != nil {
+						return err
+					}
+				}
+				auc, err := trainer.EvalOODAUC(e, ref, d, o, trainer.OODOptions{})
 				if err != nil {
 					return err
 				}
@@ -101,6 +108,7 @@ of N(0, 4I)); ood: the AUC of typicality-based detection of --ood-data against
 	cmd.Flags().StringVar(&what, "what", "sm", "sm, nll or ood")
 	cmd.Flags().StringVar(&dataName, "data", "mnist-test", "evaluation dataset (a data info name or path)")
 	cmd.Flags().StringVar(&oodName, "ood-data", "", "out-of-distribution dataset for --what ood")
+	cmd.Flags().StringVar(&refName, "ref-data", "", "ood: training data for the reference mean energy (default: --data); the reference protocol uses the training set, e.g. mnist")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "where named datasets are read from")
 	cmd.Flags().StringArrayVar(&transforms, "transform", nil, "transform applied to every sample (repeatable), e.g. pad:32")
 	cmd.Flags().IntVar(&batches, "batches", 15, "sm: number of batches")
