@@ -431,32 +431,9 @@ func TestNCSNBadOptions(t *testing.T) {
 func TestNCSNSpecRoundTrip(t *testing.T) {
 	s := Spec{Kind: "ncsn", Options: map[string]any{"ngf": 3, "image_size": 4, "channels": 1,
 		"num_levels": 2, "activation": "softplus", "rescale_input": false}}
-	a, err := Build(s, ncsnBE, tensor.Float64, 9)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text, err := a.Spec().MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s2, err := ParseSpec(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := Build(s2, ncsnBE, tensor.Float64, 9)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b, s2 := roundTrip(t, s, 9)
 	if o := b.(*NCSN).opts; o.RescaleInput || o.Activation != ActSoftplus || o.SigmaEnd != 0.01 || len(s2.Options) != 8 {
-		t.Fatalf("round trip of %s gives %+v", text, o)
+		t.Fatalf("round trip of %v gives %+v", s2, o)
 	}
-	for i, p := range a.Params() {
-		q := b.Params()[i]
-		va, vb := p.Value.ToFloat64s(), q.Value.ToFloat64s()
-		for j := range va {
-			if p.Name != q.Name || va[j] != vb[j] {
-				t.Fatalf("%s[%d] = %v, rebuilt %s[%d] = %v", p.Name, j, va[j], q.Name, j, vb[j])
-			}
-		}
-	}
+	sameParams(t, a, b)
 }

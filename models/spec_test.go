@@ -69,29 +69,35 @@ func TestParseAndLoadSpec(t *testing.T) {
 // TestSpecRoundTrip: a model's Spec rebuilds the same model, and the same
 // seed gives bitwise the same initial parameters.
 func TestSpecRoundTrip(t *testing.T) {
-	be := tensor.DefaultCPU()
 	for _, s := range []Spec{
 		{Kind: "mlp", Options: map[string]any{"input_dim": 7, "hidden": []int{3}}},
 		{Kind: "resnet_ebm", Options: map[string]any{"n_chan": 2, "image_size": 8}},
 	} {
-		a, err := Build(s, be, tensor.Float64, 9)
-		if err != nil {
-			t.Fatal(err)
-		}
-		text, err := a.Spec().MarshalJSON()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s2, err := ParseSpec(text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := Build(s2, be, tensor.Float64, 9)
-		if err != nil {
-			t.Fatalf("%s: rebuilding from %s: %v", s.Kind, text, err)
-		}
+		a, b, _ := roundTrip(t, s, 9)
 		sameParams(t, a, b)
 	}
+}
+
+// roundTrip builds s, writes its Spec as JSON, parses it back and rebuilds
+// with the same seed; it returns both models and the rebuilt spec.
+func roundTrip(t *testing.T, s Spec, seed uint64) (a, b Model, s2 Spec) {
+	t.Helper()
+	be := tensor.DefaultCPU()
+	a, err := Build(s, be, tensor.Float64, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := a.Spec().MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2, err = ParseSpec(text); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = Build(s2, be, tensor.Float64, seed); err != nil {
+		t.Fatalf("%s: rebuilding from %s: %v", s.Kind, text, err)
+	}
+	return a, b, s2
 }
 
 func sameParams(t *testing.T, a, b Model) {
