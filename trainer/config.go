@@ -248,7 +248,7 @@ func (c Config) Validate() error {
 	if c.Optimizer.LR <= 0 {
 		bad("optimizer.lr must be positive, got %g", c.Optimizer.LR)
 	} else if _, err := NewSchedule(c.Schedule.Kind, c.Optimizer.LR, c.Steps, c.Schedule.Warmup, c.Schedule.MinLR); err != nil && c.Steps > 0 {
-		bad("schedule: %v", err)
+		bad("%v", err)
 	}
 	if _, err := NewOptimizer(c.Optimizer.Kind, OptimizerOptions{Beta1: c.Optimizer.Beta1, Beta2: c.Optimizer.Beta2,
 		Eps: c.Optimizer.Eps, WeightDecay: c.Optimizer.WeightDecay, Momentum: c.Optimizer.Momentum}); err != nil {

@@ -376,3 +376,21 @@ func TestEarlyStoppingSurvivesResume(t *testing.T) {
 		t.Fatalf("resumed run stopped %v at %d, want 15", s.Stopped, s.Steps)
 	}
 }
+
+// TestValidationUsesTrainingTransforms: validation samples go through the
+// training transforms (MNIST 28x28 padded to the model's 32x32).
+func TestValidationUsesTrainingTransforms(t *testing.T) {
+	c, err := LoadConfig("../configs/small-ebm-mnist-fdssm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Steps, c.Samples.N, c.Data.Limit, c.Schedule.Warmup = 2, 0, 256, 0
+	c.Validation = ValidationConfig{Data: "mnist-test", Every: 1, Batches: 1}
+	_, err = Run{Config: c, Dir: t.TempDir(), Log: zerolog.Nop()}.Train(context.Background())
+	if err != nil && strings.Contains(err.Error(), "GoMNIST") {
+		t.Skip("MNIST not available:", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -44,6 +44,15 @@ func newValidator(cfg Config, m models.Model) (*validator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("validation.data: %w", err)
 	}
+	// The training transforms apply to the validation samples too (MNIST
+	// padded to 32x32, NICE's logit, ...).
+	ts, err := data.ParseTransforms(cfg.Data.Transforms)
+	if err != nil {
+		return nil, fmt.Errorf("data.transforms: %w", err)
+	}
+	if ds, err = data.WithTransforms(ds, ts, cfg.Seed); err != nil {
+		return nil, fmt.Errorf("validation.data: %w", err)
+	}
 	if data.Numel(ds) != tensor.Shape(m.InputShape()).Numel() {
 		return nil, fmt.Errorf("validation data %s has samples of shape %v; the model takes %v", ds.Name(), ds.Shape(), m.InputShape())
 	}

@@ -49,10 +49,10 @@ reference from 10 training batches of 100, test batches of 2, 1000 each side).`,
 					return nil, err
 				}
 				ts, err := data.ParseTransforms(transforms)
-				if err != nil || len(ts) == 0 {
-					return d, err
+				if err != nil {
+					return nil, err
 				}
-				return transformed(d, ts)
+				return data.WithTransforms(d, ts, 0)
 			}
 			d, err := open(dataName)
 			if err != nil {
@@ -165,39 +165,4 @@ func (m kv) String() string {
 		s += fmt.Sprintf("%-12s %v\n", k+":", m[k])
 	}
 	return s
-}
-
-// transformedSet applies transforms to every sample of a dataset.
-type transformedSet struct {
-	data.Dataset
-	ts    []data.Transform
-	shape []int
-}
-
-func transformed(d data.Dataset, ts []data.Transform) (data.Dataset, error) {
-	shape, err := data.OutShapeOf(ts, d.Shape())
-	if err != nil {
-		return nil, err
-	}
-	return &transformedSet{Dataset: d, ts: ts, shape: shape}, nil
-}
-
-func (t *transformedSet) Shape() []int { return t.shape }
-
-func (t *transformedSet) Get(i int, dst []float32) (int, error) {
-	src := make([]float32, data.Numel(t.Dataset))
-	label, err := t.Dataset.Get(i, src)
-	if err != nil {
-		return 0, err
-	}
-	shape := t.Dataset.Shape()
-	rng := tensor.NewRNG(uint64(i))
-	for _, tr := range t.ts {
-		out := tr.OutShape(shape)
-		buf := make([]float32, tensor.Shape(out).Numel())
-		tr.Apply(buf, src, shape, rng)
-		src, shape = buf, out
-	}
-	copy(dst, src)
-	return label, nil
 }
