@@ -131,11 +131,15 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 		return Summary{}, err
 	}
 	sum := Summary{Model: m}
-	save := func() error {
+	// snapshot is everything state.json records at this point.
+	snapshot := func() trainState {
 		st := loader.State()
 		best, bad := val.state()
-		path, err := saveCheckpoint(r.Dir, m, opt, trainState{Step: s.step, Epoch: st.Epoch, Position: st.Position,
-			RNG: encodeRNG(rng), Skipped: s.skipped, Consecutive: s.consecutive, ValBest: best, ValBad: bad, Config: cfg}, cfg.Checkpoint.Keep)
+		return trainState{Step: s.step, Epoch: st.Epoch, Position: st.Position, RNG: encodeRNG(rng),
+			Skipped: s.skipped, Consecutive: s.consecutive, ValBest: best, ValBad: bad, Config: cfg}
+	}
+	save := func() error {
+		path, err := saveCheckpoint(r.Dir, m, opt, snapshot(), cfg.Checkpoint.Keep)
 		if err == nil {
 			sum.Checkpoint = path
 			r.Log.Debug().Str("checkpoint", path).Msg("checkpoint written")
@@ -171,7 +175,7 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 			improved, stop := val.record(loss)
 			r.Log.Info().Int("step", s.step).Float64("val_loss", loss).Bool("best", improved).Msg("validation")
 			if improved {
-				if err := saveBest(r.Dir, m, opt, s, loader, rng, cfg); err != nil {
+				if err := saveBest(r.Dir, m, opt, snapshot()); err != nil {
 					return sum, err
 				}
 			}
@@ -334,15 +338,13 @@ func (r Run) newLoader(m models.Model, be tensor.Backend, dt tensor.DType) (*dat
 
 // saveBest writes the current parameters as the checkpoint "best"
 // (replacing the previous best atomically).
-func saveBest(dir string, m models.Model, opt Optimizer, s runState, loader *data.Loader, rng *tensor.RNG, cfg Config) error {
-	st := loader.State()
+func saveBest(dir string, m models.Model, opt Optimizer, st trainState) error {
 	tmpDir, err := os.MkdirTemp(dir, ".best-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmpDir)
-	path, err := saveCheckpoint(tmpDir, m, opt, trainState{Step: s.step, Epoch: st.Epoch, Position: st.Position,
-		RNG: encodeRNG(rng), Skipped: s.skipped, Consecutive: s.consecutive, Config: cfg}, 1)
+	path, err := saveCheckpoint(tmpDir, m, opt, st, 1)
 	if err != nil {
 		return err
 	}
