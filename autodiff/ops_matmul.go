@@ -17,9 +17,9 @@ func MatMul(a, b *Var, transA, transB bool) *Var {
 	if len(sa) < 2 || len(sb) < 2 || len(sa) > 3 || len(sb) > 3 {
 		panic(fmt.Sprintf("autodiff: matmul of %v and %v", sa, sb))
 	}
-	m, k := sa[len(sa)-2], sa[len(sa)-1]
+	m := sa[len(sa)-2] // the contraction sizes are checked by the backend's Gemm
 	if transA {
-		m, k = k, m
+		m = sa[len(sa)-1]
 	}
 	n := sb[len(sb)-1]
 	if transB {

@@ -128,7 +128,7 @@ func (s fdDSM) Eval(tp *ad.Tape, m models.Model, b Batch, rng *tensor.RNG) (Resu
 		return Result{}, err
 	}
 	n, dt := b.X.Dim(0), b.X.DType()
-	sig := dsm{o: s.o, multi: s.multi}.sigmas(b)
+	sig := dsm(s).sigmas(b)
 	x := like(tp, b.X, b.X)
 	xt := ad.Add(x, ad.Mul(noise(tp, b, rng), expandRows(perSample(tp, dt, sig), b.X.Rank())))
 	v := directions(tp, b, Sphere, s.o.Eps, rng)

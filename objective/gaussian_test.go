@@ -39,11 +39,3 @@ func (g *gaussEnergy) LogDensity(x *ad.Var) *ad.Var {
 	z := ad.Mul(ad.Sub(x, tp.Param(g.mu)), ad.Exp(ad.Neg(tp.Param(g.rho))))
 	return ad.AddScalar(ad.Scale(ad.Sum(ad.Square(z), 1), -0.5), g.c)
 }
-
-// shifted wraps an energy model and adds a constant to its log density.
-type shifted struct {
-	models.Energy
-	c float64
-}
-
-func (s shifted) LogDensity(x *ad.Var) *ad.Var { return ad.AddScalar(s.Energy.LogDensity(x), s.c) }

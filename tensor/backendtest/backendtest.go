@@ -132,15 +132,6 @@ func roundAll(dt tensor.DType, v []float64) []float64 {
 	return out
 }
 
-// absAll returns |v| elementwise, in a new slice.
-func absAll(v []float64) []float64 {
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = math.Abs(x)
-	}
-	return out
-}
-
 // call runs f, turning a panic into a test error that names where it
 // happened (so one crashing case does not abort the whole suite). It reports
 // whether f returned normally.
