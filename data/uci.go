@@ -78,11 +78,10 @@ func UCISplitSizes(n int) (train, val, test int) {
 //     g the median gap between consecutive distinct sorted values of that
 //     column: uniform noise in [-g, g], the reference code's reading of
 //     "±U·gap". Done on all rows before splitting, as there.
-//  3. Split by position without shuffling (see UCISplitSizes). The reference
-//     code shuffles rows with its seed first; the facts we follow do not say
-//     so, and we keep file order so a split is a fixed set of rows. Note that
-//     the Parkinsons file is sorted by subject, so its test rows are the
-//     last subjects' recordings.
+//  3. Shuffle the rows with the seed (stream 4), as the reference code does
+//     before splitting (the Parkinsons file is sorted by subject, so file
+//     order would give the test split only the last subjects), then split by
+//     position (see UCISplitSizes).
 //  4. Fit PCA whitening on the training split only and apply it to all
 //     three (the reference fits on all rows).
 //  5. Add N(0, 0.05²) noise once to each split, from its own seeded stream.
@@ -91,6 +90,7 @@ func LoadUCI(name, dir string, seed uint64) (*UCISplits, error) {
 	if err != nil {
 		return nil, err
 	}
+	x = shuffleRows(x, n, d, tensor.NewRNG(seed).Split(4))
 	ntrain, nval, _ := UCISplitSizes(n)
 	if ntrain <= d {
 		return nil, fmt.Errorf("%s: %d training rows cannot whiten %d columns", name, ntrain, d)
@@ -120,6 +120,23 @@ func LoadUCI(name, dir string, seed uint64) (*UCISplits, error) {
 		*dst = m
 	}
 	return out, nil
+}
+
+// shuffleRows returns the n×d rows of x in a random order (Fisher-Yates).
+func shuffleRows(x []float64, n, d int, rng *tensor.RNG) []float64 {
+	perm := make([]int, n)
+	for i := range perm {
+		perm[i] = i
+	}
+	for i := n - 1; i > 0; i-- {
+		j := rng.IntN(i + 1)
+		perm[i], perm[j] = perm[j], perm[i]
+	}
+	out := make([]float64, len(x))
+	for i, p := range perm {
+		copy(out[i*d:(i+1)*d], x[p*d:(p+1)*d])
+	}
+	return out
 }
 
 // loadUCITable does steps 1 and 2 of LoadUCI: it returns the n×d table

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fdsm-go/fdsm/tensor"
 )
 
 // uciDir is the shared UCI data, relative to this package's directory.
@@ -288,4 +290,30 @@ func uciMoments(x []float64, d int) (mean, cov []float64) {
 		}
 	}
 	return mean, cov
+}
+
+// TestShuffleRows: a seeded permutation of whole rows (every row kept once,
+// order changed, same seed same order).
+func TestShuffleRows(t *testing.T) {
+	const n, d = 50, 3
+	x := make([]float64, n*d)
+	for i := range x {
+		x[i] = float64(i/d*10 + i%d)
+	}
+	a := shuffleRows(x, n, d, tensor.NewRNG(1))
+	b := shuffleRows(x, n, d, tensor.NewRNG(1))
+	seen, moved := map[float64]bool{}, false
+	for r := 0; r < n; r++ {
+		row := a[r*d]
+		if a[r*d+1] != row+1 || a[r*d+2] != row+2 {
+			t.Fatalf("row %d split apart: %v", r, a[r*d:r*d+3])
+		}
+		seen[row], moved = true, moved || row != x[r*d]
+		if b[r*d] != row {
+			t.Fatal("same seed, different order")
+		}
+	}
+	if len(seen) != n || !moved {
+		t.Fatalf("%d distinct rows, moved %v", len(seen), moved)
+	}
 }
