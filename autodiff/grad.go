@@ -14,6 +14,13 @@ type GradOptions struct {
 	// Seeds[i] has the shape of outputs[i]; a nil entry, or nil Seeds, means
 	// ones.
 	Seeds []*Var
+	// OnReady, if set, is called with j and wrt[j]'s gradient as soon as
+	// that gradient is final, while the backward sweep still runs over
+	// earlier nodes (data-parallel training starts reducing it then). It runs
+	// on the calling goroutine, once per wrt, in completion order; gradients
+	// that nothing depends on are reported at the end. The Var is the one
+	// Grad returns; OnReady must not record on the tape.
+	OnReady func(j int, grad *Var)
 }
 
 // gradScratch is per-call bookkeeping, kept on the tape for reuse by the
@@ -70,6 +77,8 @@ func Grad(outputs, wrt []*Var, opts GradOptions) []*Var {
 		}
 	}
 
+	readyAt, fire, untracked := readiness(tp, wrt, lo, n, ct, opts.OnReady)
+
 	old := tp.recording
 	tp.recording = old && opts.CreateGraph
 	defer func() { tp.recording = old }()
@@ -92,6 +101,9 @@ func Grad(outputs, wrt []*Var, opts GradOptions) []*Var {
 
 	needs := make([]bool, 0, 4)
 	for i := n - 1; i >= lo; i-- {
+		if readyAt != nil {
+			fire(readyAt[i+1]) // node i+1 ran: gradients it completed are final
+		}
 		g := ct[i]
 		if g == nil {
 			continue
@@ -122,15 +134,76 @@ func Grad(outputs, wrt []*Var, opts GradOptions) []*Var {
 		}
 	}
 
+	if readyAt != nil {
+		fire(readyAt[lo])
+		fire(readyAt[-1])
+	}
 	res := make([]*Var, len(wrt))
 	for j, w := range wrt {
 		if w.id >= 0 && ct[w.id] != nil {
 			res[j] = ct[w.id]
+		} else if g := untracked[j]; g != nil {
+			res[j] = g
 		} else {
 			res[j] = tp.Zeros(w.DType(), w.Shape()...)
 		}
 	}
 	return res
+}
+
+// readiness maps node indices to the wrt positions whose gradient is final
+// once that node's VJP has run: the first (lowest-index) node consuming a
+// wrt is the last one the backward sweep visits. Key -1 holds wrts nothing
+// consumes. fire reports a list through onReady; untracked keeps the zeros
+// reported for untracked wrts so Grad returns the same Vars. All are nil
+// without onReady.
+func readiness(tp *Tape, wrt []*Var, lo, n int, ct []*Var, onReady func(int, *Var)) (map[int][]int, func([]int), map[int]*Var) {
+	if onReady == nil {
+		return nil, nil, nil
+	}
+	untracked := map[int]*Var{}
+	want := make(map[int32][]int, len(wrt))
+	for j, w := range wrt {
+		want[w.id] = append(want[w.id], j)
+	}
+	readyAt := make(map[int][]int, len(wrt))
+	seen := make(map[int32]bool, len(wrt))
+	for i := lo; i < n; i++ {
+		v := tp.nodes[i]
+		if v.op == nil {
+			continue
+		}
+		for _, in := range v.inputs {
+			if js, ok := want[in.id]; ok && in.id >= 0 && !seen[in.id] {
+				seen[in.id] = true
+				readyAt[i] = append(readyAt[i], js...)
+			}
+		}
+	}
+	for id, js := range want {
+		if !seen[id] {
+			readyAt[-1] = append(readyAt[-1], js...)
+		}
+	}
+	fire := func(js []int) {
+		for _, j := range js {
+			w := wrt[j]
+			g := (*Var)(nil)
+			if w.id >= 0 {
+				g = ct[w.id]
+			}
+			if g == nil {
+				g = tp.Zeros(w.DType(), w.Shape()...)
+				if w.id >= 0 {
+					ct[w.id] = g // so Grad returns the same Var
+				} else {
+					untracked[j] = g
+				}
+			}
+			onReady(j, g)
+		}
+	}
+	return readyAt, fire, untracked
 }
 
 // Grad1 is Grad for one output with ones as seed.

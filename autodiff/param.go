@@ -29,22 +29,36 @@ func Backward(output *Var, params []*Param) {
 
 // BackwardSeed is Backward with an explicit output cotangent (nil means ones).
 func BackwardSeed(output, seed *Var, params []*Param) {
+	backward(output, seed, params, nil)
+}
+
+// BackwardReady is Backward that calls onReady(p) as soon as p.Grad holds
+// its final value for this call, while the backward pass still runs over
+// earlier layers: data-parallel training starts reducing those gradients
+// then. Every parameter is reported exactly once, in completion order
+// (roughly reverse order of use); parameters the output does not depend on
+// are reported at the end, unchanged. onReady runs on the calling goroutine
+// and must not touch the tape; it may hand p.Grad to another goroutine that
+// only reads it until the next Backward or ZeroGrad.
+func BackwardReady(output *Var, params []*Param, onReady func(*Param)) {
+	backward(output, nil, params, onReady)
+}
+
+func backward(output, seed *Var, params []*Param, onReady func(*Param)) {
 	tp := tapeOf(output)
+	be := tp.be
 	wrt := make([]*Var, 0, len(params))
 	used := make([]*Param, 0, len(params))
+	var unused []*Param
 	for _, p := range params {
 		if v, ok := tp.params[p]; ok {
 			wrt = append(wrt, v)
 			used = append(used, p)
+		} else {
+			unused = append(unused, p)
 		}
 	}
-	if len(wrt) == 0 {
-		return
-	}
-	gs := Grad([]*Var{output}, wrt, GradOptions{Seeds: []*Var{seed}})
-	be := tp.be
-	for i, p := range used {
-		g := gs[i].value
+	addInto := func(p *Param, g *tensor.Tensor) {
 		if p.Grad == nil {
 			p.Grad = be.Zeros(p.Value.DType(), p.Value.Shape()...)
 		}
@@ -52,6 +66,29 @@ func BackwardSeed(output, seed *Var, params []*Param) {
 			panic(fmt.Sprintf("autodiff: gradient buffer of %s is %v, value %v", p.Name, p.Grad.Shape(), p.Value.Shape()))
 		}
 		be.Binary(tensor.OpAdd, p.Grad, p.Grad, g)
+	}
+	if len(wrt) > 0 {
+		opts := GradOptions{Seeds: []*Var{seed}}
+		if onReady != nil {
+			opts.OnReady = func(j int, g *Var) {
+				addInto(used[j], g.value)
+				onReady(used[j])
+			}
+		}
+		gs := Grad([]*Var{output}, wrt, opts)
+		if onReady == nil {
+			for i, p := range used {
+				addInto(p, gs[i].value)
+			}
+		}
+	}
+	if onReady != nil {
+		for _, p := range unused {
+			if p.Grad == nil {
+				p.Grad = be.Zeros(p.Value.DType(), p.Value.Shape()...)
+			}
+			onReady(p)
+		}
 	}
 }
 
