@@ -88,6 +88,7 @@ type Loader struct {
 	run        *loaderRun
 	err        error // sticky until Start
 	epoch, pos int   // consumer's position, for State
+	offset     int   // global position the epoch's shares were cut from
 	waitNS     atomic.Int64
 	batches    atomic.Int64
 	buffers    atomic.Int64
@@ -169,17 +170,23 @@ func (l *Loader) BatchesPerEpoch() int {
 // Batches already returned by Next stay valid. An error (bad position,
 // closed loader) is also returned by the next Next.
 func (l *Loader) Start(epoch, position int) error {
+	return l.StartAt(SamplerState{Epoch: epoch, Position: position})
+}
+
+// StartAt is Start from a full sampler state (including a reshard offset).
+func (l *Loader) StartAt(st SamplerState) error {
+	epoch, position := st.Epoch, st.Position
 	if l.closed {
 		return ErrLoaderClosed
 	}
 	l.stopRun()
 	l.err = nil
-	idx, err := l.sampler.Resume(SamplerState{Epoch: epoch, Position: position})
+	idx, err := l.sampler.Resume(st)
 	if err != nil {
 		l.err = fmt.Errorf("data: loader for %s: %w", l.ds.Name(), err)
 		return l.err
 	}
-	l.epoch, l.pos = epoch, position
+	l.epoch, l.pos, l.offset = epoch, position, st.Offset
 	run := &loaderRun{stop: make(chan struct{}), ready: make(chan loaderItem, l.prefetch), done: make(chan struct{})}
 	l.run = run
 	go l.produce(run, epoch, idx)
@@ -239,7 +246,12 @@ func (b Batch) Release() {
 
 // State is the consumer's position: the epoch and the number of this
 // rank's samples returned by Next so far. Start(State()) resumes there.
-func (l *Loader) State() SamplerState { return SamplerState{Epoch: l.epoch, Position: l.pos} }
+func (l *Loader) State() SamplerState {
+	return SamplerState{Epoch: l.epoch, Position: l.pos, Offset: l.offset}
+}
+
+// Sampler returns a copy of the loader's sampler.
+func (l *Loader) Sampler() Sampler { return *l.sampler }
 
 // WaitStats reports the data-wait telemetry.
 func (l *Loader) WaitStats() WaitStats {

@@ -27,10 +27,13 @@ type Sampler struct {
 	DropLast       bool
 }
 
-// SamplerState is where a rank stands: Position indices of epoch Epoch's
-// share have been consumed. Checkpoints save it to resume mid-epoch.
+// SamplerState is where a rank stands: Position indices of its share of
+// epoch Epoch have been consumed, where the share was cut from the epoch's
+// order starting at global position Offset (0 unless the run was resharded
+// mid-epoch to a different world size). Checkpoints save it to resume
+// mid-epoch.
 type SamplerState struct {
-	Epoch, Position int
+	Epoch, Position, Offset int
 }
 
 // NewSampler checks s and returns a copy of it.
@@ -58,16 +61,14 @@ func (s *Sampler) Validate() error {
 
 // PerRank is the number of indices each rank gets per epoch: ceil(N/World),
 // or floor(N/World) with DropLast.
-func (s *Sampler) PerRank() int {
-	if s.DropLast {
-		return s.N / s.World
-	}
-	return (s.N + s.World - 1) / s.World
-}
+func (s *Sampler) PerRank() int { return s.perRankFrom(0) }
 
 // Epoch returns this rank's indices for epoch e (a fresh slice).
-func (s *Sampler) Epoch(e int) []int {
-	idx := make([]int, s.N, s.PerRank()*s.World+s.N)
+func (s *Sampler) Epoch(e int) []int { return s.share(e, 0) }
+
+// order is epoch e's order of all N indices.
+func (s *Sampler) order(e int) []int {
+	idx := make([]int, s.N)
 	for i := range idx {
 		idx[i] = i
 	}
@@ -78,14 +79,31 @@ func (s *Sampler) Epoch(e int) []int {
 			idx[i], idx[j] = idx[j], idx[i]
 		}
 	}
-	total := s.PerRank() * s.World
-	for i := len(idx); i < total; i++ {
-		idx = append(idx, idx[i%s.N]) // wrap around, as often as needed
+	return idx
+}
+
+// perRankFrom is the length of every rank's share of the order's tail
+// from global position offset.
+func (s *Sampler) perRankFrom(offset int) int {
+	left := s.N - offset
+	if s.DropLast {
+		return left / s.World
 	}
-	idx = idx[:total]
-	out := make([]int, s.PerRank())
+	return (left + s.World - 1) / s.World
+}
+
+// share is this rank's share of epoch e's order from global position
+// offset on: the tail order[offset:] padded (by wrapping to the order's
+// start) or cut to a multiple of World, then every World-th index from
+// position Rank. With offset = Position*World of an earlier state of the
+// same world this is exactly that state's share from Position on, so a
+// reshard at such a point changes nothing for an unchanged world.
+func (s *Sampler) share(e, offset int) []int {
+	order := s.order(e)
+	per := s.perRankFrom(offset)
+	out := make([]int, per)
 	for k := range out {
-		out[k] = idx[s.Rank+k*s.World]
+		out[k] = order[(offset+s.Rank+k*s.World)%s.N]
 	}
 	return out
 }
@@ -93,10 +111,36 @@ func (s *Sampler) Epoch(e int) []int {
 // Resume returns the indices of epoch st.Epoch from st.Position on: what an
 // interrupted run has still to see of that epoch.
 func (s *Sampler) Resume(st SamplerState) ([]int, error) {
-	if st.Position < 0 || st.Position > s.PerRank() {
-		return nil, fmt.Errorf("sampler: resume position %d outside [0, %d] for epoch %d", st.Position, s.PerRank(), st.Epoch)
+	if st.Offset < 0 || st.Offset > s.N {
+		return nil, fmt.Errorf("sampler: resume offset %d outside [0, %d] for epoch %d", st.Offset, s.N, st.Epoch)
 	}
-	return s.Epoch(st.Epoch)[st.Position:], nil
+	if per := s.perRankFrom(st.Offset); st.Position < 0 || st.Position > per {
+		return nil, fmt.Errorf("sampler: resume position %d outside [0, %d] for epoch %d", st.Position, per, st.Epoch)
+	}
+	return s.share(st.Epoch, st.Offset)[st.Position:], nil
+}
+
+// Consumed is how many of epoch st.Epoch's N samples the whole world has
+// consumed at st, counting padding repeats as nothing new (at most N).
+func (s *Sampler) Consumed(st SamplerState) int {
+	return min(s.N, st.Offset+st.Position*s.World)
+}
+
+// Reshard converts st, a state of a run with world size oldWorld, into the
+// state from which this sampler's world continues the same epoch with no
+// sample skipped or repeated: the shares are recut from the first sample not
+// yet consumed. An epoch already consumed moves to the next one.
+func (s *Sampler) Reshard(st SamplerState, oldWorld int) SamplerState {
+	old := *s
+	old.World = oldWorld
+	done := old.Consumed(st)
+	if done >= s.N || (s.DropLast && s.perRankFrom(done) == 0) {
+		return SamplerState{Epoch: st.Epoch + 1}
+	}
+	if oldWorld == s.World {
+		return st
+	}
+	return SamplerState{Epoch: st.Epoch, Offset: done}
 }
 
 // splitMix64 is the SplitMix64 finaliser: a bijective 64-bit mixer.

@@ -144,3 +144,65 @@ func TestSamplerErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestReshardContinuesWithoutGapOrRepeat: a world-2 run stopped mid-epoch and
+// resumed with world 3 (and the reverse) sees every sample of the epoch
+// exactly once before padding repeats, and the same world resumes as before.
+func TestReshardContinuesWithoutGapOrRepeat(t *testing.T) {
+	const n = 23
+	for _, c := range []struct{ from, to, consumed int }{{2, 3, 4}, {3, 2, 3}, {4, 1, 2}, {1, 4, 10}, {3, 3, 5}} {
+		seen := map[int]int{}
+		for r := 0; r < c.from; r++ {
+			s, _ := NewSampler(Sampler{N: n, Rank: r, World: c.from, Seed: 9, Shuffle: true})
+			for _, i := range s.Epoch(2)[:c.consumed] {
+				seen[i]++
+			}
+		}
+		st := SamplerState{Epoch: 2, Position: c.consumed}
+		var rest [][]int
+		for r := 0; r < c.to; r++ {
+			s, _ := NewSampler(Sampler{N: n, Rank: r, World: c.to, Seed: 9, Shuffle: true})
+			ns := s.Reshard(st, c.from)
+			if ns.Epoch != 2 {
+				t.Fatalf("%+v: resharded into epoch %d", c, ns.Epoch)
+			}
+			if c.from == c.to && ns != st {
+				t.Fatalf("same world reshard changed the state: %+v -> %+v", st, ns)
+			}
+			idx, err := s.Resume(ns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rest = append(rest, idx)
+			if len(idx) != len(rest[0]) {
+				t.Fatalf("%+v: rank %d gets %d, rank 0 %d: ranks must stay in lockstep", c, r, len(idx), len(rest[0]))
+			}
+		}
+		for k := range rest[0] {
+			for r := range rest {
+				seen[rest[r][k]]++
+			}
+		}
+		for i := 0; i < n; i++ {
+			if seen[i] < 1 {
+				t.Fatalf("%+v: sample %d never seen", c, i)
+			}
+		}
+		if extra := total(seen) - n; extra >= c.to {
+			t.Fatalf("%+v: %d repeats, want at most world-1 = %d of padding", c, extra, c.to-1)
+		}
+	}
+	// An epoch fully consumed moves on.
+	s, _ := NewSampler(Sampler{N: n, Rank: 0, World: 2})
+	if ns := s.Reshard(SamplerState{Epoch: 1, Position: 12}, 2); ns != (SamplerState{Epoch: 2}) {
+		t.Fatalf("finished epoch resharded to %+v", ns)
+	}
+}
+
+func total(m map[int]int) int {
+	s := 0
+	for _, v := range m {
+		s += v
+	}
+	return s
+}
