@@ -71,7 +71,7 @@ func (c *localComm) Abort(reason error) {
 	h := c.hub
 	h.mu.Lock()
 	if h.err == nil {
-		h.err = fmt.Errorf("rank %d: %w: %v", c.rank, ErrAborted, reason)
+		h.err = fmt.Errorf("rank %d: %w: %w", c.rank, ErrAborted, reason)
 	}
 	h.mu.Unlock()
 	h.cond.Broadcast()
@@ -89,8 +89,11 @@ func (c *localComm) wait(ctx context.Context, p int, desc OpDesc) error {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	stop := time.AfterFunc(time.Until(deadline), func() { h.mu.Lock(); h.mu.Unlock(); h.cond.Broadcast() })
+	wake := func() { h.mu.Lock(); h.mu.Unlock(); h.cond.Broadcast() }
+	stop := time.AfterFunc(time.Until(deadline), wake)
 	defer stop.Stop()
+	stopCtx := context.AfterFunc(ctx, wake)
+	defer stopCtx()
 	h.arrived[p]++
 	my := h.round[p]
 	if h.arrived[p] == h.size {

@@ -26,7 +26,8 @@ type trainState struct {
 	Step        int    `json:"step"`
 	Epoch       int    `json:"epoch"`
 	Position    int    `json:"position"`
-	RNG         string `json:"rng"` // base64 of tensor.RNG.MarshalBinary
+	Offset      int    `json:"offset,omitempty"` // sampler reshard offset (data.SamplerState)
+	RNG         string `json:"rng"`              // base64 of tensor.RNG.MarshalBinary
 	Skipped     int    `json:"skipped"`
 	Consecutive int    `json:"consecutive_skips"`
 	// Early-stopping state: best validation loss (nil before the first
@@ -34,6 +35,10 @@ type trainState struct {
 	ValBest *float64 `json:"val_best,omitempty"`
 	ValBad  int      `json:"val_bad"`
 	Config  Config   `json:"config"`
+	// Data-parallel runs: the world size and every rank's sampler state
+	// (ranks advance in lockstep; a different world resumes by resharding).
+	World int         `json:"world,omitempty"`
+	Ranks []rankState `json:"ranks,omitempty"`
 }
 
 func checkpointRoot(dir string) string { return filepath.Join(dir, "checkpoints") }
@@ -58,8 +63,22 @@ func saveCheckpoint(dir string, m models.Model, opt Optimizer, st trainState, ke
 		return "", err
 	}
 	defer os.RemoveAll(tmp) // no-op after the rename
-	if err := models.SaveCheckpoint(filepath.Join(tmp, "model.safetensors"), m, map[string]string{"fdsm.step": fmt.Sprint(st.Step)}); err != nil {
+	if err := writeCheckpointFiles(tmp, m, opt, st); err != nil {
 		return "", err
+	}
+	os.RemoveAll(final) // a checkpoint of the same step from an earlier attempt
+	if err := os.Rename(tmp, final); err != nil {
+		return "", err
+	}
+	syncDir(root)
+	prune(root, keep)
+	return final, nil
+}
+
+// writeCheckpointFiles writes a checkpoint's three files into dir.
+func writeCheckpointFiles(dir string, m models.Model, opt Optimizer, st trainState) error {
+	if err := models.SaveCheckpoint(filepath.Join(dir, "model.safetensors"), m, map[string]string{"fdsm.step": fmt.Sprint(st.Step)}); err != nil {
+		return err
 	}
 	var ts []safetensors.Tensor
 	state := opt.State()
@@ -72,23 +91,14 @@ func saveCheckpoint(dir string, m models.Model, opt Optimizer, st trainState, ke
 		t := state[n]
 		ts = append(ts, safetensors.FromFloat64s(n, t.Shape(), t.ToFloat64s()))
 	}
-	if err := safetensors.WriteFile(filepath.Join(tmp, "optimizer.safetensors"), ts, map[string]string{"fdsm.optimizer": st.Config.Optimizer.Kind}); err != nil {
-		return "", err
+	if err := safetensors.WriteFile(filepath.Join(dir, "optimizer.safetensors"), ts, map[string]string{"fdsm.optimizer": st.Config.Optimizer.Kind}); err != nil {
+		return err
 	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
-		return "", err
+		return err
 	}
-	if err := writeSynced(filepath.Join(tmp, "state.json"), b); err != nil {
-		return "", err
-	}
-	os.RemoveAll(final) // a checkpoint of the same step from an earlier attempt
-	if err := os.Rename(tmp, final); err != nil {
-		return "", err
-	}
-	syncDir(root)
-	prune(root, keep)
-	return final, nil
+	return writeSynced(filepath.Join(dir, "state.json"), b)
 }
 
 func writeSynced(path string, b []byte) error {

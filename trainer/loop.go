@@ -39,6 +39,8 @@ type Run struct {
 	Resume bool
 	Log    zerolog.Logger
 	OnStep func(StepMetrics)
+	// Dist, if set, makes this run one rank of a data-parallel group.
+	Dist *Distributed
 }
 
 // runState is what the loop mutates.
@@ -55,14 +57,21 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 	if err := cfg.Validate(); err != nil {
 		return Summary{}, err
 	}
-	if err := checkWritable(r.Dir); err != nil {
-		return Summary{}, err
+	d := r.Dist
+	lead := d.rank() == 0
+	if lead {
+		if err := checkWritable(r.Dir); err != nil {
+			return Summary{}, err
+		}
 	}
 	dt, _ := tensor.ParseDType(cfg.DType)
 	be := tensor.DefaultCPU()
 	m, err := models.Build(cfg.ModelSpec(), be, dt, cfg.Seed)
 	if err != nil {
 		return Summary{}, err
+	}
+	if _, ok := m.(*models.DKEF); ok && d.world() > 1 {
+		return Summary{}, fmt.Errorf("data-parallel training of dkef is not supported: each step fits the kernel weights to the local batch, so replicas would differ; train it with one process")
 	}
 	loader, ds, err := r.newLoader(m, be, dt)
 	if err != nil {
@@ -107,9 +116,10 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 	}
 	rng := tensor.NewRNG(cfg.Seed ^ 0x5eed)
 	var s runState
-	position := 0
-	if r.Resume {
-		path, st, err := restoreLatest(r.Dir, m, opt, func(p string, err error) {
+	st := trainState{Config: cfg}
+	resumed := ""
+	if r.Resume && lead {
+		path, got, err := restoreLatest(r.Dir, m, opt, func(p string, err error) {
 			r.Log.Warn().Str("checkpoint", p).Err(err).Msg("unreadable checkpoint skipped; trying the previous one")
 		})
 		if err != nil {
@@ -118,27 +128,65 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 		if path == "" {
 			r.Log.Info().Str("dir", r.Dir).Msg("no checkpoint to resume from; starting fresh")
 		} else {
-			if err := decodeRNG(st.RNG, rng); err != nil {
-				return Summary{}, fmt.Errorf("%s: rng state: %w", path, err)
+			st, resumed = got, path
+			// Data-parallel checkpoints save no generator (ranks derive theirs
+			// from the step); a single process then keeps its fresh one.
+			if st.RNG != "" && d == nil {
+				if err := decodeRNG(st.RNG, rng); err != nil {
+					return Summary{}, fmt.Errorf("%s: rng state: %w", path, err)
+				}
 			}
-			s = runState{step: st.Step, epoch: st.Epoch, skipped: st.Skipped, consecutive: st.Consecutive}
-			val.restore(st.ValBest, st.ValBad)
-			position = st.Position
-			r.Log.Info().Str("checkpoint", path).Int("step", s.step).Msg("resumed")
 		}
 	}
-	if err := loader.Start(s.epoch, position); err != nil {
+	if d != nil {
+		// Every rank starts from rank 0's parameters, optimizer and state.
+		if st, err = syncState(ctx, d, m, opt, st); err != nil {
+			return Summary{}, err
+		}
+	}
+	sst := data.SamplerState{Epoch: st.Epoch, Position: st.Position, Offset: st.Offset}
+	if st.Step > 0 {
+		s = runState{step: st.Step, epoch: st.Epoch, skipped: st.Skipped, consecutive: st.Consecutive}
+		val.restore(st.ValBest, st.ValBad)
+		if old := max(st.World, 1); old != d.world() {
+			smp := loader.Sampler()
+			sst = smp.Reshard(sst, old)
+			s.epoch = sst.Epoch
+			r.Log.Info().Int("from_world", old).Int("to_world", d.world()).Int("epoch", sst.Epoch).Int("offset", sst.Offset).Msg("world size changed: data resharded")
+		}
+		r.Log.Info().Str("checkpoint", resumed).Int("step", s.step).Int("rank", d.rank()).Msg("resumed")
+	}
+	if err := loader.StartAt(sst); err != nil {
 		return Summary{}, err
+	}
+	var red *reducer
+	if d != nil {
+		if red, err = newReducer(d.Comm, trainable, d.FirstBucketBytes, d.BucketBytes); err != nil {
+			return Summary{}, err
+		}
 	}
 	sum := Summary{Model: m}
 	// snapshot is everything state.json records at this point.
 	snapshot := func() trainState {
 		st := loader.State()
 		best, bad := val.state()
-		return trainState{Step: s.step, Epoch: st.Epoch, Position: st.Position, RNG: encodeRNG(rng),
+		ts := trainState{Step: s.step, Epoch: st.Epoch, Position: st.Position, Offset: st.Offset, RNG: encodeRNG(rng),
 			Skipped: s.skipped, Consecutive: s.consecutive, ValBest: best, ValBad: bad, Config: cfg}
+		if d != nil {
+			// Ranks advance in lockstep (checked with the parameter hash),
+			// so rank 0's sampler state is every rank's; the generators
+			// are derived from (seed, rank, step) and need no saving.
+			ts.RNG, ts.World = "", d.world()
+			for rk := 0; rk < d.world(); rk++ {
+				ts.Ranks = append(ts.Ranks, rankState{Rank: rk, Epoch: st.Epoch, Position: st.Position, Offset: st.Offset})
+			}
+		}
+		return ts
 	}
 	save := func() error {
+		if !lead {
+			return nil
+		}
 		path, err := saveCheckpoint(r.Dir, m, opt, snapshot(), cfg.Checkpoint.Keep)
 		if err == nil {
 			sum.Checkpoint = path
@@ -154,8 +202,16 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 			}
 			return sum, ctx.Err()
 		}
-		met, err := r.step(tp, m, trainable, obj, opt, sched, loader, rng, &s)
+		met, err := r.step(ctx, tp, m, trainable, obj, opt, sched, loader, rng, red, &s)
 		if err != nil {
+			if ctx.Err() != nil && d != nil {
+				// Interrupted inside a collective: the last completed step
+				// is still consistent on rank 0.
+				if err := save(); err != nil {
+					return sum, err
+				}
+				return sum, ctx.Err()
+			}
 			return sum, err
 		}
 		sum.LastLoss = met.Loss
@@ -167,14 +223,19 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 				return sum, err
 			}
 		}
+		if d != nil && d.hashEvery() > 0 && s.step%d.hashEvery() == 0 {
+			if err := checkReplicas(ctx, d, m, s.step, loader.State()); err != nil {
+				return sum, err
+			}
+		}
 		if val.due(s.step) {
-			loss, err := val.evaluate(tp, m, obj, be)
+			loss, err := r.validate(ctx, val, tp, m, obj, be)
 			if err != nil {
 				return sum, fmt.Errorf("validation at step %d: %w", s.step, err)
 			}
 			improved, stop := val.record(loss)
 			r.Log.Info().Int("step", s.step).Float64("val_loss", loss).Bool("best", improved).Msg("validation")
-			if improved {
+			if improved && lead {
 				if err := saveBest(r.Dir, m, opt, snapshot()); err != nil {
 					return sum, err
 				}
@@ -189,18 +250,54 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 	if err := save(); err != nil {
 		return sum, err
 	}
+	if d != nil {
+		// Nobody leaves before the final checkpoint is on disk: if rank 0
+		// fails writing it, the others see it here and can recover.
+		if err := d.Comm.Barrier(ctx); err != nil {
+			return sum, fmt.Errorf("final barrier: %w", err)
+		}
+	}
 	sum.Steps, sum.Skipped, sum.Elapsed = s.step, s.skipped, time.Since(start)
 	return sum, nil
 }
 
-// step runs one optimisation step (Accumulate micro-batches).
-func (r Run) step(tp *autodiff.Tape, m models.Model, params []*autodiff.Param, obj objective.Objective, opt Optimizer, sched Schedule,
-	loader *data.Loader, rng *tensor.RNG, s *runState) (StepMetrics, error) {
+// validate evaluates the validation loss; in a data-parallel run rank 0
+// evaluates and broadcasts it, so every rank takes the same early-stopping
+// decision.
+func (r Run) validate(ctx context.Context, val *validator, tp *autodiff.Tape, m models.Model, obj objective.Objective, be tensor.Backend) (float64, error) {
+	d := r.Dist
+	loss := 0.0
+	if d.rank() == 0 {
+		var err error
+		if loss, err = val.evaluate(tp, m, obj, be); err != nil {
+			return 0, err
+		}
+	}
+	if d == nil {
+		return loss, nil
+	}
+	t := tensor.NewHostTensor(tensor.DefaultCPU(), tensor.Shape{1}, nil, []float64{loss})
+	if err := d.Comm.Broadcast(ctx, t, 0); err != nil {
+		return 0, err
+	}
+	return t.Float64s()[0], nil
+}
+
+// step runs one optimisation step (Accumulate micro-batches). With red
+// (data parallel) the last micro-batch's backward hands gradients to the
+// reducer as they complete, and every rank takes part in the reduction even
+// after a bad loss, so all ranks agree to skip the step.
+func (r Run) step(ctx context.Context, tp *autodiff.Tape, m models.Model, params []*autodiff.Param, obj objective.Objective, opt Optimizer, sched Schedule,
+	loader *data.Loader, rng *tensor.RNG, red *reducer, s *runState) (StepMetrics, error) {
 	cfg := r.Config
 	be := tp.Backend()
+	d := r.Dist
+	if d != nil {
+		rng.Reseed(stepSeed(cfg.Seed, d.rank(), s.step))
+	}
 	met := StepMetrics{Step: s.step + 1, Epoch: s.epoch, Time: time.Now()}
 	t0 := time.Now()
-	lossSum, bad := 0.0, false
+	lossSum, bad, prepared := 0.0, false, false
 	for micro := 0; micro < cfg.Accumulate; micro++ {
 		td := time.Now()
 		b, err := loader.Next()
@@ -215,6 +312,10 @@ func (r Run) step(tp *autodiff.Tape, m models.Model, params []*autodiff.Param, o
 			return met, err
 		}
 		met.DataWaitMs += ms(time.Since(td))
+		if bad {
+			b.Release() // data parallel: keep the sampler in lockstep
+			continue
+		}
 		x := b.X
 		if cfg.Jitter > 0 {
 			noise := tp.Random(x.DType(), tensor.Normal(0, cfg.Jitter), rng, x.Shape()...)
@@ -240,7 +341,13 @@ func (r Run) step(tp *autodiff.Tape, m models.Model, params []*autodiff.Param, o
 			bad = true
 		} else {
 			tb := time.Now()
-			autodiff.Backward(res.Loss, params)
+			if red != nil && micro == cfg.Accumulate-1 {
+				red.prepare(ctx, lossSum/float64(cfg.Accumulate), false)
+				prepared = true
+				autodiff.BackwardReady(res.Loss, params, red.ready)
+			} else {
+				autodiff.Backward(res.Loss, params)
+			}
 			met.BackwardMs += ms(time.Since(tb))
 			if f, ok := em.(dkefFitted); ok {
 				f.SetAlpha(f.alpha.Value())
@@ -249,11 +356,24 @@ func (r Run) step(tp *autodiff.Tape, m models.Model, params []*autodiff.Param, o
 		met.EngineBytes = max(met.EngineBytes, be.MemStats().InUseBytes)
 		tp.Reset()
 		b.Release()
-		if bad {
+		if bad && red == nil {
 			break
 		}
 	}
 	met.Loss = lossSum / float64(cfg.Accumulate)
+	var dm DistStepMetrics
+	if red != nil {
+		if !prepared {
+			red.prepare(ctx, math.NaN(), true)
+		}
+		loss, anyBad, wait, err := red.finish()
+		if err != nil {
+			return met, fmt.Errorf("step %d: gradient all-reduce: %w", s.step+1, err)
+		}
+		met.Loss, bad = loss, anyBad
+		dm = DistStepMetrics{Rank: d.rank(), World: d.world(), Generation: d.Generation, Step: s.step + 1,
+			CollectiveWaitMs: ms(wait), Arrival: red.arrival, Loss: loss}
+	}
 	to := time.Now()
 	if !bad {
 		if cfg.Accumulate > 1 {
@@ -287,6 +407,11 @@ func (r Run) step(tp *autodiff.Tape, m models.Model, params []*autodiff.Param, o
 	met.OptimizerMs = ms(time.Since(to))
 	met.StepMs = ms(time.Since(t0))
 	met.SamplesPerSec = float64(cfg.Batch*cfg.Accumulate) / time.Since(t0).Seconds()
+	if d != nil && d.OnStep != nil {
+		dm.StepMs, dm.DataWaitMs, dm.ComputeMs = met.StepMs, met.DataWaitMs, met.ForwardMs+met.BackwardMs
+		dm.SamplesPerSec = met.SamplesPerSec
+		d.OnStep(dm)
+	}
 	return met, nil
 }
 
@@ -327,7 +452,7 @@ func (r Run) newLoader(m models.Model, be tensor.Backend, dt tensor.DType) (*dat
 	if ds.Len() < cfg.Batch {
 		return nil, nil, fmt.Errorf("data %s has %d samples, fewer than one batch of %d", ds.Name(), ds.Len(), cfg.Batch)
 	}
-	sampler, err := data.NewSampler(data.Sampler{N: ds.Len(), Rank: 0, World: 1, Seed: cfg.Seed, Shuffle: true, DropLast: true})
+	sampler, err := data.NewSampler(data.Sampler{N: ds.Len(), Rank: r.Dist.rank(), World: r.Dist.world(), Seed: cfg.Seed, Shuffle: true, DropLast: true})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,0 +1,196 @@
+package trainer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/fdsm-go/fdsm/autodiff"
+	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/tensor"
+)
+
+// Default bucket sizes, as PyTorch DDP's: the first bucket small so that
+// communication starts early in backward, the rest large so that per-call
+// overhead stays small.
+const (
+	DefaultBucketBytes      = 25 << 20
+	DefaultFirstBucketBytes = 1 << 20
+)
+
+// statSlots are extra elements at the end of the first bucket that carry
+// per-rank step statistics through the same all-reduce: the loss and a bad
+// flag (so every rank agrees to skip a step one rank found bad).
+const statSlots = 2
+
+// bucket is a group of parameters whose gradients are reduced in one
+// collective through a flat buffer.
+type bucket struct {
+	index   int
+	params  []*autodiff.Param
+	offsets []int // element offset of each param in flat
+	flat    *tensor.Tensor
+	waiting int // params of this step not yet ready
+}
+
+// reducer averages gradients across ranks in buckets filled in reverse
+// parameter order, launching each bucket's all-reduce as soon as all its
+// gradients are final while backward continues (autodiff.BackwardReady).
+// Buckets launch in index order on every rank, whatever order gradients
+// complete in, because ranks must issue collectives in the same order.
+//
+// Threading: prepare, ready and finish are called from the training
+// goroutine; one worker goroutine per step packs, reduces and unpacks
+// buckets in launch order. A parameter's gradient is read and written by the
+// worker only between its ready call and finish returning.
+type reducer struct {
+	comm    cluster.Comm
+	buckets []*bucket
+	of      map[*autodiff.Param]*bucket
+	be      tensor.Backend
+
+	next    int // next bucket to launch
+	launch  chan *bucket
+	result  chan error
+	stats   [statSlots]float64
+	arrival time.Time // when this rank launched the step's first bucket
+	ctx     context.Context
+}
+
+// newReducer assigns params (in model order) to buckets of about
+// bucketBytes (firstBytes for the first), walking them in reverse.
+func newReducer(comm cluster.Comm, params []*autodiff.Param, firstBytes, bucketBytes int) (*reducer, error) {
+	if len(params) == 0 {
+		return nil, fmt.Errorf("data parallel: no trainable parameters")
+	}
+	if firstBytes <= 0 {
+		firstBytes = DefaultFirstBucketBytes
+	}
+	if bucketBytes <= 0 {
+		bucketBytes = DefaultBucketBytes
+	}
+	r := &reducer{comm: comm, of: map[*autodiff.Param]*bucket{}, be: params[0].Value.Backend()}
+	dt := params[0].Value.DType()
+	cur := &bucket{}
+	limit, bytes := firstBytes, 0
+	flush := func() {
+		if len(cur.params) == 0 {
+			return
+		}
+		cur.index = len(r.buckets)
+		r.buckets = append(r.buckets, cur)
+		cur = &bucket{}
+		limit, bytes = bucketBytes, 0
+	}
+	for i := len(params) - 1; i >= 0; i-- {
+		p := params[i]
+		if p.Value.DType() != dt {
+			return nil, fmt.Errorf("data parallel: parameter %s is %s, others %s", p.Name, p.Value.DType(), dt)
+		}
+		if bytes > 0 && bytes+p.Value.Bytes() > limit {
+			flush()
+		}
+		cur.params = append(cur.params, p)
+		bytes += p.Value.Bytes()
+	}
+	flush()
+	for _, b := range r.buckets {
+		n := 0
+		for _, p := range b.params {
+			b.offsets = append(b.offsets, n)
+			n += p.Value.Numel()
+			r.of[p] = b
+		}
+		if b.index == 0 {
+			n += statSlots
+		}
+		b.flat = r.be.Zeros(dt, n)
+	}
+	return r, nil
+}
+
+// prepare starts a synchronised backward: loss and bad are this rank's
+// statistics for the step; the worker goroutine starts.
+func (r *reducer) prepare(ctx context.Context, loss float64, bad bool) {
+	r.ctx = ctx
+	r.stats = [statSlots]float64{loss, 0}
+	if bad {
+		r.stats[1] = 1
+	}
+	r.next = 0
+	r.arrival = time.Time{}
+	for _, b := range r.buckets {
+		b.waiting = len(b.params)
+	}
+	r.launch = make(chan *bucket, len(r.buckets))
+	r.result = make(chan error, 1)
+	go r.work(r.launch, r.result)
+}
+
+// ready marks p's gradient final and launches every bucket that is now
+// complete and next in order.
+func (r *reducer) ready(p *autodiff.Param) {
+	b, ok := r.of[p]
+	if !ok {
+		return // not a trainable parameter of this reducer
+	}
+	b.waiting--
+	for r.next < len(r.buckets) && r.buckets[r.next].waiting <= 0 {
+		if r.next == 0 {
+			r.arrival = time.Now()
+		}
+		r.launch <- r.buckets[r.next]
+		r.next++
+	}
+}
+
+// finish launches what backward did not complete (a rank that skipped
+// backward after a bad loss still takes part), waits for every bucket, and
+// returns the mean loss over ranks, whether any rank was bad, and how long
+// it waited here (collective time not hidden behind backward).
+func (r *reducer) finish() (loss float64, bad bool, wait time.Duration, err error) {
+	t0 := time.Now()
+	for ; r.next < len(r.buckets); r.next++ {
+		if r.next == 0 {
+			r.arrival = time.Now()
+		}
+		r.launch <- r.buckets[r.next]
+	}
+	close(r.launch)
+	err = <-r.result
+	wait = time.Since(t0)
+	if err != nil {
+		return 0, false, wait, err
+	}
+	st := r.buckets[0].flat
+	n := st.Numel()
+	v := st.ToFloat64s()
+	return v[n-statSlots], v[n-statSlots+1] > 0, wait, nil
+}
+
+// work packs, reduces (average over ranks) and unpacks buckets in order.
+func (r *reducer) work(launch <-chan *bucket, result chan<- error) {
+	var err error
+	for b := range launch {
+		if err != nil {
+			continue // drain; the first error is reported
+		}
+		for i, p := range b.params {
+			n := p.Value.Numel()
+			r.be.SetSlice(b.flat, p.Grad.Reshape(n), 0, b.offsets[i])
+		}
+		if b.index == 0 {
+			n := b.flat.Numel()
+			stats := tensor.FromFloat64s(r.be, b.flat.DType(), tensor.Shape{statSlots}, r.stats[:])
+			r.be.SetSlice(b.flat, stats, 0, n-statSlots)
+		}
+		if err = r.comm.AllReduce(r.ctx, b.flat, cluster.Average); err != nil {
+			continue
+		}
+		for i, p := range b.params {
+			n := p.Value.Numel()
+			r.be.Slice(p.Grad.Reshape(n), b.flat, 0, b.offsets[i])
+		}
+	}
+	result <- err
+}

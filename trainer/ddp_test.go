@@ -1,0 +1,158 @@
+package trainer
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/data"
+	"github.com/fdsm-go/fdsm/models"
+	"github.com/fdsm-go/fdsm/tensor"
+)
+
+// ddpConfig is toyConfig with a deterministic objective (exact SM draws no
+// directions or noise), so data-parallel and single-process runs see the
+// same arithmetic up to the order of the batch mean, and a constant
+// learning rate so a run may be extended on resume. SGD with momentum,
+// unlike Adam, is sensitive to the gradient's scale, so a wrong average
+// (a sum, a missing rank) shows.
+func ddpConfig(batch, accumulate, steps int) Config {
+	c := toyConfig("sm", steps)
+	c.Model = map[string]any{"kind": "mlp", "input_dim": 2, "hidden": []any{16, 16}, "activation": "softplus"}
+	c.Batch, c.Accumulate = batch, accumulate
+	c.Schedule = ScheduleConfig{Kind: "constant"}
+	c.Optimizer = OptimizerConfig{Kind: "sgd", LR: 0.01, Momentum: 0.9}
+	c.Data.Limit = 512
+	return c
+}
+
+// trainWorld runs c as world in-process ranks over memory communicators and
+// returns rank 0's summary; every rank must succeed.
+func trainWorld(t *testing.T, c Config, world int, dir string, resume bool) Summary {
+	t.Helper()
+	comms := cluster.NewLocalComms(world, 20*time.Second)
+	sums := make([]Summary, world)
+	errs := make([]error, world)
+	var wg sync.WaitGroup
+	for r := 0; r < world; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run := Run{Config: c, Dir: dir, Resume: resume, Log: zerolog.Nop(),
+				Dist: &Distributed{Comm: comms[r], HashEvery: 1, FirstBucketBytes: 600, BucketBytes: 1500}}
+			sums[r], errs[r] = run.Train(context.Background())
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return sums[0]
+}
+
+// maxRelDiff compares two models' parameters: max |a-b| / (max |b| + tiny).
+func maxRelDiff(a, b models.Model) float64 {
+	worst := 0.0
+	for i, p := range a.Params() {
+		x, y := p.Value.ToFloat64s(), b.Params()[i].Value.ToFloat64s()
+		scale := 0.0
+		for _, v := range y {
+			scale = math.Max(scale, math.Abs(v))
+		}
+		for k := range x {
+			worst = math.Max(worst, math.Abs(x[k]-y[k])/(scale+1e-300))
+		}
+	}
+	return worst
+}
+
+// The tolerance for data-parallel vs single-process parameters: both
+// compute the same float64 gradients except that the batch mean is summed
+// in a different order (per-rank means averaged), a relative change of
+// order 1e-16 per gradient element, and SGD's update is linear in it, so
+// after six steps the parameters differ by a few ulps. 1e-10 leaves five
+// orders of margin and still catches a wrong sample, a sum instead of an
+// average or a missed bucket (those change parameters by 1e-4 and more).
+const ddpTol = 1e-10
+
+// TestDataParallelMatchesCombinedBatch: 2 (and 4) ranks with batch B/world
+// each equal one process with batch B after several steps, with and without
+// gradient accumulation; the small bucket sizes split the MLP into several
+// buckets.
+func TestDataParallelMatchesCombinedBatch(t *testing.T) {
+	for _, c := range []struct{ world, batch, acc int }{{2, 8, 1}, {2, 4, 2}, {4, 4, 1}} {
+		ref := train(t, ddpConfig(16, 1, 6), t.TempDir(), false)
+		got := trainWorld(t, ddpConfig(c.batch, c.acc, 6), c.world, t.TempDir(), false)
+		d := maxRelDiff(got.Model, ref.Model)
+		t.Logf("world %d batch %d accumulate %d: max relative parameter difference %.3g", c.world, c.batch, c.acc, d)
+		if d > ddpTol {
+			t.Errorf("world %d batch %d accumulate %d: parameters differ from one process with batch 16 by %.3g (tolerance %g)", c.world, c.batch, c.acc, d, ddpTol)
+		}
+		if got.Steps != 6 {
+			t.Errorf("world %d: %d steps", c.world, got.Steps)
+		}
+	}
+}
+
+// TestResumeOnDifferentWorldSize: 3 steps on 2 ranks then 3 more on 1 rank
+// (and 1 -> 4) continue from the right sample position: the result equals an
+// uninterrupted single-process run on the same global batch.
+func TestResumeOnDifferentWorldSize(t *testing.T) {
+	ref := train(t, ddpConfig(16, 1, 6), t.TempDir(), false)
+	for _, c := range []struct{ from, to int }{{2, 1}, {1, 4}, {4, 2}} {
+		dir := t.TempDir()
+		first := ddpConfig(16/c.from, 1, 3)
+		if c.from == 1 {
+			train(t, first, dir, false)
+		} else {
+			trainWorld(t, first, c.from, dir, false)
+		}
+		second := ddpConfig(16/c.to, 1, 6)
+		var got Summary
+		if c.to == 1 {
+			got = train(t, second, dir, true)
+		} else {
+			got = trainWorld(t, second, c.to, dir, true)
+		}
+		if d := maxRelDiff(got.Model, ref.Model); d > ddpTol {
+			t.Errorf("world %d -> %d: parameters differ from the uninterrupted run by %.3g", c.from, c.to, d)
+		}
+	}
+}
+
+// TestReplicaCheckNamesDivergedRank: the periodic hash comparison reports a
+// replica whose parameters differ.
+func TestReplicaCheckNamesDivergedRank(t *testing.T) {
+	comms := cluster.NewLocalComms(2, 10*time.Second)
+	c := ddpConfig(8, 1, 1)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for r := 0; r < 2; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, err := models.Build(c.ModelSpec(), tensor.DefaultCPU(), tensor.Float64, 1)
+			if err != nil {
+				errs[r] = err
+				return
+			}
+			if r == 1 {
+				m.Params()[0].Value.Float64s()[3] += 1e-12
+			}
+			errs[r] = checkReplicas(context.Background(), &Distributed{Comm: comms[r]}, m, 5, data.SamplerState{Position: 8})
+		}()
+	}
+	wg.Wait()
+	for r, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "rank 1's parameters differ from rank 0's") {
+			t.Errorf("rank %d: %v", r, err)
+		}
+	}
+}
