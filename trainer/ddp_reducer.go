@@ -3,6 +3,7 @@ package trainer
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/fdsm-go/fdsm/autodiff"
@@ -19,9 +20,10 @@ const (
 )
 
 // statSlots are extra elements at the end of the first bucket that carry
-// per-rank step statistics through the same all-reduce: the loss and a bad
-// flag (so every rank agrees to skip a step one rank found bad).
-const statSlots = 2
+// per-rank step statistics through the same all-reduce: the loss, a bad
+// flag (so every rank agrees to skip a step one rank found bad) and rank
+// 0's operator command (so every rank obeys it at the same step).
+const statSlots = 3
 
 // bucket is a group of parameters whose gradients are reduced in one
 // collective through a flat buffer.
@@ -111,9 +113,9 @@ func newReducer(comm cluster.Comm, params []*autodiff.Param, firstBytes, bucketB
 
 // prepare starts a synchronised backward: loss and bad are this rank's
 // statistics for the step; the worker goroutine starts.
-func (r *reducer) prepare(ctx context.Context, loss float64, bad bool) {
+func (r *reducer) prepare(ctx context.Context, loss float64, bad bool, cmd command) {
 	r.ctx = ctx
-	r.stats = [statSlots]float64{loss, 0}
+	r.stats = [statSlots]float64{loss, 0, float64(cmd)}
 	if bad {
 		r.stats[1] = 1
 	}
@@ -146,9 +148,10 @@ func (r *reducer) ready(p *autodiff.Param) {
 
 // finish launches what backward did not complete (a rank that skipped
 // backward after a bad loss still takes part), waits for every bucket, and
-// returns the mean loss over ranks, whether any rank was bad, and how long
-// it waited here (collective time not hidden behind backward).
-func (r *reducer) finish() (loss float64, bad bool, wait time.Duration, err error) {
+// returns the mean loss over ranks, whether any rank was bad, the command
+// rank 0 passed, and how long it waited here (collective time not hidden
+// behind backward).
+func (r *reducer) finish() (loss float64, bad bool, cmd command, wait time.Duration, err error) {
 	t0 := time.Now()
 	for ; r.next < len(r.buckets); r.next++ {
 		if r.next == 0 {
@@ -160,12 +163,14 @@ func (r *reducer) finish() (loss float64, bad bool, wait time.Duration, err erro
 	err = <-r.result
 	wait = time.Since(t0)
 	if err != nil {
-		return 0, false, wait, err
+		return 0, false, 0, wait, err
 	}
 	st := r.buckets[0].flat
 	n := st.Numel()
-	v := st.ToFloat64s()
-	return v[n-statSlots], v[n-statSlots+1] > 0, wait, nil
+	v := st.ToFloat64s()[n-statSlots:]
+	// Averaging divided the command (sent by rank 0 only) by the world size.
+	cmd = command(math.Round(v[2] * float64(r.comm.Size())))
+	return v[0], v[1] > 0, cmd, wait, nil
 }
 
 // work packs, reduces (average over ranks) and unpacks buckets in order.

@@ -156,3 +156,51 @@ func TestReplicaCheckNamesDivergedRank(t *testing.T) {
 		}
 	}
 }
+
+// TestOperatorCommandsReachEveryRank: a stop seen by rank 0 only stops
+// every rank after the same step, with a checkpoint; a checkpoint request
+// writes one at that step.
+func TestOperatorCommandsReachEveryRank(t *testing.T) {
+	dir := t.TempDir()
+	comms := cluster.NewLocalComms(2, 20*time.Second)
+	sums := make([]Summary, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for r := 0; r < 2; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			polls := 0
+			run := Run{Config: ddpConfig(8, 1, 50), Dir: dir, Log: zerolog.Nop(),
+				Dist: &Distributed{Comm: comms[r]},
+				PollCommand: func() string {
+					polls++
+					switch polls {
+					case 2:
+						return "checkpoint"
+					case 5:
+						return "stop"
+					}
+					return ""
+				}}
+			if r == 1 {
+				run.PollCommand = func() string { return "stop" } // ignored: not rank 0
+			}
+			sums[r], errs[r] = run.Train(context.Background())
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	for r, s := range sums {
+		if !s.Stopped || s.Steps != 5 {
+			t.Errorf("rank %d: stopped %v after %d steps, want stopped after 5", r, s.Stopped, s.Steps)
+		}
+	}
+	got := listCheckpoints(dir)
+	want := []string{"step-00000005", "step-00000002"}
+	if len(got) != 2 || !strings.HasSuffix(got[0], want[0]) || !strings.HasSuffix(got[1], want[1]) {
+		t.Errorf("checkpoints %v, want %v", got, want)
+	}
+}

@@ -41,6 +41,29 @@ type Run struct {
 	OnStep func(StepMetrics)
 	// Dist, if set, makes this run one rank of a data-parallel group.
 	Dist *Distributed
+	// PollCommand, if set, is asked after every step for an operator's
+	// command ("checkpoint", "stop" or ""). In a data-parallel run only
+	// rank 0's answer counts and every rank obeys it at the same step.
+	PollCommand func() string
+}
+
+// command is an operator's request carried through a step.
+type command int
+
+const (
+	cmdNone command = iota
+	cmdCheckpoint
+	cmdStop
+)
+
+func parseCommand(s string) command {
+	switch s {
+	case "checkpoint":
+		return cmdCheckpoint
+	case "stop":
+		return cmdStop
+	}
+	return cmdNone
 }
 
 // runState is what the loop mutates.
@@ -202,7 +225,7 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 			}
 			return sum, ctx.Err()
 		}
-		met, err := r.step(ctx, tp, m, trainable, obj, opt, sched, loader, rng, red, &s)
+		met, cmd, err := r.step(ctx, tp, m, trainable, obj, opt, sched, loader, rng, red, &s)
 		if err != nil {
 			if ctx.Err() != nil && d != nil {
 				// Interrupted inside a collective: the last completed step
@@ -217,6 +240,21 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 		sum.LastLoss = met.Loss
 		if r.OnStep != nil {
 			r.OnStep(met)
+		}
+		switch cmd {
+		case cmdCheckpoint:
+			r.Log.Info().Int("step", s.step).Msg("checkpoint requested by the operator")
+			if err := save(); err != nil {
+				return sum, err
+			}
+		case cmdStop:
+			r.Log.Info().Int("step", s.step).Msg("stop requested by the operator: checkpointing and stopping")
+			if err := save(); err != nil {
+				return sum, err
+			}
+			sum.Stopped = true
+			sum.Steps, sum.Skipped, sum.Elapsed = s.step, s.skipped, time.Since(start)
+			return sum, nil
 		}
 		if cfg.Checkpoint.Every > 0 && s.step%cfg.Checkpoint.Every == 0 && s.step < cfg.Steps {
 			if err := save(); err != nil {
@@ -288,28 +326,32 @@ func (r Run) validate(ctx context.Context, val *validator, tp *autodiff.Tape, m 
 // reducer as they complete, and every rank takes part in the reduction even
 // after a bad loss, so all ranks agree to skip the step.
 func (r Run) step(ctx context.Context, tp *autodiff.Tape, m models.Model, params []*autodiff.Param, obj objective.Objective, opt Optimizer, sched Schedule,
-	loader *data.Loader, rng *tensor.RNG, red *reducer, s *runState) (StepMetrics, error) {
+	loader *data.Loader, rng *tensor.RNG, red *reducer, s *runState) (met StepMetrics, cmd command, err error) {
 	cfg := r.Config
 	be := tp.Backend()
 	d := r.Dist
 	if d != nil {
 		rng.Reseed(stepSeed(cfg.Seed, d.rank(), s.step))
 	}
-	met := StepMetrics{Step: s.step + 1, Epoch: s.epoch, Time: time.Now()}
+	met = StepMetrics{Step: s.step + 1, Epoch: s.epoch, Time: time.Now()}
+	if r.PollCommand != nil && d.rank() == 0 {
+		cmd = parseCommand(r.PollCommand())
+	}
 	t0 := time.Now()
 	lossSum, bad, prepared := 0.0, false, false
 	for micro := 0; micro < cfg.Accumulate; micro++ {
 		td := time.Now()
-		b, err := loader.Next()
+		var b data.Batch
+		b, err = loader.Next()
 		for errors.Is(err, io.EOF) {
 			s.epoch++
 			if err = loader.Start(s.epoch, 0); err != nil {
-				return met, err
+				return met, cmd, err
 			}
 			b, err = loader.Next()
 		}
 		if err != nil {
-			return met, err
+			return met, cmd, err
 		}
 		met.DataWaitMs += ms(time.Since(td))
 		if bad {
@@ -326,13 +368,13 @@ func (r Run) step(ctx context.Context, tp *autodiff.Tape, m models.Model, params
 		if dk, ok := m.(*models.DKEF); ok {
 			if em, x, err = splitForDKEF(tp, dk, x); err != nil {
 				b.Release()
-				return met, err
+				return met, cmd, err
 			}
 		}
 		res, err := obj.Eval(tp, em, objective.Batch{X: x}, rng)
 		if err != nil {
 			b.Release()
-			return met, err
+			return met, cmd, err
 		}
 		loss := res.Loss.Item()
 		met.ForwardMs += ms(time.Since(tf))
@@ -342,7 +384,7 @@ func (r Run) step(ctx context.Context, tp *autodiff.Tape, m models.Model, params
 		} else {
 			tb := time.Now()
 			if red != nil && micro == cfg.Accumulate-1 {
-				red.prepare(ctx, lossSum/float64(cfg.Accumulate), false)
+				red.prepare(ctx, lossSum/float64(cfg.Accumulate), false, cmd)
 				prepared = true
 				autodiff.BackwardReady(res.Loss, params, red.ready)
 			} else {
@@ -364,13 +406,13 @@ func (r Run) step(ctx context.Context, tp *autodiff.Tape, m models.Model, params
 	var dm DistStepMetrics
 	if red != nil {
 		if !prepared {
-			red.prepare(ctx, math.NaN(), true)
+			red.prepare(ctx, math.NaN(), true, cmd)
 		}
-		loss, anyBad, wait, err := red.finish()
+		loss, anyBad, agreed, wait, err := red.finish()
 		if err != nil {
-			return met, fmt.Errorf("step %d: gradient all-reduce: %w", s.step+1, err)
+			return met, cmd, fmt.Errorf("step %d: gradient all-reduce: %w", s.step+1, err)
 		}
-		met.Loss, bad = loss, anyBad
+		met.Loss, bad, cmd = loss, anyBad, agreed
 		dm = DistStepMetrics{Rank: d.rank(), World: d.world(), Generation: d.Generation, Step: s.step + 1,
 			CollectiveWaitMs: ms(wait), Arrival: red.arrival, Loss: loss}
 	}
@@ -397,7 +439,7 @@ func (r Run) step(ctx context.Context, tp *autodiff.Tape, m models.Model, params
 		r.Log.Warn().Int("step", s.step).Float64("loss", met.Loss).Float64("grad_norm", met.GradNorm).Msg("bad step skipped")
 		autodiff.ZeroGrad(params)
 		if s.consecutive >= cfg.BadSteps.MaxConsecutive {
-			return met, fmt.Errorf("step %d: %d consecutive bad steps (NaN/Inf or loss above %g): stopping; lower the learning rate or check the data", s.step, s.consecutive, cfg.BadSteps.MaxLoss)
+			return met, cmd, fmt.Errorf("step %d: %d consecutive bad steps (NaN/Inf or loss above %g): stopping; lower the learning rate or check the data", s.step, s.consecutive, cfg.BadSteps.MaxLoss)
 		}
 	} else {
 		s.consecutive = 0
@@ -412,7 +454,7 @@ func (r Run) step(ctx context.Context, tp *autodiff.Tape, m models.Model, params
 		dm.SamplesPerSec = met.SamplesPerSec
 		d.OnStep(dm)
 	}
-	return met, nil
+	return met, cmd, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
