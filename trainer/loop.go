@@ -32,7 +32,8 @@ type Summary struct {
 }
 
 // Run is one training run. OnStep, if set, receives every step's metrics
-// (the CLI writes them to metrics.jsonl, the console and Prometheus).
+// (the CLI writes them to metrics.jsonl, the console and Prometheus); in a
+// data-parallel run only rank 0 calls it (see Distributed.OnStep).
 type Run struct {
 	Config Config
 	Dir    string
@@ -238,7 +239,7 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 			return sum, err
 		}
 		sum.LastLoss = met.Loss
-		if r.OnStep != nil {
+		if r.OnStep != nil && lead {
 			r.OnStep(met)
 		}
 		switch cmd {

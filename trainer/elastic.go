@@ -1,0 +1,124 @@
+package trainer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fdsm-go/fdsm/cluster"
+)
+
+// Elastic trains as one member of a fault-tolerant data-parallel job, as
+// torchrun's elastic agent does: form a group, train, and when a member dies
+// or hangs (its collective fails on every rank) form a new group from the
+// live members, reload the last checkpoint and continue. Nothing that
+// reached a checkpoint is lost; steps after it are redone.
+//
+// The run directory must be shared by the members (one machine, or shared
+// storage across nodes): whoever is rank 0 of a generation reads the last
+// checkpoint from it and broadcasts it.
+type Elastic struct {
+	// Run is the template: Config, Dir, Resume (for the first group only;
+	// later groups always resume), Log, OnStep (rank 0), PollCommand.
+	Run Run
+	// Former forms each generation's group.
+	Former cluster.Former
+	// Dist is the template of each generation's data-parallel settings;
+	// its Comm and Generation are filled in per group.
+	Dist Distributed
+	// OnEvent, if set, receives start, regroup and finish events.
+	OnEvent func(cluster.Event)
+	// MaxRegroups bounds recoveries (0: 100): a job that keeps failing is
+	// a bug to report, not to loop on.
+	MaxRegroups int
+}
+
+// Recoverable reports whether a training error is the loss of a member
+// (a collective ended by a dead, hung or aborting peer), after which the
+// survivors can regroup, rather than a fault that would repeat.
+func Recoverable(err error) bool {
+	if errors.Is(err, cluster.ErrDesync) {
+		return false // ranks disagree on the program: a bug, not a failure
+	}
+	return errors.Is(err, cluster.ErrPeerLost) || errors.Is(err, cluster.ErrTimeout) || errors.Is(err, cluster.ErrAborted)
+}
+
+// Train runs until the configured steps are done, the run stops early,
+// ctx ends, a non-recoverable error occurs, or a group cannot be formed.
+func (e Elastic) Train(ctx context.Context) (Summary, error) {
+	run := e.Run
+	maxRegroups := e.MaxRegroups
+	if maxRegroups <= 0 {
+		maxRegroups = 100
+	}
+	for regroups := 0; ; regroups++ {
+		if step, path, ok := finishedRun(run.Dir, run.Config.Steps); ok && run.Resume {
+			// The job completed while this member was away (or failed in its
+			// final barrier after rank 0 wrote the last checkpoint).
+			run.Log.Info().Int("step", step).Str("checkpoint", path).Msg("the run is already complete")
+			return Summary{Steps: step, Checkpoint: path}, nil
+		}
+		sess, err := e.Former.Form(ctx)
+		if err != nil {
+			return Summary{}, fmt.Errorf("forming a group: %w", err)
+		}
+		g := sess.Group
+		d := e.Dist
+		d.Comm, d.Generation = sess.Comm, g.Generation
+		run.Dist = &d
+		run.Log = e.Run.Log.With().Int("rank", g.Rank).Int("world", g.Size()).Uint64("generation", g.Generation).Logger()
+		kind := cluster.EventStart
+		if regroups > 0 {
+			kind = cluster.EventRegroup
+		}
+		run.Log.Info().Str("group", g.String()).Msg("group formed")
+		e.event(cluster.Event{Kind: kind, Rank: g.Rank, Generation: g.Generation, World: g.Size()})
+		sum, err := run.Train(ctx)
+		sess.Close()
+		if err == nil {
+			e.event(cluster.Event{Kind: cluster.EventFinish, Rank: g.Rank, Generation: g.Generation, World: g.Size(), Step: sum.Steps})
+			return sum, nil
+		}
+		if ctx.Err() != nil || !Recoverable(err) {
+			return sum, err
+		}
+		if regroups+1 >= maxRegroups {
+			return sum, fmt.Errorf("giving up after %d regroups; last failure: %w", regroups+1, err)
+		}
+		run.Log.Warn().Err(err).Msg("a member was lost: regrouping and resuming from the last checkpoint")
+		e.event(cluster.Event{Kind: cluster.EventFail, Rank: g.Rank, Generation: g.Generation, World: g.Size(), Reason: err.Error()})
+		run.Resume = true
+	}
+}
+
+func (e Elastic) event(ev cluster.Event) {
+	if e.OnEvent != nil {
+		if ev.Time.IsZero() {
+			ev.Time = time.Now()
+		}
+		e.OnEvent(ev)
+	}
+}
+
+// finishedRun reports whether dir's newest readable checkpoint is at or
+// past the final step.
+func finishedRun(dir string, steps int) (int, string, bool) {
+	for _, p := range listCheckpoints(dir) {
+		b, err := os.ReadFile(filepath.Join(p, "state.json"))
+		if err != nil {
+			continue
+		}
+		var st struct {
+			Step int `json:"step"`
+		}
+		if json.Unmarshal(b, &st) != nil {
+			continue
+		}
+		return st.Step, p, st.Step >= steps
+	}
+	return 0, "", false
+}
