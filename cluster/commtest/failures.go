@@ -1,0 +1,295 @@
+package commtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/tensor"
+)
+
+// Failure checks: every rank of a broken collective must return an error
+// that says what happened, promptly, and the communicators must stay broken.
+
+// failureKinds are the errors a rank may see when a collective fails
+// elsewhere: the failure itself, or its news arriving as an abort or a lost
+// peer.
+func isFailure(err error, kinds ...error) bool {
+	for _, k := range kinds {
+		if errors.Is(err, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// expectFailures checks that every rank in ranks returned an error of one of
+// kinds, each within promptly of the earliest failure.
+func expectFailures(t *testing.T, what string, errs []error, took []time.Duration, ranks []int, kinds ...error) {
+	t.Helper()
+	for _, r := range ranks {
+		err := errs[r]
+		t.Logf("%s: rank %d after %v: %v", what, r, took[r].Round(time.Millisecond), err)
+		if err == nil {
+			t.Fatalf("%s: rank %d returned no error", what, r)
+		}
+		if !isFailure(err, kinds...) {
+			t.Fatalf("%s: rank %d: error %q wraps none of %v", what, r, err, kinds)
+		}
+		var ce *cluster.CollectiveError
+		if errors.As(err, &ce) && ce.Rank != r {
+			t.Errorf("%s: rank %d's CollectiveError says rank %d", what, r, ce.Rank)
+		}
+	}
+	first := slicesMin(took, ranks)
+	for _, r := range ranks {
+		if took[r]-first > promptly {
+			t.Fatalf("%s: rank %d returned %v after the first failure (limit %v)", what, r, took[r]-first, promptly)
+		}
+	}
+}
+
+func slicesMin(d []time.Duration, ranks []int) time.Duration {
+	m := d[ranks[0]]
+	for _, r := range ranks {
+		m = min(m, d[r])
+	}
+	return m
+}
+
+// timed runs f for the ranks in ranks and returns errors and how long each
+// took since the start.
+func timed(t *testing.T, comms []cluster.Comm, ranks []int, f func(r int, c cluster.Comm) error) ([]error, []time.Duration) {
+	t.Helper()
+	errs := make([]error, len(comms))
+	took := make([]time.Duration, len(comms))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, r := range ranks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[r] = f(r, comms[r])
+			took[r] = time.Since(start)
+		}()
+	}
+	waitOrFail(t, comms, &wg, hangLimit)
+	return errs, took
+}
+
+func allRanks(n int) []int {
+	r := make([]int, n)
+	for i := range r {
+		r[i] = i
+	}
+	return r
+}
+
+// expectBroken checks that every communicator is broken: Err is set (after
+// news has had time to spread) and a new collective fails promptly.
+func expectBroken(t *testing.T, what string, comms []cluster.Comm) {
+	t.Helper()
+	errs, took := timed(t, comms, allRanks(len(comms)), func(r int, c cluster.Comm) error {
+		return c.Barrier(context.Background())
+	})
+	for r, err := range errs {
+		if err == nil {
+			t.Fatalf("%s: rank %d: Barrier succeeded on a broken communicator", what, r)
+		}
+		if took[r] > promptly {
+			t.Fatalf("%s: rank %d: Barrier on a broken communicator took %v", what, r, took[r])
+		}
+		if comms[r].Err() == nil {
+			t.Fatalf("%s: rank %d: Err() is nil after a failure (%v)", what, r, err)
+		}
+	}
+}
+
+func floatBuf(count int) *tensor.Tensor { return hostTensor(tensor.Float32, make([]float64, count)) }
+
+// testDesync: the last rank calls Broadcast while the others call
+// AllReduce. Every rank fails; at least one names the desync and both ranks.
+func testDesync(t *testing.T, comms []cluster.Comm) {
+	n := len(comms)
+	// One good collective first, so the desync is not at sequence 1.
+	noErrors(t, "Barrier", onEveryRank(t, comms, func(r int, c cluster.Comm) error {
+		return c.Barrier(context.Background())
+	}))
+	errs, took := timed(t, comms, allRanks(n), func(r int, c cluster.Comm) error {
+		if r == n-1 {
+			return c.Broadcast(context.Background(), floatBuf(1000), 0)
+		}
+		return c.AllReduce(context.Background(), floatBuf(1000), cluster.Sum)
+	})
+	expectFailures(t, "desync", errs, took, allRanks(n), cluster.ErrDesync, cluster.ErrAborted, cluster.ErrPeerLost)
+	expectDesyncNamed(t, errs, "Broadcast", "AllReduce")
+	expectBroken(t, "after desync", comms)
+}
+
+// testDesyncSameKind: same collective, different element count on one rank.
+func testDesyncSameKind(t *testing.T, comms []cluster.Comm) {
+	n := len(comms)
+	odd := n / 2
+	errs, took := timed(t, comms, allRanks(n), func(r int, c cluster.Comm) error {
+		count := 1000
+		if r == odd {
+			count = 1001
+		}
+		return c.AllReduce(context.Background(), floatBuf(count), cluster.Sum)
+	})
+	expectFailures(t, "count desync", errs, took, allRanks(n), cluster.ErrDesync, cluster.ErrAborted, cluster.ErrPeerLost)
+	expectDesyncNamed(t, errs, "1001", "1000")
+	expectBroken(t, "after count desync", comms)
+}
+
+// expectDesyncNamed checks that some rank reports a DesyncError between
+// two different ranks whose message shows both sides.
+func expectDesyncNamed(t *testing.T, errs []error, a, b string) {
+	t.Helper()
+	for _, err := range errs {
+		var de *cluster.DesyncError
+		if !errors.As(err, &de) {
+			continue
+		}
+		msg := err.Error()
+		if de.Rank == de.PeerRank || !strings.Contains(msg, fmt.Sprintf("rank %d", de.Rank)) ||
+			!strings.Contains(msg, fmt.Sprintf("rank %d", de.PeerRank)) || !strings.Contains(msg, a) || !strings.Contains(msg, b) {
+			t.Fatalf("desync error does not name both ranks and both calls: %v", err)
+		}
+		return
+	}
+	t.Fatalf("no rank reported a DesyncError: %v", errs)
+}
+
+// testAbortMidCollective: all but the last rank enter an AllReduce that
+// cannot finish; rank 0 is aborted from another goroutine. Every rank in the
+// collective fails promptly, rank 0 with the reason.
+func testAbortMidCollective(t *testing.T, comms []cluster.Comm) {
+	n := len(comms)
+	reason := errors.New("commtest: stop now")
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		comms[0].Abort(reason)
+	}()
+	inFlight := allRanks(n - 1)
+	errs, took := timed(t, comms, inFlight, func(r int, c cluster.Comm) error {
+		return c.AllReduce(context.Background(), floatBuf(100000), cluster.Sum)
+	})
+	expectFailures(t, "abort", errs, took, inFlight, cluster.ErrAborted, cluster.ErrPeerLost)
+	if !errors.Is(errs[0], cluster.ErrAborted) || !errors.Is(errs[0], reason) {
+		t.Fatalf("aborted rank 0 returned %v, want an error wrapping ErrAborted and the reason", errs[0])
+	}
+	expectBroken(t, "after abort", comms)
+	if err := comms[0].Err(); !errors.Is(err, reason) {
+		t.Fatalf("rank 0: Err() = %v, want the abort reason", err)
+	}
+}
+
+// testAbortThenCall: after Abort, collectives fail with ErrAborted and the
+// reason, on every group size (including 1, where nothing blocks).
+func testAbortThenCall(t *testing.T, comms []cluster.Comm) {
+	reason := errors.New("commtest: aborted before calling")
+	comms[0].Abort(reason)
+	comms[0].Abort(errors.New("a second abort is a no-op"))
+	err := comms[0].AllReduce(context.Background(), floatBuf(10), cluster.Sum)
+	if !errors.Is(err, cluster.ErrAborted) || !errors.Is(err, reason) {
+		t.Fatalf("AllReduce after Abort returned %v, want ErrAborted and the reason", err)
+	}
+	if len(comms) > 1 {
+		expectBroken(t, "after abort", comms)
+	}
+}
+
+// testContextDeadline: all but the last rank enter a Barrier with a short
+// context deadline; the last never comes. They fail promptly after the
+// deadline with a timeout (or the news of one).
+func testContextDeadline(t *testing.T, comms []cluster.Comm) {
+	n := len(comms)
+	const deadline = 300 * time.Millisecond
+	inFlight := allRanks(n - 1)
+	errs, took := timed(t, comms, inFlight, func(r int, c cluster.Comm) error {
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		defer cancel()
+		return c.Barrier(ctx)
+	})
+	expectFailures(t, "context deadline", errs, took, inFlight,
+		cluster.ErrTimeout, context.DeadlineExceeded, cluster.ErrAborted, cluster.ErrPeerLost)
+	timedOut := false
+	for _, r := range inFlight {
+		timedOut = timedOut || isFailure(errs[r], cluster.ErrTimeout, context.DeadlineExceeded)
+		if took[r] < deadline/2 {
+			t.Fatalf("rank %d failed after %v, before the deadline %v: %v", r, took[r], deadline, errs[r])
+		}
+	}
+	if !timedOut {
+		t.Fatalf("no rank reported a timeout: %v", errs)
+	}
+	expectBroken(t, "after deadline", comms)
+}
+
+// testContextCancel: every rank but the last enters AllReduce; rank 0's
+// context is canceled.
+func testContextCancel(t *testing.T, comms []cluster.Comm) {
+	n := len(comms)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		cancel()
+	}()
+	inFlight := allRanks(n - 1)
+	errs, took := timed(t, comms, inFlight, func(r int, c cluster.Comm) error {
+		cctx := context.Background()
+		if r == 0 {
+			cctx = ctx
+		}
+		return c.AllReduce(cctx, floatBuf(1000), cluster.Sum)
+	})
+	expectFailures(t, "context cancel", errs, took, inFlight,
+		context.Canceled, cluster.ErrAborted, cluster.ErrPeerLost)
+	if !errors.Is(errs[0], context.Canceled) {
+		t.Fatalf("rank 0 returned %v, want context.Canceled", errs[0])
+	}
+	expectBroken(t, "after cancel", comms)
+}
+
+// testPeerClosed: the last rank closes its communicator while the others
+// wait for it in a collective.
+func testPeerClosed(t *testing.T, comms []cluster.Comm) {
+	n := len(comms)
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		comms[n-1].Close()
+	}()
+	inFlight := allRanks(n - 1)
+	errs, took := timed(t, comms, inFlight, func(r int, c cluster.Comm) error {
+		return c.AllGather(context.Background(), floatBuf(10), floatBuf(10*n))
+	})
+	expectFailures(t, "peer closed", errs, took, inFlight, cluster.ErrAborted, cluster.ErrPeerLost)
+	expectBroken(t, "after close", comms)
+}
+
+// testClose: collectives after Close fail; Close twice is fine.
+func testClose(t *testing.T, comms []cluster.Comm) {
+	for r, c := range comms {
+		if err := c.Close(); err != nil {
+			t.Fatalf("rank %d: Close: %v", r, err)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatalf("rank %d: second Close: %v", r, err)
+		}
+	}
+	errs, _ := timed(t, comms, allRanks(len(comms)), func(r int, c cluster.Comm) error {
+		return c.Barrier(context.Background())
+	})
+	for r, err := range errs {
+		if err == nil {
+			t.Fatalf("rank %d: Barrier after Close succeeded", r)
+		}
+	}
+}

@@ -1,0 +1,382 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/fdsm-go/fdsm/tensor"
+)
+
+// A collective on the ring is a schedule over byte spans of one buffer: the
+// spans this rank sends first, then the spans it receives in order, each
+// either reduced into place or received into place, and possibly forwarded
+// to the next rank. Every span streams in chunks; the collective goroutine
+// receives and reduces chunk by chunk and queues each finished chunk for a
+// writer goroutine, so forwarding chunk c overlaps receiving chunk c+1, and
+// the socket buffers keep data moving while a chunk is reduced.
+//
+// Ranks agree on span boundaries and chunking because they compute them
+// from the same (checked) OpDesc.
+
+// byteSpan is a byte range [off, off+n) of the collective's buffer.
+type byteSpan struct{ off, n int }
+
+// recvStep is one span received from the predecessor.
+type recvStep struct {
+	byteSpan
+	reduce  bool // add into place (via scratch) rather than receive in place
+	div     int  // after reducing, divide by div (Average's owner); 1 = no-op
+	forward bool // send the finished span on to the next rank
+}
+
+// segments splits count elements of elem bytes into n contiguous spans
+// whose lengths differ by at most one element (some empty when count < n).
+func ringSegments(count, n, elem int) []byteSpan {
+	out := make([]byteSpan, n)
+	base, rem := count/n, count%n
+	off := 0
+	for i := range out {
+		k := base
+		if i < rem {
+			k++
+		}
+		out[i] = byteSpan{off * elem, k * elem}
+		off += k
+	}
+	return out
+}
+
+func (r *ring) mod(i int) int { return ((i % r.size) + r.size) % r.size }
+
+// begin validates the ring's state and arguments and assigns the
+// collective's sequence number. An argument error aborts the ring: the
+// other ranks are already waiting in this collective, and an abort tells
+// them why at once instead of after the timeout.
+func (r *ring) begin(ctx context.Context, desc *OpDesc, argErr error) error {
+	r.seq++
+	desc.Seq = r.seq
+	if cause, _ := r.broken(); cause != nil {
+		return r.collectiveError(*desc)
+	}
+	if notice, peer := r.pendingNotice(); notice != nil && argErr == nil {
+		r.fail(notice, peer) // the successor is gone: this collective cannot finish
+		return r.collectiveError(*desc)
+	}
+	if argErr == nil && ctx.Err() != nil {
+		argErr = ctxFailure(ctx)
+	}
+	if argErr != nil {
+		r.fail(argErr, -1)
+		return r.collectiveError(*desc)
+	}
+	return nil
+}
+
+func (r *ring) collectiveError(desc OpDesc) error {
+	cause, peer := r.broken()
+	return &CollectiveError{Rank: r.rank, Op: desc, Peer: peer, Err: cause}
+}
+
+// ctxFailure describes why ctx ended.
+func ctxFailure(ctx context.Context) error {
+	if ctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("%w: the context's deadline passed: %w", ErrTimeout, ctx.Err())
+	}
+	return fmt.Errorf("%w: %w", ErrAborted, ctx.Err())
+}
+
+// hostArg checks a collective's buffer for the ring: a float host tensor.
+func hostArg(name string, t *tensor.Tensor) error {
+	if err := checkBuffer(name, t); err != nil {
+		return err
+	}
+	if !t.IsHost() {
+		return fmt.Errorf("%s: the TCP ring needs host tensors, got a device tensor (use the NCCL communicator)", name)
+	}
+	return nil
+}
+
+func (r *ring) AllReduce(ctx context.Context, buf *tensor.Tensor, op ReduceOp) error {
+	argErr := hostArg("AllReduce", buf)
+	if argErr == nil && op != Sum && op != Average {
+		argErr = fmt.Errorf("AllReduce: unknown reduce op %v", op)
+	}
+	desc := OpDesc{Kind: OpAllReduce, Reduce: op}
+	if argErr == nil {
+		desc.DType, desc.Count = buf.DType(), buf.Numel()
+	}
+	if err := r.begin(ctx, &desc, argErr); err != nil {
+		return err
+	}
+	if r.size == 1 {
+		return nil // the sum of one buffer, and x/1 == x exactly
+	}
+	elem := buf.DType().Size()
+	seg := ringSegments(buf.Numel(), r.size, elem)
+	// Reduce-scatter: at step t rank r receives segment r-t-1, adds its own
+	// part and passes it on; after n-1 steps it owns segment r+1 fully
+	// reduced (divided once, by the owner, for Average, so every rank ends
+	// with the owner's bits). All-gather: the owned segments travel around
+	// the ring once more and are received in place.
+	n := r.size
+	steps := make([]recvStep, 0, 2*(n-1))
+	for t := range n - 1 {
+		st := recvStep{byteSpan: seg[r.mod(r.rank-t-1)], reduce: true, div: 1, forward: true}
+		if t == n-2 && op == Average {
+			st.div = n
+		}
+		steps = append(steps, st)
+	}
+	for s := range n - 1 {
+		steps = append(steps, recvStep{byteSpan: seg[r.mod(r.rank-s)], forward: s < n-2})
+	}
+	red := reduceFloat32
+	if buf.DType() == tensor.Float64 {
+		red = reduceFloat64
+	}
+	return r.exchange(ctx, desc, hostBytes(buf), []byteSpan{seg[r.rank]}, steps, red)
+}
+
+func (r *ring) Broadcast(ctx context.Context, buf *tensor.Tensor, root int) error {
+	argErr := hostArg("Broadcast", buf)
+	if argErr == nil && (root < 0 || root >= r.size) {
+		argErr = fmt.Errorf("Broadcast: root %d outside [0, %d)", root, r.size)
+	}
+	desc := OpDesc{Kind: OpBroadcast, Root: root}
+	if argErr == nil {
+		desc.DType, desc.Count = buf.DType(), buf.Numel()
+	}
+	if err := r.begin(ctx, &desc, argErr); err != nil {
+		return err
+	}
+	if r.size == 1 {
+		return nil
+	}
+	// A pipeline from root around the ring; the rank before root only
+	// receives.
+	all := byteSpan{0, buf.Bytes()}
+	if r.rank == root {
+		return r.exchange(ctx, desc, hostBytes(buf), []byteSpan{all}, nil, nil)
+	}
+	steps := []recvStep{{byteSpan: all, forward: r.next != root}}
+	return r.exchange(ctx, desc, hostBytes(buf), nil, steps, nil)
+}
+
+func (r *ring) AllGather(ctx context.Context, send, recv *tensor.Tensor) error {
+	argErr := hostArg("AllGather send", send)
+	if argErr == nil {
+		argErr = hostArg("AllGather recv", recv)
+	}
+	if argErr == nil && (recv.DType() != send.DType() || recv.Numel() != r.size*send.Numel()) {
+		argErr = fmt.Errorf("AllGather: recv holds %d %s, want %d %s", recv.Numel(), recv.DType(),
+			r.size*send.Numel(), send.DType())
+	}
+	desc := OpDesc{Kind: OpAllGather}
+	if argErr == nil {
+		desc.DType, desc.Count = send.DType(), send.Numel()
+	}
+	if err := r.begin(ctx, &desc, argErr); err != nil {
+		return err
+	}
+	blocks := ringSegments(recv.Numel(), r.size, recv.DType().Size())
+	out := hostBytes(recv)
+	mine := blocks[r.rank]
+	copy(out[mine.off:mine.off+mine.n], hostBytes(send))
+	if r.size == 1 {
+		return nil
+	}
+	return r.exchange(ctx, desc, out, []byteSpan{mine}, r.gatherSteps(blocks), nil)
+}
+
+// gatherSteps receives every other rank's block in place: at step t the
+// block of rank r-t-1, forwarded except at the last step.
+func (r *ring) gatherSteps(blocks []byteSpan) []recvStep {
+	steps := make([]recvStep, r.size-1)
+	for t := range steps {
+		steps[t] = recvStep{byteSpan: blocks[r.mod(r.rank-t-1)], forward: t < r.size-2}
+	}
+	return steps
+}
+
+// Barrier all-gathers one byte per rank: a rank returns once every rank's
+// byte, sent on entering, has reached it.
+func (r *ring) Barrier(ctx context.Context) error {
+	desc := OpDesc{Kind: OpBarrier}
+	if err := r.begin(ctx, &desc, nil); err != nil {
+		return err
+	}
+	if r.size == 1 {
+		return nil
+	}
+	tokens := make([]byte, r.size)
+	blocks := ringSegments(r.size, r.size, 1)
+	return r.exchange(ctx, desc, tokens, []byteSpan{blocks[r.rank]}, r.gatherSteps(blocks), nil)
+}
+
+// exchange runs one collective's schedule on buf (see the comment at the top
+// of this file). It returns once the writer is done with buf.
+func (r *ring) exchange(ctx context.Context, desc OpDesc, buf []byte, first []byteSpan, steps []recvStep, red reducer) error {
+	deadline := time.Now().Add(r.timeout)
+	r.ctxDeadline = false
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline, r.ctxDeadline = d, true
+	}
+	if r.send.SetWriteDeadline(deadline) != nil || r.recv.SetReadDeadline(deadline) != nil {
+		return r.collectiveError(desc) // closed: the ring broke meanwhile
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { r.fail(ctxFailure(ctx), -1) })
+		defer stop()
+	}
+
+	chunks := 1 // the header
+	for _, s := range first {
+		chunks += r.chunks(s.n)
+	}
+	for _, st := range steps {
+		if st.forward {
+			chunks += r.chunks(st.n)
+		}
+	}
+	w := &chunkWriter{
+		queue:    make(chan []byte, chunks), // never blocks the collective goroutine
+		progress: make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		sentAt:   make(map[int]int, len(first)+len(steps)),
+	}
+	go r.write(w)
+	finish := func() error {
+		close(w.queue)
+		<-w.done
+		if cause, _ := r.broken(); cause != nil {
+			return r.collectiveError(desc)
+		}
+		return nil
+	}
+
+	encodeOpDesc(&r.hdr, desc)
+	w.push(r.hdr[:])
+	for _, s := range first {
+		w.pushSpan(buf, s, r.chunk)
+	}
+
+	var peerHdr [opHeaderLen]byte
+	if _, err := io.ReadFull(r.recv, peerHdr[:]); err != nil {
+		r.fail(r.ioError(err, r.prev, true), r.prev)
+		return finish()
+	}
+	peerDesc, err := decodeOpDesc(&peerHdr)
+	if err != nil {
+		r.fail(fmt.Errorf("%w: from rank %d: %v", ErrPeerLost, r.prev, err), r.prev)
+		return finish()
+	}
+	if !peerDesc.Matches(desc) {
+		r.fail(&DesyncError{Rank: r.rank, PeerRank: r.prev, Mine: desc, Peer: peerDesc}, r.prev)
+		return finish()
+	}
+
+	for _, st := range steps {
+		if st.reduce && len(r.scratch) < min(r.chunk, st.n) {
+			r.scratch = alignedBytes(min(r.chunk, st.n))
+		}
+		sent, wasSent := w.sentAt[st.off]
+		if st.forward && st.n > 0 {
+			w.sentAt[st.off] = w.queued
+		}
+		for i, off, end := 0, st.off, st.off+st.n; off < end; i, off = i+1, off+r.chunk {
+			c := buf[off:min(off+r.chunk, end)]
+			// Overwriting a chunk sent earlier in this collective (the
+			// all-gather half of AllReduce): its write finished long ago,
+			// since the data replacing it depends on it; waiting on the
+			// writer's count makes that explicit.
+			if wasSent && !w.waitWritten(sent+i) {
+				return finish()
+			}
+			dst := c
+			if st.reduce {
+				dst = r.scratch[:len(c)]
+			}
+			if _, err := io.ReadFull(r.recv, dst); err != nil {
+				r.fail(r.ioError(err, r.prev, true), r.prev)
+				return finish()
+			}
+			if st.reduce {
+				red(c, dst, st.div)
+			}
+			if st.forward {
+				w.push(c)
+			}
+		}
+	}
+	return finish()
+}
+
+// chunks counts the chunks of a span of n bytes.
+func (r *ring) chunks(n int) int { return (n + r.chunk - 1) / r.chunk }
+
+// chunkWriter is one collective's writer: chunks queued in order by the
+// collective goroutine, written by the writer goroutine.
+type chunkWriter struct {
+	queue    chan []byte
+	queued   int          // chunks queued so far (collective goroutine)
+	written  atomic.Int64 // chunks fully written (writer goroutine)
+	progress chan struct{}
+	done     chan struct{} // closed when the writer exits
+	sentAt   map[int]int   // span offset -> queue index of its first chunk
+}
+
+func (w *chunkWriter) push(b []byte) {
+	w.queue <- b
+	w.queued++
+}
+
+func (w *chunkWriter) pushSpan(buf []byte, s byteSpan, chunk int) {
+	if s.n > 0 {
+		w.sentAt[s.off] = w.queued
+	}
+	for off, end := s.off, s.off+s.n; off < end; off += chunk {
+		w.push(buf[off:min(off+chunk, end)])
+	}
+}
+
+// waitWritten waits until queue item i has been written; false if the
+// writer stopped first (the ring failed).
+func (w *chunkWriter) waitWritten(i int) bool {
+	for w.written.Load() <= int64(i) {
+		select {
+		case <-w.progress:
+		case <-w.done:
+			return w.written.Load() > int64(i)
+		}
+	}
+	return true
+}
+
+// write sends the queued chunks in order until the queue closes. After a
+// failure it drains the queue without writing.
+func (r *ring) write(w *chunkWriter) {
+	defer close(w.done)
+	for b := range w.queue {
+		if _, err := r.send.Write(b); err != nil {
+			r.fail(r.ioError(err, r.next, false), r.next)
+			for range w.queue {
+			}
+			return
+		}
+		w.written.Add(1)
+		select {
+		case w.progress <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// alignedBytes allocates n bytes aligned for float64 views.
+func alignedBytes(n int) []byte {
+	f := make([]float64, (n+7)/8)
+	return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), n)
+}

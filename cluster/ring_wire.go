@@ -1,0 +1,248 @@
+package cluster
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"unsafe"
+
+	"github.com/fdsm-go/fdsm/tensor"
+)
+
+// Wire formats of the ring. Integers are little-endian. Float payloads travel
+// as raw memory, so every rank must share one byte order; the hello checks it.
+
+const (
+	helloMagic    = "FDSMRING"
+	wireVersion   = 1
+	byteOrderMark = 0x01020304
+	maxJobLen     = 256
+	maxReasonLen  = 4096
+)
+
+// Replies to a hello.
+const (
+	replyOK       byte = 0
+	replyNotReady byte = 1 // no such ring yet: retry
+	replyStale    byte = 2 // the generation is older than this process's: give up
+	replyRefused  byte = 3 // malformed or contradictory: give up
+)
+
+// ringHello opens every ring connection: the dialer is rank from, the acceptor
+// rank to, of a ring of world ranks of one job generation.
+type ringHello struct {
+	job      string
+	gen      uint64
+	from, to int
+	world    int
+}
+
+func writeHello(w io.Writer, h ringHello) error {
+	if len(h.job) > maxJobLen {
+		return fmt.Errorf("job name longer than %d bytes", maxJobLen)
+	}
+	b := make([]byte, 0, 40+len(h.job))
+	b = append(b, helloMagic...)
+	b = binary.LittleEndian.AppendUint16(b, wireVersion)
+	b = binary.NativeEndian.AppendUint32(b, byteOrderMark)
+	b = binary.LittleEndian.AppendUint64(b, h.gen)
+	b = binary.LittleEndian.AppendUint32(b, uint32(h.from))
+	b = binary.LittleEndian.AppendUint32(b, uint32(h.to))
+	b = binary.LittleEndian.AppendUint32(b, uint32(h.world))
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(h.job)))
+	b = append(b, h.job...)
+	_, err := w.Write(b)
+	return err
+}
+
+func readHello(r io.Reader) (ringHello, error) {
+	var b [36]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return ringHello{}, fmt.Errorf("read hello: %w", err)
+	}
+	if string(b[:8]) != helloMagic {
+		return ringHello{}, errors.New("not an fdsm ring connection (bad magic)")
+	}
+	if v := binary.LittleEndian.Uint16(b[8:]); v != wireVersion {
+		return ringHello{}, fmt.Errorf("ring wire version %d, this process speaks %d", v, wireVersion)
+	}
+	if binary.LittleEndian.Uint32(b[10:]) != byteOrderMark {
+		return ringHello{}, errors.New("peer has a different byte order; ring payloads are raw floats")
+	}
+	h := ringHello{
+		gen:   binary.LittleEndian.Uint64(b[14:]),
+		from:  int(binary.LittleEndian.Uint32(b[22:])),
+		to:    int(binary.LittleEndian.Uint32(b[26:])),
+		world: int(binary.LittleEndian.Uint32(b[30:])),
+	}
+	n := int(binary.LittleEndian.Uint16(b[34:]))
+	if n > maxJobLen {
+		return ringHello{}, fmt.Errorf("job name of %d bytes", n)
+	}
+	if h.world < 2 || h.from >= h.world || h.to >= h.world {
+		return ringHello{}, fmt.Errorf("ranks %d->%d outside world size %d", h.from, h.to, h.world)
+	}
+	job := make([]byte, n)
+	if _, err := io.ReadFull(r, job); err != nil {
+		return ringHello{}, fmt.Errorf("read hello: %w", err)
+	}
+	h.job = string(job)
+	return h, nil
+}
+
+func writeReply(w io.Writer, code byte, msg string) error {
+	if len(msg) > maxReasonLen {
+		msg = msg[:maxReasonLen]
+	}
+	b := make([]byte, 0, 3+len(msg))
+	b = append(b, code)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(msg)))
+	b = append(b, msg...)
+	_, err := w.Write(b)
+	return err
+}
+
+func readReply(r io.Reader) (byte, string, error) {
+	var b [3]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return 0, "", fmt.Errorf("read handshake reply: %w", err)
+	}
+	msg := make([]byte, binary.LittleEndian.Uint16(b[1:]))
+	if _, err := io.ReadFull(r, msg); err != nil {
+		return 0, "", fmt.Errorf("read handshake reply: %w", err)
+	}
+	return b[0], string(msg), nil
+}
+
+// opHeaderLen is the size of the OpDesc every collective sends ahead of its
+// data, so the receiver can check it against its own.
+const opHeaderLen = 32
+
+func encodeOpDesc(b *[opHeaderLen]byte, d OpDesc) {
+	binary.LittleEndian.PutUint32(b[0:], 0x4f50_4844) // "OPHD"
+	binary.LittleEndian.PutUint64(b[4:], d.Seq)
+	b[12] = byte(d.Kind)
+	b[13] = byte(d.DType)
+	b[14] = byte(d.Reduce)
+	b[15] = 0
+	binary.LittleEndian.PutUint64(b[16:], uint64(d.Count))
+	binary.LittleEndian.PutUint64(b[24:], uint64(int64(d.Root)))
+}
+
+func decodeOpDesc(b *[opHeaderLen]byte) (OpDesc, error) {
+	if binary.LittleEndian.Uint32(b[0:]) != 0x4f50_4844 {
+		return OpDesc{}, errors.New("stream out of step: expected a collective header")
+	}
+	return OpDesc{
+		Seq:    binary.LittleEndian.Uint64(b[4:]),
+		Kind:   OpKind(b[12]),
+		DType:  tensor.DType(b[13]),
+		Reduce: ReduceOp(b[14]),
+		Count:  int(binary.LittleEndian.Uint64(b[16:])),
+		Root:   int(int64(binary.LittleEndian.Uint64(b[24:]))),
+	}, nil
+}
+
+// Abort frames travel backwards, on the otherwise idle reverse direction of
+// a ring connection, so a failing rank can tell its predecessor why.
+const abortMagic = 0x4142_5254 // "ABRT"
+
+// abortFrame says why a rank's communicator broke. closing marks Close, after
+// which the predecessor may still finish the collective in progress.
+type abortFrame struct {
+	origin  int
+	closing bool
+	reason  string
+}
+
+func writeAbort(w io.Writer, f abortFrame) error {
+	reason := f.reason
+	if len(reason) > maxReasonLen {
+		reason = reason[:maxReasonLen]
+	}
+	b := make([]byte, 0, 13+len(reason))
+	b = binary.LittleEndian.AppendUint32(b, abortMagic)
+	b = binary.LittleEndian.AppendUint32(b, uint32(f.origin))
+	if f.closing {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(reason)))
+	b = append(b, reason...)
+	_, err := w.Write(b)
+	return err
+}
+
+func readAbort(r io.Reader) (abortFrame, error) {
+	var b [13]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return abortFrame{}, err
+	}
+	n := binary.LittleEndian.Uint32(b[9:])
+	if binary.LittleEndian.Uint32(b[0:]) != abortMagic || n > maxReasonLen {
+		return abortFrame{}, errors.New("unexpected bytes on the reverse channel")
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(r, msg); err != nil {
+		return abortFrame{}, err
+	}
+	return abortFrame{origin: int(binary.LittleEndian.Uint32(b[4:])), closing: b[8] == 1, reason: string(msg)}, nil
+}
+
+// hostBytes views a host tensor's elements as bytes, without copying.
+func hostBytes(t *tensor.Tensor) []byte {
+	if t.Numel() == 0 {
+		return nil
+	}
+	switch t.DType() {
+	case tensor.Float32:
+		f := t.Float32s()
+		return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*len(f))
+	case tensor.Float64:
+		f := t.Float64s()
+		return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 8*len(f))
+	}
+	panic("cluster: hostBytes on " + t.DType().String())
+}
+
+// reducer adds src into dst (both byte views of whole elements) and, when
+// div is not 1, divides the result by it.
+type reducer func(dst, src []byte, div int)
+
+func reduceFloat32(dst, src []byte, div int) {
+	if len(dst) == 0 {
+		return
+	}
+	d := unsafe.Slice((*float32)(unsafe.Pointer(&dst[0])), len(dst)/4)
+	s := unsafe.Slice((*float32)(unsafe.Pointer(&src[0])), len(src)/4)
+	s = s[:len(d)]
+	for i := range d {
+		d[i] += s[i]
+	}
+	if div != 1 {
+		f := float32(div)
+		for i := range d {
+			d[i] /= f
+		}
+	}
+}
+
+func reduceFloat64(dst, src []byte, div int) {
+	if len(dst) == 0 {
+		return
+	}
+	d := unsafe.Slice((*float64)(unsafe.Pointer(&dst[0])), len(dst)/8)
+	s := unsafe.Slice((*float64)(unsafe.Pointer(&src[0])), len(src)/8)
+	s = s[:len(d)]
+	for i := range d {
+		d[i] += s[i]
+	}
+	if div != 1 {
+		f := float64(div)
+		for i := range d {
+			d[i] /= f
+		}
+	}
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fdsm-go/fdsm/bench"
+)
+
+func newBenchAllReduceCmd() *cobra.Command {
+	var opts bench.AllReduceOptions
+	var asJSON bool
+	var np, sizes string
+	cmd := &cobra.Command{
+		Use:   "allreduce",
+		Short: "Time the TCP ring all-reduce across processes on this host against plain TCP loopback",
+		Long: `Starts --np worker processes of this binary per process count, joins them in a
+TCP ring on loopback and times AllReduce (float32 sum) for each size: the
+median time, algbw = bytes/time and busbw = algbw*2(n-1)/n (GB/s = 1e9 B/s),
+the figure comparable with link throughput. The baseline is one plain TCP
+stream between two processes of this binary, measured in the same run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if opts.NP, err = parseCounts(np); err != nil {
+				return fmt.Errorf("--np: %w", err)
+			}
+			if opts.Sizes, err = bench.ParseSizes(sizes); err != nil {
+				return fmt.Errorf("--sizes: %w", err)
+			}
+			if opts.Rounds < 1 {
+				return fmt.Errorf("--rounds must be at least 1")
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("find this executable to start workers: %w", err)
+			}
+			opts.Worker = []string{exe, "bench", "allreduce-worker"}
+			log := logger()
+			opts.Progress = func(msg string) { log.Info().Msg("bench allreduce: " + msg) }
+			res, err := bench.AllReduce(opts)
+			if err != nil {
+				return err
+			}
+			return printResult(cmd, asJSON, res)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().StringVar(&np, "np", "2,4", "comma-separated process counts")
+	cmd.Flags().StringVar(&sizes, "sizes", "1KiB,64KiB,1MiB,16MiB,64MiB", "comma-separated buffer sizes (B, KiB, MiB, GiB)")
+	cmd.Flags().IntVar(&opts.Rounds, "rounds", 5, "timed rounds per size (the median is reported)")
+	cmd.Flags().IntVar(&opts.ChunkBytes, "chunk", 0, "ring chunk size in bytes (0 = the default)")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "collective timeout in the workers (0 = 2m)")
+	return cmd
+}
+
+// newBenchAllReduceWorkerCmd is the hidden entry point of the benchmark's
+// worker processes; their role comes from the environment.
+func newBenchAllReduceWorkerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    "allreduce-worker",
+		Short:  "Worker process of `fdsm bench allreduce` (internal)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !bench.IsAllReduceWorker() {
+				return fmt.Errorf("allreduce-worker is started by `fdsm bench allreduce`, not by hand")
+			}
+			if code := bench.AllReduceWorker(); code != 0 {
+				os.Exit(code) // the reason is on stderr already
+			}
+			return nil
+		},
+	}
+}
+
+func parseCounts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		v, err := strconv.Atoi(f)
+		if err != nil || v < 1 || v > 64 {
+			return nil, fmt.Errorf("process count %q: want 1 to 64", f)
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no process counts given")
+	}
+	return out, nil
+}
