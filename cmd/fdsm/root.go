@@ -52,6 +52,9 @@ func newRootCmd() *cobra.Command {
 		newSampleCmd(),
 		newObjectiveCmd(),
 		newPlotCmd(),
+		newLaunchCmd(),
+		newWatchCmd(),
+		newCtlCmd(),
 	)
 	// ---- end of subcommands ----
 

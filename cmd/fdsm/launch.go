@@ -1,0 +1,162 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fdsm-go/fdsm/launch"
+)
+
+func newLaunchCmd() *cobra.Command {
+	var (
+		cfg    = launch.Config{}
+		nnodes string
+		gossip int
+	)
+	cmd := &cobra.Command{
+		Use:   "launch [flags] -- <fdsm command> [args]",
+		Short: "Start this node's workers of a (multi-process, multi-node) job, like torchrun",
+		Long: "launch starts --nproc-per-node fdsm workers on this node, each running the given fdsm\n" +
+			"command with its place in the job in the environment (RANK, LOCAL_RANK, WORLD_SIZE,\n" +
+			"LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT as torchrun sets them, plus FDSM_*).\n" +
+			"Each worker writes to its own log file; SIGINT/SIGTERM are forwarded to the workers\n" +
+			"(a second one kills them); a failed worker is restarted up to --max-restarts times,\n" +
+			"after which the others are stopped and the failed worker's last log lines shown.\n\n" +
+			"Static jobs give --nnodes N and --node-rank R (or JOB_COMPLETION_INDEX, as in a\n" +
+			"Kubernetes Indexed Job); elastic jobs give --nnodes MIN:MAX or --min-nodes/--max-nodes,\n" +
+			"and workers learn their rank at rendezvous. Jobs on several nodes need --job and --seeds.",
+		Example: "  fdsm launch --nproc-per-node 4 -- train --config mnist.yaml --out runs/mnist\n" +
+			"  fdsm launch --nproc-per-node 8 --nnodes 2 --node-rank 0 --job exp1 --seeds node0:7946 -- train ...\n" +
+			"  fdsm launch --nproc-per-node 8 --nnodes 1:4 --job exp2 --seeds fdsm-0.fdsm:7946 -- train ...",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return errors.New("missing the fdsm command to run: put it after --, " +
+					"e.g. fdsm launch --nproc-per-node 2 -- train --config job.yaml")
+			}
+			if args[0] == "launch" {
+				return errors.New("the workers' command cannot be launch itself: give the fdsm command " +
+					"each worker runs, e.g. train")
+			}
+			if err := parseNNodes(nnodes, cmd.Flags().Changed("min-nodes") || cmd.Flags().Changed("max-nodes"),
+				&cfg); err != nil {
+				return err
+			}
+			switch {
+			case gossip == 0:
+				cfg.GossipPortBase = launch.AnyPort
+			case gossip < 0:
+				return fmt.Errorf("--gossip-port %d is negative", gossip)
+			default:
+				cfg.GossipPortBase = gossip
+			}
+			cfg.Command = args
+			cfg.Log = *logger()
+			cfg.Stdout, cfg.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+
+			plan, err := launch.NewPlan(cfg)
+			if err != nil {
+				return err
+			}
+			printPlan(cmd, plan)
+
+			sigs := make(chan os.Signal, 2)
+			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+			defer signal.Stop(sigs)
+			plan.Config.Signals = sigs
+			return plan.Run(cmd.Context())
+		},
+	}
+	// Everything after the first positional argument belongs to the workers'
+	// command, with or without --.
+	cmd.Flags().SetInterspersed(false)
+
+	f := cmd.Flags()
+	f.IntVar(&cfg.NProcPerNode, "nproc-per-node", 1, "workers started on this node (one per device)")
+	f.StringVar(&nnodes, "nnodes", "", "nodes in the job: N (static), or MIN:MAX (elastic); default 1")
+	f.IntVar(&cfg.NodeRank, "node-rank", launch.UnknownNodeRank,
+		"this node's rank in [0, nnodes); default JOB_COMPLETION_INDEX, else 0 on a single node")
+	f.IntVar(&cfg.MinNodes, "min-nodes", 0, "elastic: fewest nodes the job runs with")
+	f.IntVar(&cfg.MaxNodes, "max-nodes", 0, "elastic: most nodes the job takes")
+	f.StringSliceVar(&cfg.Seeds, "seeds", nil,
+		"gossip seeds, host[:port], comma-separated (default FDSM_SEEDS; on one node, this node's worker 0)")
+	f.StringVar(&cfg.Job, "job", "", "job id shared by all nodes (default FDSM_JOB, else a fresh id on one node)")
+	f.StringVar(&cfg.Host, "host", "", "host name or address advertised to peers (default FDSM_HOST, POD_IP, hostname)")
+	f.StringVar(&cfg.DataHost, "data-host", "", "address of the collective data plane (default --host)")
+	f.IntVar(&gossip, "gossip-port", launch.DefaultGossipPort,
+		"gossip port of worker 0; worker i uses port+i (0: any free port)")
+	f.StringVar(&cfg.LogDir, "log-dir", "",
+		"directory of the per-worker logs (default <--out>/logs, else ./fdsm-logs/<job>)")
+	f.BoolVar(&cfg.Tee, "tee", false, "also echo local worker 0's output here, prefixed")
+	f.IntVar(&cfg.MaxRestarts, "max-restarts", launch.AutoRestarts,
+		"restarts allowed per worker after a failure (-1: "+strconv.Itoa(launch.DefaultElasticRestarts)+
+			" when elastic, 0 when static)")
+	f.DurationVar(&cfg.RestartDelay, "restart-delay", launch.DefaultRestartDelay, "pause before restarting a worker")
+	f.DurationVar(&cfg.Grace, "grace", launch.DefaultGrace, "time workers get to exit after SIGTERM before SIGKILL")
+	f.IntVar(&cfg.GPUsPerWorker, "gpus-per-worker", 0,
+		"set CUDA_VISIBLE_DEVICES to this many devices per worker (0: leave it; workers use LOCAL_RANK)")
+	f.StringArrayVar(&cfg.Env, "env", nil, "extra KEY=VALUE for every worker (repeatable)")
+	return cmd
+}
+
+// parseNNodes reads --nnodes N or MIN:MAX into cfg; MIN:MAX conflicts with
+// --min-nodes/--max-nodes.
+func parseNNodes(s string, minMaxGiven bool, cfg *launch.Config) error {
+	if s == "" {
+		return nil
+	}
+	lo, hi, elastic := strings.Cut(s, ":")
+	a, errA := strconv.Atoi(lo)
+	b, errB := strconv.Atoi(hi)
+	switch {
+	case !elastic && errA == nil:
+		cfg.NNodes = a
+		return nil // a conflict with --min/--max-nodes is NewPlan's to report
+	case elastic && errA == nil && errB == nil:
+		if minMaxGiven {
+			return fmt.Errorf("--nnodes %s conflicts with --min-nodes/--max-nodes: give the range once", s)
+		}
+		if a < 1 {
+			return fmt.Errorf("--nnodes %s: the minimum must be at least 1", s)
+		}
+		cfg.MinNodes, cfg.MaxNodes = a, b
+		return nil
+	}
+	return fmt.Errorf("--nnodes %q: want N or MIN:MAX", s)
+}
+
+// printPlan tells the user where each worker stands and where its log is.
+func printPlan(cmd *cobra.Command, p *launch.Plan) {
+	c := p.Config
+	w := cmd.ErrOrStderr()
+	kind := fmt.Sprintf("node %d of %d", c.NodeRank, c.NNodes)
+	if p.Elastic {
+		kind = fmt.Sprintf("elastic, %d to %d nodes", c.MinNodes, c.MaxNodes)
+		if c.NodeRank >= 0 {
+			kind += fmt.Sprintf(", node %d", c.NodeRank)
+		}
+	}
+	restarts := "no restarts"
+	if c.MaxRestarts > 0 {
+		restarts = fmt.Sprintf("up to %d restarts each", c.MaxRestarts)
+	}
+	fmt.Fprintf(w, "fdsm launch: job %s (%s), %d workers here, %s; seeds %s\n",
+		c.Job, kind, len(p.Workers), restarts, strings.Join(c.Seeds, ","))
+	for _, wk := range p.Workers {
+		rank := "rank at rendezvous"
+		if wk.Rank >= 0 {
+			rank = "rank " + strconv.Itoa(wk.Rank)
+		}
+		dev := ""
+		if wk.Devices != "" {
+			dev = ", CUDA_VISIBLE_DEVICES=" + wk.Devices
+		}
+		fmt.Fprintf(w, "  worker %d: %s, gossip %s%s, log %s\n", wk.LocalRank, rank, wk.GossipAddr, dev, wk.LogFile)
+	}
+}

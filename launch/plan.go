@@ -1,0 +1,348 @@
+package launch
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/fdsm-go/fdsm/cluster"
+)
+
+// Variables read by the launcher that are not part of the worker contract.
+const (
+	envPodIP           = "POD_IP" // Kubernetes downward API, by convention
+	envCUDAVisibleDevs = "CUDA_VISIBLE_DEVICES"
+)
+
+// WorkerSpec is one worker slot of this node. A slot keeps its spec across
+// restarts; only the restart count changes.
+type WorkerSpec struct {
+	LocalRank  int
+	Rank       int    // global rank of a static job; -1 when elastic (set at rendezvous)
+	GossipAddr string // memberlist bind address, host:port (port 0: any)
+	DataAddr   string // data-plane bind address, host:0
+	LogFile    string // absolute path
+	Devices    string // CUDA_VISIBLE_DEVICES, "" when left alone
+}
+
+// Plan is a validated Config with every default resolved, and the worker
+// slots it describes. Fields are read-only after NewPlan.
+type Plan struct {
+	Config   Config // resolved: Job, Host, Seeds, LogDir, Executable... all set
+	Elastic  bool
+	MinWorld int // processes: MinNodes*NProcPerNode (static: NNodes*NProcPerNode)
+	MaxWorld int
+	Workers  []WorkerSpec
+
+	baseEnv []string
+}
+
+var jobIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// NewPlan validates cfg and resolves its defaults. Errors name the offending
+// flag or variable. It may bind and close a TCP port to pick a free gossip
+// port (AnyPort on a single node without seeds).
+func NewPlan(cfg Config) (*Plan, error) {
+	p := &Plan{baseEnv: cfg.BaseEnv}
+	if p.baseEnv == nil {
+		p.baseEnv = os.Environ()
+	}
+	if cfg.NProcPerNode < 1 {
+		return nil, fmt.Errorf("--nproc-per-node must be at least 1 (got %d)", cfg.NProcPerNode)
+	}
+	if len(cfg.Command) == 0 {
+		return nil, errors.New("missing the command to run: put the fdsm arguments after --, " +
+			"e.g. fdsm launch --nproc-per-node 2 -- train --config job.yaml")
+	}
+	if err := p.resolveNodes(&cfg); err != nil {
+		return nil, err
+	}
+	if err := p.resolveIdentity(&cfg); err != nil {
+		return nil, err
+	}
+	gossipPorts, err := p.resolveSeeds(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.resolveProcess(&cfg); err != nil {
+		return nil, err
+	}
+	devices, err := p.deviceLists(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.Config = cfg
+	n := cfg.NProcPerNode
+	for i := range n {
+		w := WorkerSpec{
+			LocalRank:  i,
+			Rank:       -1,
+			GossipAddr: net.JoinHostPort(cfg.Host, strconv.Itoa(gossipPorts[i])),
+			DataAddr:   net.JoinHostPort(cfg.DataHost, "0"),
+			LogFile:    filepath.Join(cfg.LogDir, logFileName(cfg.NodeRank, cfg.Host, i)),
+		}
+		if !p.Elastic {
+			w.Rank = cfg.NodeRank*n + i
+		}
+		if devices != nil {
+			w.Devices = devices[i]
+		}
+		p.Workers = append(p.Workers, w)
+	}
+	return p, nil
+}
+
+// resolveNodes settles static versus elastic, the node counts and this
+// node's rank.
+func (p *Plan) resolveNodes(cfg *Config) error {
+	if cfg.NNodes < 0 || cfg.MinNodes < 0 || cfg.MaxNodes < 0 {
+		return fmt.Errorf("node counts must not be negative (--nnodes %d, --min-nodes %d, --max-nodes %d)",
+			cfg.NNodes, cfg.MinNodes, cfg.MaxNodes)
+	}
+	p.Elastic = cfg.MinNodes > 0 || cfg.MaxNodes > 0
+	if p.Elastic {
+		if cfg.NNodes > 0 {
+			return fmt.Errorf("--nnodes %d conflicts with --min-nodes/--max-nodes: give a fixed node count "+
+				"or an elastic range, not both", cfg.NNodes)
+		}
+		if cfg.MinNodes == 0 {
+			cfg.MinNodes = 1
+		}
+		if cfg.MaxNodes == 0 {
+			cfg.MaxNodes = cfg.MinNodes
+		}
+		if cfg.MinNodes > cfg.MaxNodes {
+			return fmt.Errorf("--min-nodes %d is larger than --max-nodes %d", cfg.MinNodes, cfg.MaxNodes)
+		}
+		p.MinWorld, p.MaxWorld = cfg.MinNodes*cfg.NProcPerNode, cfg.MaxNodes*cfg.NProcPerNode
+	} else {
+		if cfg.NNodes == 0 {
+			cfg.NNodes = 1
+		}
+		p.MinWorld = cfg.NNodes * cfg.NProcPerNode
+		p.MaxWorld = p.MinWorld
+	}
+
+	maxNodes := cfg.NNodes
+	if p.Elastic {
+		maxNodes = cfg.MaxNodes
+	}
+	if cfg.NodeRank < UnknownNodeRank {
+		return fmt.Errorf("--node-rank %d is negative", cfg.NodeRank)
+	}
+	if cfg.NodeRank == UnknownNodeRank {
+		if v, ok := lookupEnv(p.baseEnv, cluster.EnvJobCompletionIndex); ok && v != "" {
+			r, err := strconv.Atoi(v)
+			if err != nil || r < 0 {
+				return fmt.Errorf("%s=%q is not a node rank (a non-negative integer)", cluster.EnvJobCompletionIndex, v)
+			}
+			cfg.NodeRank = r
+		} else if maxNodes == 1 {
+			cfg.NodeRank = 0
+		} else if !p.Elastic {
+			return fmt.Errorf("node rank unknown for a job of %d nodes: pass --node-rank or set %s "+
+				"(Kubernetes Indexed Jobs do)", cfg.NNodes, cluster.EnvJobCompletionIndex)
+		}
+	}
+	if cfg.NodeRank >= maxNodes {
+		return fmt.Errorf("node rank %d is outside [0, %d): the job has at most %d nodes",
+			cfg.NodeRank, maxNodes, maxNodes)
+	}
+	return nil
+}
+
+// multiNode reports whether the job may span several nodes.
+func multiNode(cfg *Config, elastic bool) bool {
+	if elastic {
+		return cfg.MaxNodes > 1
+	}
+	return cfg.NNodes > 1
+}
+
+// resolveIdentity settles the job id and the advertised hosts.
+func (p *Plan) resolveIdentity(cfg *Config) error {
+	if cfg.Job == "" {
+		cfg.Job, _ = lookupEnv(p.baseEnv, cluster.EnvJob)
+	}
+	if cfg.Job == "" {
+		if multiNode(cfg, p.Elastic) {
+			return fmt.Errorf("a job id is required when the job may span several nodes, since all nodes "+
+				"must agree on it: pass --job or set %s", cluster.EnvJob)
+		}
+		cfg.Job = newJobID()
+	}
+	if !jobIDPattern.MatchString(cfg.Job) {
+		return fmt.Errorf("job id %q: use 1 to 64 letters, digits, '-' or '_' (it is part of gossip "+
+			"names and bus subjects)", cfg.Job)
+	}
+
+	if cfg.Host == "" {
+		cfg.Host, _ = lookupEnv(p.baseEnv, cluster.EnvHost)
+	}
+	if cfg.Host == "" {
+		cfg.Host, _ = lookupEnv(p.baseEnv, envPodIP)
+	}
+	if cfg.Host == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("find the host name to advertise (pass --host): %w", err)
+		}
+		cfg.Host = h
+	}
+	if err := checkHost(cfg.Host); err != nil {
+		return fmt.Errorf("--host: %w", err)
+	}
+	if cfg.DataHost == "" {
+		cfg.DataHost = cfg.Host
+	}
+	if err := checkHost(cfg.DataHost); err != nil {
+		return fmt.Errorf("--data-host: %w", err)
+	}
+	return nil
+}
+
+// resolveSeeds settles the gossip ports of this node's workers and the seed
+// list, and returns the ports by local rank.
+func (p *Plan) resolveSeeds(cfg *Config) ([]int, error) {
+	base := cfg.GossipPortBase
+	switch {
+	case base == 0:
+		base = DefaultGossipPort
+	case base == AnyPort:
+	case base < 0 || base+cfg.NProcPerNode-1 > 65535:
+		return nil, fmt.Errorf("--gossip-port %d: workers need ports %d..%d, outside 1..65535",
+			base, base, base+cfg.NProcPerNode-1)
+	}
+	cfg.GossipPortBase = base
+	ports := make([]int, cfg.NProcPerNode)
+	if base != AnyPort {
+		for i := range ports {
+			ports[i] = base + i
+		}
+	}
+	seedPort := base
+	if base == AnyPort {
+		seedPort = DefaultGossipPort
+	}
+
+	raw := cfg.Seeds
+	if len(raw) == 0 {
+		if v, ok := lookupEnv(p.baseEnv, cluster.EnvSeeds); ok {
+			raw = []string{v}
+		}
+	}
+	seeds, err := parseSeeds(raw, seedPort)
+	if err != nil {
+		return nil, err
+	}
+	if len(seeds) == 0 {
+		if multiNode(cfg, p.Elastic) {
+			return nil, fmt.Errorf("--seeds is required when the job may span several nodes: give the " +
+				"gossip address of a worker every node can reach, e.g. node0:7946 (or set FDSM_SEEDS)")
+		}
+		if base == AnyPort {
+			port, err := freePort()
+			if err != nil {
+				return nil, fmt.Errorf("pick a gossip port for worker 0: %w", err)
+			}
+			ports[0] = port
+		}
+		seeds = []string{net.JoinHostPort(cfg.Host, strconv.Itoa(ports[0]))}
+	}
+	cfg.Seeds = seeds
+	return ports, nil
+}
+
+// resolveProcess settles the executable, log directory, restart policy and
+// timings.
+func (p *Plan) resolveProcess(cfg *Config) error {
+	if cfg.Executable == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find the fdsm executable for the workers: %w", err)
+		}
+		cfg.Executable = exe
+	}
+	if cfg.LogDir == "" {
+		if out := flagValue(cfg.Command, "out"); out != "" {
+			cfg.LogDir = filepath.Join(out, "logs")
+		} else {
+			cfg.LogDir = filepath.Join("fdsm-logs", cfg.Job)
+		}
+	}
+	dir, err := filepath.Abs(cfg.LogDir)
+	if err != nil {
+		return fmt.Errorf("log directory %s: %w", cfg.LogDir, err)
+	}
+	cfg.LogDir = dir
+
+	switch {
+	case cfg.MaxRestarts == AutoRestarts && p.Elastic:
+		cfg.MaxRestarts = DefaultElasticRestarts
+	case cfg.MaxRestarts == AutoRestarts:
+		cfg.MaxRestarts = 0
+	case cfg.MaxRestarts < 0:
+		return fmt.Errorf("--max-restarts %d is negative", cfg.MaxRestarts)
+	}
+	if cfg.Grace < 0 || cfg.RestartDelay < 0 {
+		return fmt.Errorf("--grace %v and --restart-delay %v must not be negative", cfg.Grace, cfg.RestartDelay)
+	}
+	if cfg.Grace == 0 {
+		cfg.Grace = DefaultGrace
+	}
+	if cfg.RestartDelay == 0 {
+		cfg.RestartDelay = DefaultRestartDelay
+	}
+	if cfg.TailLines <= 0 {
+		cfg.TailLines = DefaultTailLines
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = os.Stdout
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = os.Stderr
+	}
+	for _, kv := range cfg.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fmt.Errorf("worker environment entry %q is not KEY=VALUE", kv)
+		}
+	}
+	return nil
+}
+
+// deviceLists returns each worker's CUDA_VISIBLE_DEVICES, or nil when the
+// launcher leaves the variable alone.
+func (p *Plan) deviceLists(cfg Config) ([]string, error) {
+	g := cfg.GPUsPerWorker
+	if g < 0 {
+		return nil, fmt.Errorf("--gpus-per-worker %d is negative", g)
+	}
+	if g == 0 {
+		return nil, nil
+	}
+	need := g * cfg.NProcPerNode
+	var avail []string
+	if v, ok := lookupEnv(p.baseEnv, envCUDAVisibleDevs); ok && strings.TrimSpace(v) != "" {
+		for d := range strings.SplitSeq(v, ",") {
+			avail = append(avail, strings.TrimSpace(d))
+		}
+		if len(avail) < need {
+			return nil, fmt.Errorf("%d workers x %d GPUs need %d devices, but %s=%q lists %d",
+				cfg.NProcPerNode, g, need, envCUDAVisibleDevs, v, len(avail))
+		}
+	} else {
+		for d := range need {
+			avail = append(avail, strconv.Itoa(d))
+		}
+	}
+	out := make([]string, cfg.NProcPerNode)
+	for i := range out {
+		out[i] = strings.Join(avail[i*g:(i+1)*g], ",")
+	}
+	return out, nil
+}

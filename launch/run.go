@@ -1,0 +1,250 @@
+package launch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// ErrStopped is wrapped by Run's error when the launch was stopped from
+// outside (context cancelled or a signal) rather than by a worker.
+var ErrStopped = errors.New("launch stopped")
+
+// WorkerError reports a worker that failed with no restarts left.
+type WorkerError struct {
+	NodeRank  int
+	LocalRank int
+	Rank      int // -1 when elastic
+	Restarts  int // restarts done before this last failure
+	Status    string
+	ExitCode  int // -1 when killed by a signal
+	LogFile   string
+	Tail      []string // last lines of the failed incarnation's log
+}
+
+func (e *WorkerError) Error() string {
+	who := fmt.Sprintf("worker %d on node %d", e.LocalRank, e.NodeRank)
+	if e.Rank >= 0 {
+		who += fmt.Sprintf(" (rank %d)", e.Rank)
+	}
+	return fmt.Sprintf("%s failed with %s after %d restarts; log: %s", who, e.Status, e.Restarts, e.LogFile)
+}
+
+// Run validates cfg, starts this node's workers and supervises them until
+// all exit 0 (nil), one fails with no restarts left (*WorkerError), or ctx is
+// cancelled or a signal arrives on cfg.Signals (an error wrapping
+// ErrStopped). It returns only after every worker it started has exited.
+func Run(ctx context.Context, cfg Config) error {
+	p, err := NewPlan(cfg)
+	if err != nil {
+		return err
+	}
+	return p.Run(ctx)
+}
+
+// slotState is the supervisor's view of one worker slot.
+type slotState struct {
+	pid      int // 0 when not running
+	restarts int
+	done     bool // exited 0
+}
+
+// Run starts the plan's workers and supervises them; see the package Run.
+// A Plan may be run more than once, one run at a time.
+//
+// Threading: one goroutine (the caller's) owns all supervision state; each
+// worker has a goroutine that only waits for it and reports its exit.
+func (p *Plan) Run(ctx context.Context) (err error) {
+	cfg := &p.Config
+	log := cfg.Log.With().Str("job", cfg.Job).Int("node_rank", cfg.NodeRank).Logger()
+	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
+		return fmt.Errorf("create log directory: %w", err)
+	}
+
+	n := len(p.Workers)
+	slots := make([]slotState, n)
+	exits := make(chan exitEvent, n)
+	restartDue := make(chan int, n)
+	running := 0
+
+	signalAll := func(sig syscall.Signal) {
+		for i := range slots {
+			if slots[i].pid > 0 {
+				// ESRCH means it already exited; its exit event is on the way.
+				_ = signalGroup(slots[i].pid, sig)
+			}
+		}
+	}
+	// A panic below must not leave workers behind (Pdeathsig covers only the
+	// launcher's death, not a recovered panic).
+	defer func() {
+		if r := recover(); r != nil {
+			signalAll(syscall.SIGKILL)
+			panic(r)
+		}
+	}()
+
+	start := func(i int) error {
+		pid, err := spawn(p, i, slots[i].restarts, exits)
+		if err != nil {
+			return fmt.Errorf("start worker %d (%s): %w", i, cfg.Executable, err)
+		}
+		slots[i].pid = pid
+		running++
+		w := p.Workers[i]
+		log.Info().Int("local_rank", i).Int("rank", w.Rank).Int("pid", pid).
+			Int("restart", slots[i].restarts).Str("log", w.LogFile).Msg("worker started")
+		return nil
+	}
+
+	var (
+		stopping bool
+		reason   error
+		grace    *time.Timer
+		graceC   <-chan time.Time
+	)
+	stop := func(sig syscall.Signal, why error) {
+		if !stopping {
+			stopping, reason = true, why
+			grace = time.NewTimer(cfg.Grace)
+			graceC = grace.C
+		}
+		log.Info().Str("signal", sig.String()).Int("running", running).Dur("grace", cfg.Grace).
+			Msg("stopping workers")
+		signalAll(sig)
+	}
+	defer func() {
+		if grace != nil {
+			grace.Stop()
+		}
+	}()
+
+	for i := range n {
+		if err := start(i); err != nil {
+			stop(syscall.SIGTERM, err)
+			break
+		}
+	}
+
+	ctxDone := ctx.Done()
+	sigs := cfg.Signals
+	for {
+		if stopping && running == 0 {
+			return reason
+		}
+		if !stopping && allDone(slots) {
+			log.Info().Msg("all workers finished")
+			return nil
+		}
+		select {
+		case ev := <-exits:
+			running--
+			slots[ev.local].pid = 0
+			p.handleExit(ev, slots, stopping, log, func(werr error) { stop(syscall.SIGTERM, werr) },
+				func() { time.AfterFunc(cfg.RestartDelay, func() { restartDue <- ev.local }) })
+
+		case i := <-restartDue:
+			if stopping {
+				continue
+			}
+			slots[i].restarts++
+			if err := start(i); err != nil {
+				stop(syscall.SIGTERM, err)
+			}
+
+		case <-ctxDone:
+			ctxDone = nil
+			if !stopping {
+				stop(syscall.SIGTERM, fmt.Errorf("%w: %w", ErrStopped, context.Cause(ctx)))
+			}
+
+		case sig := <-sigs:
+			if stopping {
+				log.Warn().Str("signal", sig.String()).Msg("second signal: killing workers now")
+				signalAll(syscall.SIGKILL)
+				continue
+			}
+			stop(forwardable(sig), fmt.Errorf("%w by signal %v", ErrStopped, sig))
+
+		case <-graceC:
+			graceC = nil
+			log.Warn().Int("running", running).Dur("grace", cfg.Grace).
+				Msg("workers still running after the grace period: killing them")
+			signalAll(syscall.SIGKILL)
+		}
+	}
+}
+
+// handleExit decides what an ended incarnation means: nothing while
+// stopping, done on success, a restart while the slot has restarts left,
+// else the end of the launch (fail is called with a *WorkerError, after the
+// log tail went to Stderr).
+func (p *Plan) handleExit(ev exitEvent, slots []slotState, stopping bool, log zerolog.Logger,
+	fail func(error), restart func()) {
+	cfg := &p.Config
+	w := p.Workers[ev.local]
+	s := &slots[ev.local]
+	switch {
+	case stopping:
+		log.Info().Int("local_rank", ev.local).Str("status", ev.status).Msg("worker exited")
+	case ev.success:
+		s.done = true
+		log.Info().Int("local_rank", ev.local).Msg("worker finished")
+	case s.restarts < cfg.MaxRestarts:
+		var lastLine string
+		if len(ev.tail) > 0 {
+			lastLine = ev.tail[len(ev.tail)-1]
+		}
+		log.Warn().Int("local_rank", ev.local).Str("status", ev.status).
+			Int("restart", s.restarts+1).Int("max_restarts", cfg.MaxRestarts).
+			Str("log", w.LogFile).Str("last_line", lastLine).Msg("worker failed: restarting it")
+		restart()
+	default:
+		werr := &WorkerError{NodeRank: cfg.NodeRank, LocalRank: ev.local, Rank: w.Rank,
+			Restarts: s.restarts, Status: ev.status, ExitCode: ev.code, LogFile: w.LogFile, Tail: ev.tail}
+		log.Error().Int("local_rank", ev.local).Str("status", ev.status).Str("log", w.LogFile).
+			Msg("worker failed with no restarts left: stopping the others")
+		p.printTail(werr)
+		fail(werr)
+	}
+}
+
+// printTail shows the end of a failed worker's log, so the real error is on
+// the terminal rather than in a file to hunt for.
+func (p *Plan) printTail(e *WorkerError) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "fdsm launch: %v\n", e)
+	if len(e.Tail) > 0 {
+		fmt.Fprintf(&b, "---- last %d lines of %s ----\n", len(e.Tail), e.LogFile)
+		for _, l := range e.Tail {
+			b.WriteString("  " + l + "\n")
+		}
+		b.WriteString("----\n")
+	}
+	_, _ = fmt.Fprint(p.Config.Stderr, b.String())
+}
+
+func allDone(slots []slotState) bool {
+	for _, s := range slots {
+		if !s.done {
+			return false
+		}
+	}
+	return true
+}
+
+// forwardable maps a launcher signal to the one workers get: SIGINT and
+// SIGTERM as they are, anything else (SIGHUP from a closed ssh session) as
+// SIGTERM, which workers handle by checkpointing and exiting.
+func forwardable(sig os.Signal) syscall.Signal {
+	if s, ok := sig.(syscall.Signal); ok && (s == syscall.SIGINT || s == syscall.SIGTERM) {
+		return s
+	}
+	return syscall.SIGTERM
+}

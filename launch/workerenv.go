@@ -1,0 +1,104 @@
+package launch
+
+import (
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/fdsm-go/fdsm/cluster"
+)
+
+// Env returns the environment of the worker in slot local after restarts
+// restarts: the base environment, minus every variable the launcher manages,
+// plus this worker's values, plus Config.Env.
+//
+// Panics if local is not a slot of the plan.
+func (p *Plan) Env(local, restarts int) []string {
+	cfg := &p.Config
+	w := p.Workers[local]
+	masterHost, masterPort, _ := net.SplitHostPort(cfg.Seeds[0])
+	set := [][2]string{
+		{cluster.EnvJob, cfg.Job},
+		{cluster.EnvSeeds, strings.Join(cfg.Seeds, ",")},
+		{cluster.EnvHost, cfg.Host},
+		{cluster.EnvNodeRank, strconv.Itoa(cfg.NodeRank)},
+		{cluster.EnvLocalRank, strconv.Itoa(local)},
+		{cluster.EnvLocalWorldSize, strconv.Itoa(cfg.NProcPerNode)},
+		{cluster.EnvMinWorld, strconv.Itoa(p.MinWorld)},
+		{cluster.EnvMaxWorld, strconv.Itoa(p.MaxWorld)},
+		{cluster.EnvGossipAddr, w.GossipAddr},
+		{cluster.EnvDataAddr, w.DataAddr},
+		{cluster.EnvRestartCount, strconv.Itoa(restarts)},
+		{cluster.EnvWorkerLogPrefix, w.LogFile},
+		{cluster.EnvTorchLocalRank, strconv.Itoa(local)},
+		{cluster.EnvTorchLocalWS, strconv.Itoa(cfg.NProcPerNode)},
+		{cluster.EnvMasterAddr, masterHost},
+		{cluster.EnvMasterPort, masterPort},
+		{cluster.EnvTorchRestarts, strconv.Itoa(restarts)},
+	}
+	if !p.Elastic {
+		set = append(set,
+			[2]string{cluster.EnvRank, strconv.Itoa(w.Rank)},
+			[2]string{cluster.EnvWorldSize, strconv.Itoa(p.MaxWorld)})
+	}
+	if w.Devices != "" {
+		set = append(set, [2]string{envCUDAVisibleDevs, w.Devices})
+	}
+
+	// Drop inherited values of everything we manage; RANK and WORLD_SIZE go
+	// even when elastic, so an outer launcher's values cannot leak in.
+	managed := map[string]bool{cluster.EnvRank: true, cluster.EnvWorldSize: true}
+	for _, kv := range set {
+		managed[kv[0]] = true
+	}
+	for _, kv := range cfg.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		managed[k] = true
+	}
+	env := make([]string, 0, len(p.baseEnv)+len(set)+len(cfg.Env))
+	for _, kv := range p.baseEnv {
+		if k, _, _ := strings.Cut(kv, "="); !managed[k] {
+			env = append(env, kv)
+		}
+	}
+	for _, kv := range set {
+		env = append(env, kv[0]+"="+kv[1])
+	}
+	// Config.Env is last and wins; keep only the last entry of a repeated key.
+	last := map[string]int{}
+	for i, kv := range cfg.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		last[k] = i
+	}
+	for i, kv := range cfg.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		if last[k] != i {
+			continue
+		}
+		if managed[k] {
+			env = removeKey(env, k)
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+func removeKey(env []string, key string) []string {
+	out := env[:0]
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); k != key {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// lookupEnv finds key in a KEY=VALUE list; the last entry wins, as in exec.
+func lookupEnv(env []string, key string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
+			return v, true
+		}
+	}
+	return "", false
+}
