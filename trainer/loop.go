@@ -28,7 +28,8 @@ type Summary struct {
 	Checkpoint string // the last checkpoint written
 	Elapsed    time.Duration
 	Model      models.Model
-	Stopped    bool // ended early: validation patience exhausted
+	Stopped    bool // ended early: validation patience exhausted, or an operator's stop
+	Rank       int  // this process's rank in the last group (0 when not data parallel)
 }
 
 // Run is one training run. OnStep, if set, receives every step's metrics
@@ -46,6 +47,8 @@ type Run struct {
 	// command ("checkpoint", "stop" or ""). In a data-parallel run only
 	// rank 0's answer counts and every rank obeys it at the same step.
 	PollCommand func() string
+	// OnCheckpoint, if set, is called after each checkpoint is written.
+	OnCheckpoint func(step int, path string)
 }
 
 // command is an operator's request carried through a step.
@@ -178,7 +181,7 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 			s.epoch = sst.Epoch
 			r.Log.Info().Int("from_world", old).Int("to_world", d.world()).Int("epoch", sst.Epoch).Int("offset", sst.Offset).Msg("world size changed: data resharded")
 		}
-		r.Log.Info().Str("checkpoint", resumed).Int("step", s.step).Int("rank", d.rank()).Msg("resumed")
+		r.Log.Info().Str("checkpoint", resumed).Int("step", s.step).Msg("resumed")
 	}
 	if err := loader.StartAt(sst); err != nil {
 		return Summary{}, err
@@ -189,7 +192,7 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 			return Summary{}, err
 		}
 	}
-	sum := Summary{Model: m}
+	sum := Summary{Model: m, Rank: d.rank()}
 	// snapshot is everything state.json records at this point.
 	snapshot := func() trainState {
 		st := loader.State()
@@ -214,6 +217,9 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 		path, err := saveCheckpoint(r.Dir, m, opt, snapshot(), cfg.Checkpoint.Keep)
 		if err == nil {
 			sum.Checkpoint = path
+			if r.OnCheckpoint != nil {
+				r.OnCheckpoint(s.step, path)
+			}
 			r.Log.Debug().Str("checkpoint", path).Msg("checkpoint written")
 		}
 		return err

@@ -12,6 +12,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"github.com/fdsm-go/fdsm/cluster"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/tensor"
 	"github.com/fdsm-go/fdsm/trainer"
@@ -60,6 +61,9 @@ newest readable checkpoint, exactly. Ctrl-C writes a checkpoint and stops.`,
 }
 
 func runTraining(cmd *cobra.Command, cfg trainer.Config, out string, resume bool, metricsAddr string, progress bool) error {
+	if cluster.InCluster() {
+		return runDistributed(cmd, cfg, out, resume, metricsAddr)
+	}
 	log := logger()
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -106,13 +110,19 @@ func runTraining(cmd *cobra.Command, cfg trainer.Config, out string, resume bool
 	if writeErr != nil {
 		return fmt.Errorf("metrics: %w", writeErr)
 	}
+	return finishRun(cmd, cfg, sum, mw.Path(), out)
+}
+
+// finishRun writes the end-of-run plots and samples and prints the summary.
+func finishRun(cmd *cobra.Command, cfg trainer.Config, sum trainer.Summary, metricsPath, out string) error {
+	log := logger()
 	log.Info().Int("steps", sum.Steps).Int("skipped", sum.Skipped).Float64("loss", sum.LastLoss).Dur("elapsed", sum.Elapsed).Str("checkpoint", sum.Checkpoint).Msg("done")
-	if ms, err := trainer.ReadMetrics(mw.Path()); err == nil && len(ms) > 0 {
+	if ms, err := trainer.ReadMetrics(metricsPath); err == nil && len(ms) > 0 {
 		if err := trainer.PlotRun(trainer.LinearHistory(ms), out); err != nil {
 			log.Warn().Err(err).Msg("plots")
 		}
 	}
-	if cfg.Samples.N > 0 {
+	if cfg.Samples.N > 0 && sum.Model != nil {
 		if err := writeSamples(sum.Model, cfg, filepath.Join(out, "samples.png")); err != nil {
 			return fmt.Errorf("samples: %w", err)
 		}

@@ -1,0 +1,310 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// NodeConfig configures one process's part in a job: membership, the
+// collective data plane, rendezvous and the control bus.
+type NodeConfig struct {
+	// Member describes this process (Job, Host, NodeRank, LocalRank,
+	// Incarnation, Devices); StartNode fills DataAddr and Name.
+	Member        Member
+	GossipAddr    string // memberlist bind host:port (port 0: any)
+	AdvertiseAddr string // gossip address peers should use, when it differs
+	DataAddr      string // data-plane bind host:port (port 0: any)
+	Seeds         []string
+	SecretKey     []byte // gossip encryption key (LoadGossipKey)
+	Timing        Timing
+	JoinTimeout   time.Duration
+	// Rendezvous bounds the world (Min, Max, LastCall, Timeout);
+	// OnCoordinator is set by the node.
+	Rendezvous        RendezvousConfig
+	CollectiveTimeout time.Duration // 0: DefaultTimeout
+	ChunkBytes        int           // ring pipelining unit (0: default)
+
+	// NATSURL names an external control bus; empty makes rank 0 embed one
+	// (BusServer configures it: loopback and DefaultBusPort unless told
+	// otherwise; a busy default port falls back to a free one).
+	NATSURL   string
+	BusServer BusServerConfig
+	// Bus is the template for this process's bus client (Token,
+	// NKeySeedFile, TLS, ControlSecret); URL, Job and Rank are filled in.
+	Bus BusConfig
+	// NoBus disables the control bus entirely.
+	NoBus bool
+	Log   zerolog.Logger
+}
+
+// Node is a running member of a job. It implements Former: each Form runs
+// a rendezvous and connects a ring over the agreed group, and aborts that
+// ring as soon as membership sees a member of the group fail or leave, so a
+// dead or frozen peer ends the group's collectives within the failure
+// detector's delay (seconds), not the collective timeout.
+//
+// Threading: Form, Bus and Close may be called from different goroutines;
+// Form calls must not overlap.
+type Node struct {
+	cfg NodeConfig
+	dp  *DataPlane
+	mem *Membership
+	log zerolog.Logger
+
+	mu      sync.Mutex
+	server  *BusServer
+	bus     *Bus
+	busURL  string
+	command string // the latest operator command not yet polled (rank 0)
+	rank    int
+}
+
+// StartNode opens the data plane and joins the job's membership.
+func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
+	if cfg.Member.Job == "" {
+		return nil, errors.New("node: no job id")
+	}
+	if err := ValidateJobName(cfg.Member.Job); err != nil {
+		return nil, err
+	}
+	dataAddr := cfg.DataAddr
+	if dataAddr == "" {
+		dataAddr = net.JoinHostPort(cfg.Member.Host, "0")
+	}
+	dp, err := ListenDataPlane(dataAddr)
+	if err != nil {
+		return nil, fmt.Errorf("data plane: %w", err)
+	}
+	dp.SetLogger(cfg.Log)
+	m := cfg.Member
+	m.DataAddr = advertised(dp.Addr(), m.Host)
+	mem, err := Join(ctx, MembershipConfig{Member: m, BindAddr: cfg.GossipAddr, AdvertiseAddr: cfg.AdvertiseAddr,
+		Seeds: cfg.Seeds, JoinTimeout: cfg.JoinTimeout, SecretKey: cfg.SecretKey, Timing: cfg.Timing, Log: cfg.Log})
+	if err != nil {
+		dp.Close()
+		return nil, err
+	}
+	n := &Node{cfg: cfg, dp: dp, mem: mem, log: cfg.Log.With().Str("node", mem.Self().Name).Logger(), rank: -1}
+	n.log.Info().Str("gossip", mem.Addr()).Str("data", m.DataAddr).Msg("joined")
+	return n, nil
+}
+
+// advertised replaces an unspecified bind host (0.0.0.0, ::) by host.
+func advertised(addr, host string) string {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return addr
+	}
+	if ip := net.ParseIP(h); ip != nil && ip.IsUnspecified() {
+		return net.JoinHostPort(host, p)
+	}
+	return addr
+}
+
+// Membership returns the node's membership.
+func (n *Node) Membership() *Membership { return n.mem }
+
+// Bus returns the control bus client, or nil when there is none (disabled,
+// not yet connected, or unreachable).
+func (n *Node) Bus() *Bus {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.bus
+}
+
+// PollCommand returns and clears the latest authenticated operator command
+// ("checkpoint", "stop" or "").
+func (n *Node) PollCommand() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := n.command
+	n.command = ""
+	return c
+}
+
+// Form implements Former.
+func (n *Node) Form(ctx context.Context) (*Session, error) {
+	rc := n.cfg.Rendezvous
+	if n.cfg.NATSURL == "" && !n.cfg.NoBus {
+		rc.OnCoordinator = n.ensureBusServer
+	}
+	g, err := n.mem.Rendezvous(ctx, rc)
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v", ErrTooFewMembers, err)
+	}
+	formed := time.Now()
+	log := n.log.With().Uint64("generation", g.Generation).Int("rank", g.Rank).Int("world", g.Size()).Logger()
+	if g.Rank != 0 {
+		n.stopBusServer() // started as coordinator, then someone sorting first arrived
+	}
+	n.connectBus(ctx, g, log)
+
+	comm, err := NewRing(ctx, n.dp, RingConfig{Job: g.Job, Generation: g.Generation, Rank: g.Rank,
+		Addrs: g.DataAddrs(), Timeout: n.cfg.CollectiveTimeout, ChunkBytes: n.cfg.ChunkBytes, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("connecting the ring of generation %d: %w", g.Generation, err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go n.watch(g, comm, formed, stop, done, log)
+	var once sync.Once
+	return &Session{Group: g, Comm: comm, Close: func() {
+		once.Do(func() {
+			close(stop)
+			<-done
+			comm.Close()
+		})
+	}}, nil
+}
+
+// watch aborts comm when a member of g fails or leaves after the group
+// formed, and reports it on the bus.
+func (n *Node) watch(g *Group, comm Comm, formed time.Time, stop <-chan struct{}, done chan<- struct{}, log zerolog.Logger) {
+	defer close(done)
+	ranks := map[string]int{}
+	for r, m := range g.Members {
+		ranks[m.Name] = r
+	}
+	for {
+		select {
+		case <-stop:
+			return
+		case ev := <-n.mem.Events():
+			r, ok := ranks[ev.Member.Name]
+			if !ok || ev.Time.Before(formed) || (ev.Kind != MemberFailed && ev.Kind != MemberLeft) {
+				continue
+			}
+			reason := fmt.Errorf("%w: rank %d (%s) %s", ErrPeerLost, r, ev.Member.Slot(), ev.Kind)
+			log.Warn().Int("peer", r).Str("member", ev.Member.Name).Str("what", ev.Kind.String()).Msg("group member lost: aborting the group's collectives")
+			kind := EventFail
+			if ev.Kind == MemberLeft {
+				kind = EventLeave
+			}
+			if b := n.Bus(); b != nil && g.Rank == 0 {
+				b.PublishEvent(Event{Kind: kind, Rank: r, Generation: g.Generation, World: g.Size(), Reason: reason.Error(), Time: ev.Time})
+			}
+			comm.Abort(reason)
+		}
+	}
+}
+
+// ensureBusServer starts the embedded control bus (once) and returns its
+// URL; the rendezvous hands it to every member.
+func (n *Node) ensureBusServer(ctx context.Context) (string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.server != nil {
+		return n.server.URLFor(n.cfg.Member.Host), nil
+	}
+	sc := n.cfg.BusServer
+	sc.Log = n.cfg.Log
+	if sc.Port == 0 {
+		sc.Port = DefaultBusPort
+	}
+	srv, err := StartBusServer(sc)
+	if err != nil && n.cfg.BusServer.Port == 0 {
+		// Another job (or a previous rank 0 not yet gone) holds the default
+		// port: any port works, the URL travels with the group.
+		n.log.Warn().Err(err).Int("port", DefaultBusPort).Msg("default control bus port busy; using a free port (pass --nats-url to fdsm watch)")
+		sc.Port = -1
+		srv, err = StartBusServer(sc)
+	}
+	if err != nil {
+		// Training does not need the bus: run without it.
+		n.log.Warn().Err(err).Msg("control bus server not started; telemetry and commands disabled")
+		return "", nil
+	}
+	n.server = srv
+	return srv.URLFor(n.cfg.Member.Host), nil
+}
+
+func (n *Node) stopBusServer() {
+	n.mu.Lock()
+	srv := n.server
+	n.server = nil
+	n.mu.Unlock()
+	if srv != nil {
+		srv.Shutdown()
+	}
+}
+
+// connectBus connects (or moves) the bus client to the group's bus. A bus
+// that cannot be reached is logged, never fatal.
+func (n *Node) connectBus(ctx context.Context, g *Group, log zerolog.Logger) {
+	if n.cfg.NoBus {
+		return
+	}
+	url := n.cfg.NATSURL
+	if url == "" {
+		url = g.BusURL
+	}
+	if url == "" {
+		return
+	}
+	n.mu.Lock()
+	b, cur := n.bus, n.busURL
+	n.rank = g.Rank
+	n.mu.Unlock()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	switch {
+	case b == nil:
+		bc := n.cfg.Bus
+		bc.URL, bc.Job, bc.Rank, bc.Log = url, g.Job, g.Rank, n.cfg.Log
+		if bc.Name == "" {
+			bc.Name = n.mem.Self().Name
+		}
+		nb, err := ConnectBus(cctx, bc)
+		if err != nil {
+			log.Warn().Err(err).Str("url", url).Msg("control bus unreachable; telemetry and commands disabled for this group")
+			return
+		}
+		if err := nb.OnCommand(func(c Command) {
+			n.mu.Lock()
+			if n.rank == 0 { // rank 0 decides; the step's all-reduce carries it to all
+				n.command = c.Kind
+			}
+			n.mu.Unlock()
+		}); err != nil {
+			log.Warn().Err(err).Msg("control bus: cannot subscribe to commands")
+		}
+		n.mu.Lock()
+		n.bus, n.busURL = nb, url
+		n.mu.Unlock()
+		b = nb
+	case cur != url:
+		if err := b.Reconnect(cctx, url); err != nil {
+			log.Warn().Err(err).Str("url", url).Msg("control bus moved but is unreachable")
+		} else {
+			n.mu.Lock()
+			n.busURL = url
+			n.mu.Unlock()
+		}
+	}
+	b.SetRank(g.Rank)
+}
+
+// Close leaves the job (gracefully, so peers see a leave rather than a
+// failure) and releases everything.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	b := n.bus
+	n.bus = nil
+	n.mu.Unlock()
+	if b != nil {
+		b.Close()
+	}
+	err := n.mem.Close()
+	n.dp.Close()
+	n.stopBusServer()
+	return err
+}

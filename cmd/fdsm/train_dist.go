@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/trainer"
+)
+
+// runDistributed is `fdsm train` as a member of a job started by `fdsm
+// launch` (or a pod spec): it joins the job, trains data-parallel, and
+// regroups after a lost member (trainer.Elastic). Rank 0 of each group
+// writes checkpoints, metrics and, at the end, plots and samples.
+func runDistributed(cmd *cobra.Command, cfg trainer.Config, out string, resume bool, metricsAddr string) error {
+	log := logger()
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	nc, err := cluster.NodeConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	nc.Log = *log
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	if len(nc.Bus.ControlSecret) == 0 && !nc.NoBus {
+		// Commands need a secret; a shared run directory gives every rank
+		// (and `fdsm ctl --secret-file`) the same one.
+		if nc.Bus.ControlSecret, _, err = cluster.LoadOrCreateControlSecret(out); err != nil {
+			log.Warn().Err(err).Msg("no control secret: operator commands disabled")
+		}
+	}
+	node, err := cluster.StartNode(ctx, nc)
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	job := nc.Member.Job
+
+	exp := trainer.NewExporter()
+	if metricsAddr != "" {
+		stopServe, addr, err := exp.Serve(metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer stopServe(context.Background())
+		log.Info().Str("addr", addr).Msg("serving Prometheus metrics on /metrics")
+	}
+	metricsPath := filepath.Join(out, "metrics.jsonl")
+	var (
+		mu       sync.Mutex
+		mw       *trainer.MetricsWriter // opened by whoever is rank 0 when it first steps
+		writeErr error
+	)
+	defer func() {
+		if mw != nil {
+			mw.Close()
+		}
+	}()
+	publish := func(ev cluster.Event) {
+		if b := node.Bus(); b != nil {
+			ev.Job = job
+			b.PublishEvent(ev)
+		}
+	}
+	run := trainer.Run{Config: cfg, Dir: out, Resume: resume, Log: *log, PollCommand: node.PollCommand,
+		OnStep: func(m trainer.StepMetrics) {
+			mu.Lock()
+			defer mu.Unlock()
+			if mw == nil && writeErr == nil {
+				mw, writeErr = trainer.NewMetricsWriter(metricsPath)
+			}
+			if mw != nil {
+				if err := mw.Write(m); err != nil && writeErr == nil {
+					writeErr = err
+				}
+			}
+			exp.Observe(m)
+			if m.Step%100 == 0 || m.Step == cfg.Steps {
+				log.Info().Int("step", m.Step).Float64("loss", m.Loss).Float64("step_ms", m.StepMs).Msg("train")
+			}
+		},
+		OnCheckpoint: func(step int, path string) {
+			publish(cluster.Event{Kind: cluster.EventCheckpoint, Step: step, Time: time.Now(), Detail: map[string]string{"path": path}})
+		},
+	}
+	el := trainer.Elastic{Run: run, Former: node, OnEvent: publish,
+		Dist: trainer.Distributed{OnStep: func(d trainer.DistStepMetrics) {
+			if b := node.Bus(); b != nil {
+				var arrival int64
+				if !d.Arrival.IsZero() {
+					arrival = d.Arrival.UnixNano()
+				}
+				b.PublishMetrics(cluster.StepMetrics{Job: job, Rank: d.Rank, World: d.World, Generation: d.Generation,
+					Step: d.Step, Time: time.Now(), StepMs: d.StepMs, DataWaitMs: d.DataWaitMs, ComputeMs: d.ComputeMs,
+					CollectiveWaitMs: d.CollectiveWaitMs, ArrivalUnixNano: arrival, Loss: d.Loss, SamplesPerSec: d.SamplesPerSec})
+			}
+		}}}
+	log.Info().Str("out", out).Str("job", job).Str("objective", cfg.Objective.Name).Interface("model", cfg.Model["kind"]).
+		Str("data", cfg.Data.Name).Int("steps", cfg.Steps).Msg("training (data parallel)")
+	sum, err := el.Train(ctx)
+	if errors.Is(err, context.Canceled) {
+		log.Warn().Str("checkpoint", sum.Checkpoint).Msg("interrupted; checkpoint written, continue with --resume")
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if writeErr != nil {
+		return fmt.Errorf("metrics: %w", writeErr)
+	}
+	if sum.Rank != 0 || sum.Model == nil {
+		log.Info().Int("steps", sum.Steps).Int("rank", sum.Rank).Msg("done")
+		return nil
+	}
+	mu.Lock()
+	if mw != nil {
+		mw.Close()
+		mw = nil
+	}
+	mu.Unlock()
+	return finishRun(cmd, cfg, sum, metricsPath, out)
+}
