@@ -47,6 +47,23 @@ type Config struct {
 	Checkpoint CheckpointConfig `json:"checkpoint"`
 	Samples    SamplesConfig    `json:"samples"`
 	Validation ValidationConfig `json:"validation"`
+	DDP        DDPConfig        `json:"ddp"`
+}
+
+// DDPConfig tunes data-parallel training (used when the run is a member of
+// a job started by `fdsm launch`; Batch is then per rank).
+type DDPConfig struct {
+	// Gradient bucket sizes in MiB (0: 25, and 1 for the first bucket).
+	BucketMB      float64 `json:"bucket_mb"`
+	FirstBucketMB float64 `json:"first_bucket_mb"`
+	// HashEvery compares a parameter hash across ranks every so many steps
+	// (0: 100; negative: never).
+	HashEvery int `json:"hash_every"`
+}
+
+// Distributed returns the data-parallel settings DDPConfig describes.
+func (c DDPConfig) Distributed() Distributed {
+	return Distributed{BucketBytes: int(c.BucketMB * (1 << 20)), FirstBucketBytes: int(c.FirstBucketMB * (1 << 20)), HashEvery: c.HashEvery}
 }
 
 // DataConfig names the dataset and its transforms.
@@ -235,6 +252,9 @@ func (c Config) Validate() error {
 	}
 	if k, _ := c.Model["kind"].(string); k == "" {
 		bad("model: needs a kind (valid: %s)", strings.Join(models.Kinds(), ", "))
+	}
+	if c.DDP.BucketMB < 0 || c.DDP.FirstBucketMB < 0 {
+		bad("ddp: bucket sizes must be positive (or 0 for the defaults), got %g and %g MiB", c.DDP.BucketMB, c.DDP.FirstBucketMB)
 	}
 	if c.Data.Holdout < 0 || c.Data.Holdout >= 1 {
 		bad("data.holdout must be in [0, 1), got %g", c.Data.Holdout)

@@ -55,6 +55,7 @@ func (e Elastic) Train(ctx context.Context) (Summary, error) {
 	if maxRegroups <= 0 {
 		maxRegroups = 100
 	}
+	var lastErr error // the failure that caused the current regroup
 	for regroups := 0; ; regroups++ {
 		if step, path, ok := finishedRun(run.Dir, run.Config.Steps); ok && run.Resume {
 			// The job completed while this member was away (or failed in its
@@ -76,7 +77,11 @@ func (e Elastic) Train(ctx context.Context) (Summary, error) {
 			kind = cluster.EventRegroup
 		}
 		run.Log.Info().Str("group", g.String()).Msg("group formed")
-		e.event(cluster.Event{Kind: kind, Rank: g.Rank, Generation: g.Generation, World: g.Size()})
+		ev := cluster.Event{Kind: kind, Rank: g.Rank, Generation: g.Generation, World: g.Size()}
+		if lastErr != nil {
+			ev.Reason = lastErr.Error()
+		}
+		e.event(ev)
 		sum, err := run.Train(ctx)
 		sess.Close()
 		if err == nil {
@@ -92,6 +97,7 @@ func (e Elastic) Train(ctx context.Context) (Summary, error) {
 		run.Log.Warn().Err(err).Msg("a member was lost: regrouping and resuming from the last checkpoint")
 		e.event(cluster.Event{Kind: cluster.EventFail, Rank: g.Rank, Generation: g.Generation, World: g.Size(), Reason: err.Error()})
 		run.Resume = true
+		lastErr = err
 	}
 }
 

@@ -79,6 +79,9 @@ func TestElasticSurvivesLostMember(t *testing.T) {
 		for _, ev := range events {
 			if ev.Generation == 2 && (ev.Kind == cluster.EventRegroup || ev.Kind == cluster.EventStart) {
 				kinds[ev.Kind]++
+				if ev.Kind == cluster.EventRegroup && !strings.Contains(ev.Reason, "member") {
+					t.Errorf("victim %d: regroup event without the reason: %+v", victim, ev)
+				}
 				if ev.World != 3 {
 					t.Errorf("victim %d: %+v, want world 3 (two survivors and the replacement)", victim, ev)
 				}

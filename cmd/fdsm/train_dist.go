@@ -94,18 +94,19 @@ func runDistributed(cmd *cobra.Command, cfg trainer.Config, out string, resume b
 			publish(cluster.Event{Kind: cluster.EventCheckpoint, Step: step, Time: time.Now(), Detail: map[string]string{"path": path}})
 		},
 	}
-	el := trainer.Elastic{Run: run, Former: node, OnEvent: publish,
-		Dist: trainer.Distributed{OnStep: func(d trainer.DistStepMetrics) {
-			if b := node.Bus(); b != nil {
-				var arrival int64
-				if !d.Arrival.IsZero() {
-					arrival = d.Arrival.UnixNano()
-				}
-				b.PublishMetrics(cluster.StepMetrics{Job: job, Rank: d.Rank, World: d.World, Generation: d.Generation,
-					Step: d.Step, Time: time.Now(), StepMs: d.StepMs, DataWaitMs: d.DataWaitMs, ComputeMs: d.ComputeMs,
-					CollectiveWaitMs: d.CollectiveWaitMs, ArrivalUnixNano: arrival, Loss: d.Loss, SamplesPerSec: d.SamplesPerSec})
+	dist := cfg.DDP.Distributed()
+	dist.OnStep = func(d trainer.DistStepMetrics) {
+		if b := node.Bus(); b != nil {
+			var arrival int64
+			if !d.Arrival.IsZero() {
+				arrival = d.Arrival.UnixNano()
 			}
-		}}}
+			b.PublishMetrics(cluster.StepMetrics{Job: job, Rank: d.Rank, World: d.World, Generation: d.Generation,
+				Step: d.Step, Time: time.Now(), StepMs: d.StepMs, DataWaitMs: d.DataWaitMs, ComputeMs: d.ComputeMs,
+				CollectiveWaitMs: d.CollectiveWaitMs, ArrivalUnixNano: arrival, Loss: d.Loss, SamplesPerSec: d.SamplesPerSec})
+		}
+	}
+	el := trainer.Elastic{Run: run, Former: node, OnEvent: publish, Dist: dist}
 	log.Info().Str("out", out).Str("job", job).Str("objective", cfg.Objective.Name).Interface("model", cfg.Model["kind"]).
 		Str("data", cfg.Data.Name).Int("steps", cfg.Steps).Msg("training (data parallel)")
 	sum, err := el.Train(ctx)
