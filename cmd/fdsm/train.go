@@ -22,6 +22,7 @@ func newTrainCmd() *cobra.Command {
 	var cfgPath, out, metricsAddr string
 	var sets []string
 	var resume, noProgress bool
+	var bf busFlags
 	cmd := &cobra.Command{
 		Use:   "train [--config FILE] [--set key=value ...] [--out DIR] [--resume]",
 		Short: "Train a model; with no config, the default main job (an EBM on MNIST with FD-SSM)",
@@ -48,7 +49,7 @@ newest readable checkpoint, exactly. Ctrl-C writes a checkpoint and stops.`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			return runTraining(cmd, cfg, out, resume, metricsAddr, !noProgress)
+			return runTraining(cmd, cfg, out, resume, metricsAddr, !noProgress, bf)
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML config (default: the main job)")
@@ -57,10 +58,13 @@ newest readable checkpoint, exactly. Ctrl-C writes a checkpoint and stops.`,
 	cmd.Flags().BoolVar(&resume, "resume", false, "continue from the newest checkpoint in --out")
 	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9090)")
 	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "no progress bar even on a terminal")
+	cmd.Flags().BoolVar(&bf.embed, "bus", false, "publish telemetry on an embedded control bus (loopback, port 4222 or a free one) and obey `fdsm ctl` commands")
+	cmd.Flags().StringVar(&bf.url, "nats-url", "", "publish telemetry on this control bus (implies --bus without embedding); launched jobs use "+"FDSM_NATS_URL")
+	cmd.Flags().StringVar(&bf.job, "job", "local", "job name on the control bus (fdsm watch --job)")
 	return cmd
 }
 
-func runTraining(cmd *cobra.Command, cfg trainer.Config, out string, resume bool, metricsAddr string, progress bool) error {
+func runTraining(cmd *cobra.Command, cfg trainer.Config, out string, resume bool, metricsAddr string, progress bool, bf busFlags) error {
 	if cluster.InCluster() {
 		return runDistributed(cmd, cfg, out, resume, metricsAddr)
 	}
@@ -84,6 +88,13 @@ func runTraining(cmd *cobra.Command, cfg trainer.Config, out string, resume bool
 		defer stopServe(context.Background())
 		log.Info().Str("addr", addr).Msg("serving Prometheus metrics on /metrics")
 	}
+	var sb *singleBus
+	if bf.enabled() {
+		if sb, err = startSingleBus(ctx, bf, out, *log); err != nil {
+			return fmt.Errorf("control bus: %w", err)
+		}
+		defer sb.close()
+	}
 	tty := isatty.IsTerminal(os.Stderr.Fd())
 	bar := trainer.NewProgress(cmd.ErrOrStderr(), cfg.Steps, progress && tty)
 	var writeErr error
@@ -93,12 +104,29 @@ func runTraining(cmd *cobra.Command, cfg trainer.Config, out string, resume bool
 		}
 		exp.Observe(m)
 		bar.Update(m)
+		if sb != nil {
+			sb.step(m)
+		}
 		if !tty && (m.Step%100 == 0 || m.Step == cfg.Steps) {
 			log.Info().Int("step", m.Step).Float64("loss", m.Loss).Float64("step_ms", m.StepMs).Float64("data_wait_ms", m.DataWaitMs).Msg("train")
 		}
 	}}
+	if sb != nil {
+		run.PollCommand = sb.poll
+		run.OnCheckpoint = func(step int, path string) {
+			sb.event(cluster.EventCheckpoint, step, map[string]string{"path": path})
+		}
+		sb.event(cluster.EventStart, 0, nil)
+	}
 	log.Info().Str("out", out).Str("objective", cfg.Objective.Name).Interface("model", cfg.Model["kind"]).Str("data", cfg.Data.Name).Int("steps", cfg.Steps).Msg("training")
 	sum, err := run.Train(ctx)
+	if sb != nil {
+		kind := cluster.EventFinish
+		if err != nil || sum.Stopped {
+			kind = cluster.EventStop
+		}
+		sb.event(kind, sum.Steps, nil)
+	}
 	bar.Finish()
 	if errors.Is(err, context.Canceled) {
 		log.Warn().Str("checkpoint", sum.Checkpoint).Msg("interrupted; checkpoint written, continue with --resume")

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/trainer"
+)
+
+// busFlags attach a single-process run to the control bus, so `fdsm watch`
+// and `fdsm ctl` work with it as with a launched job.
+type busFlags struct {
+	embed bool   // --bus: embed a server (loopback, port 4222 or any free one)
+	url   string // --nats-url: an existing server
+	job   string
+}
+
+func (f busFlags) enabled() bool { return f.embed || f.url != "" }
+
+// singleBus is a single-process run's bus connection: it publishes the
+// run's steps and events as rank 0 of a world of 1 and remembers the latest
+// authenticated command for the training loop to poll.
+type singleBus struct {
+	server *cluster.BusServer
+	bus    *cluster.Bus
+	job    string
+
+	mu  sync.Mutex
+	cmd string
+}
+
+func startSingleBus(ctx context.Context, f busFlags, out string, log zerolog.Logger) (*singleBus, error) {
+	if err := cluster.ValidateJobName(f.job); err != nil {
+		return nil, fmt.Errorf("--job: %w", err)
+	}
+	sb := &singleBus{job: f.job}
+	url := f.url
+	token := os.Getenv(cluster.EnvNATSToken)
+	if url == "" {
+		srv, err := cluster.StartBusServer(cluster.BusServerConfig{Port: cluster.DefaultBusPort, Token: token, Log: log})
+		if err != nil {
+			log.Warn().Err(err).Int("port", cluster.DefaultBusPort).Msg("default control bus port busy; using a free port")
+			if srv, err = cluster.StartBusServer(cluster.BusServerConfig{Port: -1, Token: token, Log: log}); err != nil {
+				return nil, err
+			}
+		}
+		sb.server, url = srv, srv.ClientURL()
+	}
+	secret, path, err := cluster.LoadOrCreateControlSecret(out)
+	if err != nil {
+		sb.close()
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	b, err := cluster.ConnectBus(cctx, cluster.BusConfig{URL: url, Job: f.job, Rank: 0, Token: token,
+		NKeySeedFile: os.Getenv(cluster.EnvNATSNKeySeed), ControlSecret: secret, Name: "fdsm-train", Log: log})
+	if err != nil {
+		sb.close()
+		return nil, err
+	}
+	sb.bus = b
+	if err := b.OnCommand(func(c cluster.Command) {
+		sb.mu.Lock()
+		sb.cmd = c.Kind
+		sb.mu.Unlock()
+	}); err != nil {
+		sb.close()
+		return nil, err
+	}
+	log.Info().Str("url", url).Str("job", f.job).Str("secret", path).
+		Msg("control bus: fdsm watch --job " + f.job + " --nats-url " + url)
+	return sb, nil
+}
+
+func (sb *singleBus) poll() string {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	c := sb.cmd
+	sb.cmd = ""
+	return c
+}
+
+func (sb *singleBus) step(m trainer.StepMetrics) {
+	sb.bus.PublishMetrics(cluster.StepMetrics{Job: sb.job, Rank: 0, World: 1, Step: m.Step, Time: m.Time,
+		StepMs: m.StepMs, DataWaitMs: m.DataWaitMs, ComputeMs: m.ForwardMs + m.BackwardMs, Loss: m.Loss,
+		SamplesPerSec: m.SamplesPerSec})
+}
+
+func (sb *singleBus) event(kind string, step int, detail map[string]string) {
+	sb.bus.PublishEvent(cluster.Event{Job: sb.job, Kind: kind, World: 1, Step: step, Time: time.Now(), Detail: detail})
+}
+
+func (sb *singleBus) close() {
+	if sb.bus != nil {
+		sb.bus.Close()
+	}
+	if sb.server != nil {
+		sb.server.Shutdown()
+	}
+}
