@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/safetensors"
 )
 
 // distWorker is one `fdsm train` process of a test job.
@@ -42,11 +44,7 @@ func freePort(t *testing.T) int {
 // out after 20 s (a frozen peer is found by the failure detector well
 // before that).
 func startDistJob(t *testing.T, dir string, n, min, steps int) []*distWorker {
-	t.Helper()
-	seed := freePort(t)
-	job := fmt.Sprintf("t%d", time.Now().UnixNano()%1e9)
-	cfg := filepath.Join(t.TempDir(), "job.yaml")
-	yaml := fmt.Sprintf(`model: {kind: mlp, input_dim: 2, hidden: [32, 32], activation: softplus}
+	return startDistJobConfig(t, dir, n, min, fmt.Sprintf(`model: {kind: mlp, input_dim: 2, hidden: [32, 32], activation: softplus}
 data: {name: "toy:gmm2d-8"}
 objective: {name: fd-ssm, eps: 0.05}
 optimizer: {kind: adam, lr: 0.003}
@@ -57,7 +55,15 @@ steps: %d
 jitter: 0
 checkpoint: {every: 5, keep: 3}
 samples: {n: 0}
-`, steps)
+`, steps))
+}
+
+// startDistJobConfig starts n workers of the job the YAML config describes.
+func startDistJobConfig(t *testing.T, dir string, n, min int, yaml string) []*distWorker {
+	t.Helper()
+	seed := freePort(t)
+	job := fmt.Sprintf("t%d", time.Now().UnixNano()%1e9)
+	cfg := filepath.Join(t.TempDir(), "job.yaml")
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -159,4 +165,84 @@ func TestDistributedTrainingSurvivesLostWorker(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTwoProcessesMatchOneOnCombinedBatch: two worker processes (ring
+// all-reduce over TCP) with batch 8 each, or batch 4 with two accumulated
+// micro-batches, end with the parameters of one process trained with batch
+// 16. The objective is exact SM (no random directions) in float64 with SGD,
+// so the only difference is the order of the batch mean's sum: the
+// tolerance is the in-process test's (trainer.ddpTol, 1e-10 relative;
+// measured differences are about 1e-17).
+func TestTwoProcessesMatchOneOnCombinedBatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test")
+	}
+	cfg := func(batch, acc int) string {
+		return fmt.Sprintf(`model: {kind: mlp, input_dim: 2, hidden: [16, 16], activation: softplus}
+data: {name: "toy:gmm2d-8", limit: 512}
+objective: {name: sm}
+optimizer: {kind: sgd, lr: 0.01, momentum: 0.9}
+schedule: {kind: constant}
+dtype: float64
+batch: %d
+accumulate: %d
+steps: 6
+jitter: 0
+checkpoint: {every: 0, keep: 1}
+samples: {n: 0}
+ddp: {first_bucket_mb: 0.0005, bucket_mb: 0.001}
+`, batch, acc)
+	}
+	refDir := t.TempDir()
+	refCfg := filepath.Join(t.TempDir(), "ref.yaml")
+	os.WriteFile(refCfg, []byte(cfg(16, 1)), 0o644)
+	if _, _, err := execute(t, newRootCmd(), "train", "--config", refCfg, "--out", refDir, "--no-progress"); err != nil {
+		t.Fatal(err)
+	}
+	ref := loadParams(t, filepath.Join(refDir, "checkpoints", "step-00000006", "model.safetensors"))
+	for _, c := range []struct{ batch, acc int }{{8, 1}, {4, 2}} {
+		dir := t.TempDir()
+		ws := startDistJobConfig(t, dir, 2, 2, cfg(c.batch, c.acc))
+		for i, w := range ws {
+			select {
+			case err := <-w.ch:
+				if err != nil {
+					t.Fatalf("worker %d: %v\n%s", i, err, w.out.String())
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatalf("worker %d hangs:\n%s", i, w.out.String())
+			}
+		}
+		got := loadParams(t, filepath.Join(dir, "checkpoints", "step-00000006", "model.safetensors"))
+		worst := 0.0
+		for name, v := range ref {
+			scale := 0.0
+			for _, x := range v {
+				scale = math.Max(scale, math.Abs(x))
+			}
+			for k := range v {
+				worst = math.Max(worst, math.Abs(got[name][k]-v[k])/scale)
+			}
+		}
+		t.Logf("batch %d accumulate %d on 2 processes: max relative parameter difference %.3g", c.batch, c.acc, worst)
+		if worst > 1e-10 || len(got) != len(ref) {
+			t.Errorf("batch %d accumulate %d: parameters differ by %.3g (tolerance 1e-10)", c.batch, c.acc, worst)
+		}
+	}
+}
+
+func loadParams(t *testing.T, path string) map[string][]float64 {
+	t.Helper()
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]float64{}
+	for name, ts := range f.Tensors {
+		if out[name], err = ts.Float64s(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }
