@@ -14,7 +14,10 @@ SHELL := /bin/bash
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 
 # Packages with concurrency, run again under the race detector.
-RACE_PKGS ?= ./tensor/... ./autodiff/... ./data/...
+RACE_PKGS ?= ./tensor/... ./autodiff/... ./data/... ./cluster/... ./launch/...
+# The trainer's data-parallel tests (goroutine ranks) also run under the
+# race detector; the rest of the trainer is single-threaded and slow there.
+RACE_TRAINER_RUN ?= DataParallel|DifferentWorld|Replica|OperatorCommands|Elastic
 BENCH_PKGS ?= ./tensor/... ./autodiff/... ./bench/...
 
 BLAS ?= auto
@@ -53,6 +56,7 @@ define run_tests
 	$(GO) vet $(1) ./...
 	$(GO) test $(1) ./...
 	$(if $(filter 1,$(CGO_ON)),$(GO) test -race -short $(1) $(RACE_PKGS),@echo "notice: cgo is disabled, so the race detector cannot run; skipped $(RACE_PKGS)")
+	$(if $(filter 1,$(CGO_ON)),$(GO) test -race -short $(1) -run '$(RACE_TRAINER_RUN)' ./trainer/)
 endef
 
 .PHONY: all build test test-noblas bench clean
