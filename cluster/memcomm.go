@@ -89,7 +89,7 @@ func (c *localComm) wait(ctx context.Context, p int, desc OpDesc) error {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	wake := func() { h.mu.Lock(); h.mu.Unlock(); h.cond.Broadcast() }
+	wake := func() { h.mu.Lock(); h.cond.Broadcast(); h.mu.Unlock() } // under the lock: no lost wake-up
 	stop := time.AfterFunc(time.Until(deadline), wake)
 	defer stop.Stop()
 	stopCtx := context.AfterFunc(ctx, wake)

@@ -189,10 +189,10 @@ func (r *ring) Err() error {
 }
 
 // broken returns the first failure and its peer, or nil.
-func (r *ring) broken() (error, int) {
+func (r *ring) broken() (peer int, cause error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.cause, r.peer
+	return r.peer, r.cause
 }
 
 // fail records cause as the ring's failure if it is the first, tells the
@@ -277,7 +277,7 @@ func (r *ring) watch() {
 	for {
 		f, err := readAbort(r.send)
 		if err != nil {
-			if c, _ := r.broken(); c == nil {
+			if _, c := r.broken(); c == nil {
 				r.noticeFailure(r.ioError(err, r.next, false), r.next)
 			}
 			return
@@ -300,10 +300,10 @@ func (r *ring) noticeFailure(cause error, peer int) {
 }
 
 // pendingNotice returns the notice that should fail the next collective.
-func (r *ring) pendingNotice() (error, int) {
+func (r *ring) pendingNotice() (peer int, notice error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.notice, r.noticePeer
+	return r.noticePeer, r.notice
 }
 
 // ioError classifies an I/O error with peer: a deadline is a timeout, the

@@ -59,10 +59,10 @@ func (r *ring) mod(i int) int { return ((i % r.size) + r.size) % r.size }
 func (r *ring) begin(ctx context.Context, desc *OpDesc, argErr error) error {
 	r.seq++
 	desc.Seq = r.seq
-	if cause, _ := r.broken(); cause != nil {
+	if _, cause := r.broken(); cause != nil {
 		return r.collectiveError(*desc)
 	}
-	if notice, peer := r.pendingNotice(); notice != nil && argErr == nil {
+	if peer, notice := r.pendingNotice(); notice != nil && argErr == nil {
 		r.fail(notice, peer) // the successor is gone: this collective cannot finish
 		return r.collectiveError(*desc)
 	}
@@ -77,7 +77,7 @@ func (r *ring) begin(ctx context.Context, desc *OpDesc, argErr error) error {
 }
 
 func (r *ring) collectiveError(desc OpDesc) error {
-	cause, peer := r.broken()
+	peer, cause := r.broken()
 	return &CollectiveError{Rank: r.rank, Op: desc, Peer: peer, Err: cause}
 }
 
@@ -252,7 +252,7 @@ func (r *ring) exchange(ctx context.Context, desc OpDesc, buf []byte, first []by
 	finish := func() error {
 		close(w.queue)
 		<-w.done
-		if cause, _ := r.broken(); cause != nil {
+		if _, cause := r.broken(); cause != nil {
 			return r.collectiveError(desc)
 		}
 		return nil
