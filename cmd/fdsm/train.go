@@ -128,8 +128,18 @@ func runTraining(cmd *cobra.Command, cfg trainer.Config, out string, resume bool
 		sb.event(kind, sum.Steps, nil)
 	}
 	bar.Finish()
+	if err := trainOutcome(sum, err, writeErr); err != nil {
+		return err
+	}
+	return finishRun(cmd, cfg, sum, mw.Path(), out)
+}
+
+// trainOutcome turns a finished Train call into the command's error: an
+// interruption (checkpoint written) is reported as such, and a metrics
+// write failure fails an otherwise good run.
+func trainOutcome(sum trainer.Summary, err, writeErr error) error {
 	if errors.Is(err, context.Canceled) {
-		log.Warn().Str("checkpoint", sum.Checkpoint).Msg("interrupted; checkpoint written, continue with --resume")
+		logger().Warn().Str("checkpoint", sum.Checkpoint).Msg("interrupted; checkpoint written, continue with --resume")
 		return err
 	}
 	if err != nil {
@@ -138,7 +148,7 @@ func runTraining(cmd *cobra.Command, cfg trainer.Config, out string, resume bool
 	if writeErr != nil {
 		return fmt.Errorf("metrics: %w", writeErr)
 	}
-	return finishRun(cmd, cfg, sum, mw.Path(), out)
+	return nil
 }
 
 // finishRun writes the end-of-run plots and samples and prints the summary.

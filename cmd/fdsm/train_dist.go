@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -110,15 +109,8 @@ func runDistributed(cmd *cobra.Command, cfg trainer.Config, out string, resume b
 	log.Info().Str("out", out).Str("job", job).Str("objective", cfg.Objective.Name).Interface("model", cfg.Model["kind"]).
 		Str("data", cfg.Data.Name).Int("steps", cfg.Steps).Msg("training (data parallel)")
 	sum, err := el.Train(ctx)
-	if errors.Is(err, context.Canceled) {
-		log.Warn().Str("checkpoint", sum.Checkpoint).Msg("interrupted; checkpoint written, continue with --resume")
+	if err := trainOutcome(sum, err, writeErr); err != nil {
 		return err
-	}
-	if err != nil {
-		return err
-	}
-	if writeErr != nil {
-		return fmt.Errorf("metrics: %w", writeErr)
 	}
 	if sum.Rank != 0 || sum.Model == nil {
 		log.Info().Int("steps", sum.Steps).Int("rank", sum.Rank).Msg("done")
