@@ -128,8 +128,25 @@ func (n *Node) PollCommand() string {
 	return c
 }
 
+// formAttempts bounds how often Form retries after a group's ring could
+// not be connected (a member died between rendezvous and connecting).
+const formAttempts = 5
+
 // Form implements Former.
 func (n *Node) Form(ctx context.Context) (*Session, error) {
+	var last error
+	for attempt := 0; attempt < formAttempts; attempt++ {
+		s, err := n.formOnce(ctx)
+		if err == nil || ctx.Err() != nil || errors.Is(err, ErrTooFewMembers) {
+			return s, err
+		}
+		last = err
+		n.log.Warn().Err(err).Int("attempt", attempt+1).Msg("group not connected; rendezvous again")
+	}
+	return nil, fmt.Errorf("no connected group after %d attempts: %w", formAttempts, last)
+}
+
+func (n *Node) formOnce(ctx context.Context) (*Session, error) {
 	rc := n.cfg.Rendezvous
 	if n.cfg.NATSURL == "" && !n.cfg.NoBus {
 		rc.OnCoordinator = n.ensureBusServer
@@ -148,14 +165,25 @@ func (n *Node) Form(ctx context.Context) (*Session, error) {
 	}
 	n.connectBus(ctx, g, log)
 
-	comm, err := NewRing(ctx, n.dp, RingConfig{Job: g.Job, Generation: g.Generation, Rank: g.Rank,
-		Addrs: g.DataAddrs(), Timeout: n.cfg.CollectiveTimeout, ChunkBytes: n.cfg.ChunkBytes, Log: log})
-	if err != nil {
-		return nil, fmt.Errorf("connecting the ring of generation %d: %w", g.Generation, err)
-	}
+	// A member lost while the ring connects cancels the connecting; once
+	// connected, it aborts the ring.
+	buildCtx, cancelBuild := context.WithCancelCause(ctx)
+	defer cancelBuild(nil)
+	w := &groupWatch{cancelBuild: cancelBuild}
 	stop := make(chan struct{})
 	done := make(chan struct{})
-	go n.watch(g, comm, formed, stop, done, log)
+	go n.watch(g, w, formed, stop, done, log)
+	comm, err := NewRing(buildCtx, n.dp, RingConfig{Job: g.Job, Generation: g.Generation, Rank: g.Rank,
+		Addrs: g.DataAddrs(), Timeout: n.cfg.CollectiveTimeout, ChunkBytes: n.cfg.ChunkBytes, Log: log})
+	if err != nil {
+		close(stop)
+		<-done
+		if cause := context.Cause(buildCtx); cause != nil && ctx.Err() == nil {
+			err = cause
+		}
+		return nil, fmt.Errorf("connecting the ring of generation %d: %w", g.Generation, err)
+	}
+	w.setComm(comm)
 	var once sync.Once
 	return &Session{Group: g, Comm: comm, Close: func() {
 		once.Do(func() {
@@ -166,9 +194,40 @@ func (n *Node) Form(ctx context.Context) (*Session, error) {
 	}}, nil
 }
 
-// watch aborts comm when a member of g fails or leaves after the group
-// formed, and reports it on the bus.
-func (n *Node) watch(g *Group, comm Comm, formed time.Time, stop <-chan struct{}, done chan<- struct{}, log zerolog.Logger) {
+// groupWatch is what a lost member ends: the ring being connected, then
+// the connected ring.
+type groupWatch struct {
+	mu          sync.Mutex
+	comm        Comm
+	cancelBuild context.CancelCauseFunc
+	lost        error
+}
+
+func (w *groupWatch) setComm(c Comm) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.comm = c
+	if w.lost != nil {
+		c.Abort(w.lost)
+	}
+}
+
+func (w *groupWatch) memberLost(reason error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lost == nil {
+		w.lost = reason
+	}
+	if w.comm != nil {
+		w.comm.Abort(reason)
+	} else {
+		w.cancelBuild(reason)
+	}
+}
+
+// watch reports a member of g failing or leaving after the group formed to
+// w, and on the bus.
+func (n *Node) watch(g *Group, w *groupWatch, formed time.Time, stop <-chan struct{}, done chan<- struct{}, log zerolog.Logger) {
 	defer close(done)
 	ranks := map[string]int{}
 	for r, m := range g.Members {
@@ -192,7 +251,7 @@ func (n *Node) watch(g *Group, comm Comm, formed time.Time, stop <-chan struct{}
 			if b := n.Bus(); b != nil && g.Rank == 0 {
 				b.PublishEvent(Event{Kind: kind, Rank: r, Generation: g.Generation, World: g.Size(), Reason: reason.Error(), Time: ev.Time})
 			}
-			comm.Abort(reason)
+			w.memberLost(reason)
 		}
 	}
 }
