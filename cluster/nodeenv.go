@@ -11,17 +11,17 @@ import (
 // Extra knobs read from the environment by NodeConfigFromEnv (besides the
 // launcher's variables in env.go).
 const (
-	EnvLastCall       = "FDSM_LAST_CALL"        // rendezvous last call (Go duration; default 30s, 0 = none)
-	EnvRdvTimeout     = "FDSM_RDV_TIMEOUT"      // rendezvous timeout (default 10m)
-	EnvGossipProfile  = "FDSM_GOSSIP_PROFILE"   // "lan" (default) or "fast" (failure seen in about a second; tests)
-	EnvAdvertiseAddr  = "FDSM_ADVERTISE_ADDR"   // gossip address peers should use
-	EnvBusHost        = "FDSM_BUS_HOST"         // embedded bus listen host (default loopback)
-	EnvBusPort        = "FDSM_BUS_PORT"         // embedded bus port (default 4222, busy: any)
-	EnvNoBus          = "FDSM_NO_BUS"           // "1": no control bus
-	EnvNATSNKeySeed   = "FDSM_NATS_NKEY_SEED"   // file holding the bus client's nkey seed
-	EnvNATSTLSCA      = "FDSM_NATS_TLS_CA"      // CA file verifying the bus server
-	EnvNATSTLSCert    = "FDSM_NATS_TLS_CERT"    // client certificate for mutual TLS
-	EnvNATSTLSKey     = "FDSM_NATS_TLS_KEY"     // its key
+	EnvLastCall       = "FDSM_LAST_CALL"      // rendezvous last call (Go duration; default 30s, 0 = none)
+	EnvRdvTimeout     = "FDSM_RDV_TIMEOUT"    // rendezvous timeout (default 10m)
+	EnvGossipProfile  = "FDSM_GOSSIP_PROFILE" // "lan" (default) or "fast" (failure seen in about a second; tests)
+	EnvAdvertiseAddr  = "FDSM_ADVERTISE_ADDR" // gossip address peers should use
+	EnvBusHost        = "FDSM_BUS_HOST"       // embedded bus listen host (default loopback)
+	EnvBusPort        = "FDSM_BUS_PORT"       // embedded bus port (default 4222, busy: any)
+	EnvNoBus          = "FDSM_NO_BUS"         // "1": no control bus
+	EnvNATSNKeySeed   = "FDSM_NATS_NKEY_SEED" // file holding the bus client's nkey seed
+	EnvNATSTLSCA      = "FDSM_NATS_TLS_CA"    // CA file verifying the bus server
+	EnvNATSTLSCert    = "FDSM_NATS_TLS_CERT"  // client certificate for mutual TLS
+	EnvNATSTLSKey     = "FDSM_NATS_TLS_KEY"   // its key
 	EnvControlSecFile = "FDSM_CONTROL_SECRET_FILE"
 	EnvDevices        = "FDSM_DEVICES" // local accelerator count
 )
