@@ -36,7 +36,7 @@ func TestElasticSurvivesLostMember(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				e := Elastic{
-					Run: Run{Config: c, Dir: dir, Log: zerolog.Nop()},
+					Run:    Run{Config: c, Dir: dir, Log: zerolog.Nop()},
 					Former: cohort.Member(id),
 					Dist:   Distributed{HashEvery: 1},
 					OnEvent: func(ev cluster.Event) {
