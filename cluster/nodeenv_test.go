@@ -1,0 +1,53 @@
+package cluster
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNodeConfigFromEnv(t *testing.T) {
+	t.Setenv(EnvJob, "exp1")
+	t.Setenv(EnvSeeds, "a:7946, b:7946")
+	t.Setenv(EnvHost, "10.0.0.5")
+	t.Setenv(EnvLocalRank, "3")
+	t.Setenv(EnvNodeRank, "")
+	t.Setenv(EnvJobCompletionIndex, "2")
+	t.Setenv(EnvMinWorld, "4")
+	t.Setenv(EnvMaxWorld, "8")
+	t.Setenv(EnvLastCall, "0s")
+	t.Setenv(EnvCollTimeout, "90s")
+	t.Setenv(EnvGossipProfile, "fast")
+	c, err := NodeConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.Member
+	if m.Job != "exp1" || m.Host != "10.0.0.5" || m.LocalRank != 3 || m.NodeRank != 2 {
+		t.Errorf("member %+v", m)
+	}
+	if len(c.Seeds) != 2 || c.Seeds[1] != "b:7946" {
+		t.Errorf("seeds %q", c.Seeds)
+	}
+	if r := c.Rendezvous; r.Min != 4 || r.Max != 8 || r.LastCall >= 0 {
+		t.Errorf("rendezvous %+v (a zero last call must mean none, i.e. negative)", r)
+	}
+	if c.CollectiveTimeout != 90*time.Second || c.Timing != FastTiming() {
+		t.Errorf("timeout %v timing %+v", c.CollectiveTimeout, c.Timing)
+	}
+
+	// Malformed values are errors naming the variable.
+	t.Setenv(EnvLocalRank, "three")
+	t.Setenv(EnvCollTimeout, "soon")
+	t.Setenv(EnvGossipProfile, "wan")
+	_, err = NodeConfigFromEnv()
+	for _, want := range []string{EnvLocalRank, EnvCollTimeout, EnvGossipProfile} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+	t.Setenv(EnvJob, "")
+	if _, err := NodeConfigFromEnv(); err == nil || !strings.Contains(err.Error(), EnvJob) {
+		t.Errorf("missing job: %v", err)
+	}
+}
