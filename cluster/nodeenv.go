@@ -23,7 +23,11 @@ const (
 	EnvNATSTLSCert    = "FDSM_NATS_TLS_CERT"  // client certificate for mutual TLS
 	EnvNATSTLSKey     = "FDSM_NATS_TLS_KEY"   // its key
 	EnvControlSecFile = "FDSM_CONTROL_SECRET_FILE"
-	EnvDevices        = "FDSM_DEVICES" // local accelerator count
+	EnvBusNKeyUsers   = "FDSM_BUS_NKEY_USERS"    // embedded bus: comma-separated user public nkeys it accepts
+	EnvBusTLSCert     = "FDSM_BUS_TLS_CERT"      // embedded bus: server certificate (enables TLS)
+	EnvBusTLSKey      = "FDSM_BUS_TLS_KEY"       // embedded bus: its key
+	EnvBusTLSClientCA = "FDSM_BUS_TLS_CLIENT_CA" // embedded bus: require client certificates from this CA
+	EnvDevices        = "FDSM_DEVICES"           // local accelerator count
 )
 
 // InCluster reports whether the environment describes a job member (set
@@ -110,6 +114,15 @@ func NodeConfigFromEnv() (NodeConfig, error) {
 	c.NATSURL = get(EnvNATSURL)
 	c.NoBus = get(EnvNoBus) == "1"
 	c.BusServer = BusServerConfig{Host: get(EnvBusHost), Port: num(EnvBusPort, 0), Token: get(EnvNATSToken)}
+	for _, k := range strings.Split(get(EnvBusNKeyUsers), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			c.BusServer.NKeyPublic = append(c.BusServer.NKeyPublic, k)
+		}
+	}
+	if cert, key := get(EnvBusTLSCert), get(EnvBusTLSKey); cert != "" || key != "" {
+		ca := get(EnvBusTLSClientCA)
+		c.BusServer.TLS = &BusTLS{CertFile: cert, KeyFile: key, CAFile: ca, VerifyClients: ca != ""}
+	}
 	c.Bus = BusConfig{Token: get(EnvNATSToken), NKeySeedFile: get(EnvNATSNKeySeed)}
 	if ca, cert, k := get(EnvNATSTLSCA), get(EnvNATSTLSCert), get(EnvNATSTLSKey); ca != "" || cert != "" {
 		c.Bus.TLS = &BusTLS{CAFile: ca, CertFile: cert, KeyFile: k}
