@@ -120,7 +120,11 @@ type Config struct {
 	// through when set.
 	BaseEnv []string
 	// Env holds extra KEY=VALUE entries for every worker; they override
-	// everything else.
+	// everything else. Unless BaseEnv or Env sets GOMAXPROCS, each worker
+	// gets GOMAXPROCS = CPUs/NProcPerNode (at least 1; CPUs is the
+	// launcher's GOMAXPROCS, which follows a container's CPU limit), so
+	// that workers sharing a machine do not each run a thread per core (the
+	// reason torchrun sets OMP_NUM_THREADS=1).
 	Env []string
 
 	// Signals, when set, delivers the launcher's signals (the CLI subscribes

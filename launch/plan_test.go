@@ -3,6 +3,8 @@ package launch
 import (
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -283,5 +285,38 @@ func TestLineWriter(t *testing.T) {
 	w.Flush()
 	if b.String() != "[w] a\n[w] bc\n[w] \n[w] d\n" {
 		t.Errorf("got %q", b.String())
+	}
+}
+
+// TestPlanGOMAXPROCS: workers share the machine's CPUs unless the launcher's
+// environment or --env says otherwise.
+func TestPlanGOMAXPROCS(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		nproc int
+		base  []string
+		extra []string
+		want  string
+	}{
+		{"default 2", 2, nil, nil, strconv.Itoa(max(1, runtime.GOMAXPROCS(0)/2))},
+		{"default 1", 1, nil, nil, strconv.Itoa(runtime.GOMAXPROCS(0))},
+		{"more workers than CPUs", runtime.GOMAXPROCS(0) + 1, nil, nil, "1"},
+		{"inherited", 2, []string{"GOMAXPROCS=7"}, nil, "7"},
+		{"--env", 2, nil, []string{"GOMAXPROCS=3"}, "3"},
+		{"--env over inherited", 2, []string{"GOMAXPROCS=7"}, []string{"GOMAXPROCS=3"}, "3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := baseConfig(t)
+			cfg.NProcPerNode = tc.nproc
+			cfg.BaseEnv = append([]string{"PATH=/usr/bin"}, tc.base...)
+			cfg.Env = tc.extra
+			p, err := NewPlan(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range tc.nproc {
+				checkEnv(t, envMap(p.Env(i, 0)), map[string]string{"GOMAXPROCS": tc.want})
+			}
+		})
 	}
 }

@@ -2,15 +2,29 @@ package launch
 
 import (
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 
 	"github.com/fdsm-go/fdsm/cluster"
 )
 
+// envGOMAXPROCS caps the Go scheduler's threads (and with them the tensor
+// engine's GEMM and elementwise splits, which follow runtime.GOMAXPROCS).
+const envGOMAXPROCS = "GOMAXPROCS"
+
+// workerGOMAXPROCS is the share of the CPUs each of n workers gets: n Go
+// processes each running a thread per core on the same cores fight over
+// them (torchrun sets OMP_NUM_THREADS=1 for the same reason). The CPUs are
+// the launcher's own GOMAXPROCS: the CPU count, or the container's CPU
+// limit, which Go's default follows.
+func workerGOMAXPROCS(n int) int { return max(1, runtime.GOMAXPROCS(0)/max(1, n)) }
+
 // Env returns the environment of the worker in slot local after restarts
 // restarts: the base environment, minus every variable the launcher manages,
-// plus this worker's values, plus Config.Env.
+// plus this worker's values, plus Config.Env. Unless the base environment or
+// Config.Env sets GOMAXPROCS, each worker gets GOMAXPROCS = CPUs /
+// NProcPerNode (at least 1).
 //
 // Panics if local is not a slot of the plan.
 func (p *Plan) Env(local, restarts int) []string {
@@ -43,6 +57,11 @@ func (p *Plan) Env(local, restarts int) []string {
 	}
 	if w.Devices != "" {
 		set = append(set, [2]string{envCUDAVisibleDevs, w.Devices})
+	}
+	_, inBase := lookupEnv(p.baseEnv, envGOMAXPROCS)
+	_, inExtra := lookupEnv(cfg.Env, envGOMAXPROCS)
+	if !inBase && !inExtra {
+		set = append(set, [2]string{envGOMAXPROCS, strconv.Itoa(workerGOMAXPROCS(cfg.NProcPerNode))})
 	}
 
 	// Drop inherited values of everything we manage; RANK and WORLD_SIZE go

@@ -28,7 +28,9 @@ func newLaunchCmd() *cobra.Command {
 			"LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT as torchrun sets them, plus FDSM_*).\n" +
 			"Each worker writes to its own log file; SIGINT/SIGTERM are forwarded to the workers\n" +
 			"(a second one kills them); a failed worker is restarted up to --max-restarts times,\n" +
-			"after which the others are stopped and the failed worker's last log lines shown.\n\n" +
+			"after which the others are stopped and the failed worker's last log lines shown.\n" +
+			"Workers share this node's CPUs: each gets GOMAXPROCS = CPUs / --nproc-per-node\n" +
+			"(at least 1) unless GOMAXPROCS is set here or with --env.\n\n" +
 			"Static jobs give --nnodes N and --node-rank R (or JOB_COMPLETION_INDEX, as in a\n" +
 			"Kubernetes Indexed Job); elastic jobs give --nnodes MIN:MAX or --min-nodes/--max-nodes,\n" +
 			"and workers learn their rank at rendezvous. Jobs on several nodes need --job and --seeds.",
@@ -101,7 +103,8 @@ func newLaunchCmd() *cobra.Command {
 	f.DurationVar(&cfg.Grace, "grace", launch.DefaultGrace, "time workers get to exit after SIGTERM before SIGKILL")
 	f.IntVar(&cfg.GPUsPerWorker, "gpus-per-worker", 0,
 		"set CUDA_VISIBLE_DEVICES to this many devices per worker (0: leave it; workers use LOCAL_RANK)")
-	f.StringArrayVar(&cfg.Env, "env", nil, "extra KEY=VALUE for every worker (repeatable)")
+	f.StringArrayVar(&cfg.Env, "env", nil,
+		"extra KEY=VALUE for every worker (repeatable; e.g. GOMAXPROCS=4 replaces the default CPUs/nproc-per-node)")
 	return cmd
 }
 
