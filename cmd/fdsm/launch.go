@@ -11,14 +11,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fdsm-go/fdsm/cluster"
 	"github.com/fdsm-go/fdsm/launch"
 )
 
 func newLaunchCmd() *cobra.Command {
 	var (
-		cfg    = launch.Config{}
-		nnodes string
-		gossip int
+		cfg     = launch.Config{}
+		nnodes  string
+		gossip  int
+		natsURL string
 	)
 	cmd := &cobra.Command{
 		Use:   "launch [flags] -- <fdsm command> [args]",
@@ -57,6 +59,9 @@ func newLaunchCmd() *cobra.Command {
 				return fmt.Errorf("--gossip-port %d is negative", gossip)
 			default:
 				cfg.GossipPortBase = gossip
+			}
+			if natsURL != "" {
+				cfg.Env = append(cfg.Env, cluster.EnvNATSURL+"="+natsURL)
 			}
 			cfg.Command = args
 			cfg.Log = *logger()
@@ -103,6 +108,7 @@ func newLaunchCmd() *cobra.Command {
 	f.DurationVar(&cfg.Grace, "grace", launch.DefaultGrace, "time workers get to exit after SIGTERM before SIGKILL")
 	f.IntVar(&cfg.GPUsPerWorker, "gpus-per-worker", 0,
 		"set CUDA_VISIBLE_DEVICES to this many devices per worker (0: leave it; workers use LOCAL_RANK)")
+	f.StringVar(&natsURL, "nats-url", "", "the job's control bus (a NATS URL); default: rank 0 embeds one (sets FDSM_NATS_URL)")
 	f.StringArrayVar(&cfg.Env, "env", nil,
 		"extra KEY=VALUE for every worker (repeatable; e.g. GOMAXPROCS=4 replaces the default CPUs/nproc-per-node)")
 	return cmd

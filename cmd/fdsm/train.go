@@ -59,14 +59,14 @@ newest readable checkpoint, exactly. Ctrl-C writes a checkpoint and stops.`,
 	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9090)")
 	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "no progress bar even on a terminal")
 	cmd.Flags().BoolVar(&bf.embed, "bus", false, "publish telemetry on an embedded control bus (loopback, port 4222 or a free one) and obey `fdsm ctl` commands")
-	cmd.Flags().StringVar(&bf.url, "nats-url", "", "publish telemetry on this control bus (implies --bus without embedding); launched jobs use "+"FDSM_NATS_URL")
+	cmd.Flags().StringVar(&bf.url, "nats-url", "", "use this control bus (a NATS URL) instead of embedding one; in a launched job it overrides FDSM_NATS_URL")
 	cmd.Flags().StringVar(&bf.job, "job", "local", "job name on the control bus (fdsm watch --job)")
 	return cmd
 }
 
 func runTraining(cmd *cobra.Command, cfg trainer.Config, out string, resume bool, metricsAddr string, progress bool, bf busFlags) error {
 	if cluster.InCluster() {
-		return runDistributed(cmd, cfg, out, resume, metricsAddr)
+		return runDistributed(cmd, cfg, out, resume, metricsAddr, bf.url)
 	}
 	log := logger()
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)

@@ -20,7 +20,9 @@ import (
 // launch` (or a pod spec): it joins the job, trains data-parallel, and
 // regroups after a lost member (trainer.Elastic). Rank 0 of each group
 // writes checkpoints, metrics and, at the end, plots and samples.
-func runDistributed(cmd *cobra.Command, cfg trainer.Config, out string, resume bool, metricsAddr string) error {
+// natsURL (--nats-url) overrides FDSM_NATS_URL: the job's control bus is that
+// server instead of one embedded by rank 0.
+func runDistributed(cmd *cobra.Command, cfg trainer.Config, out string, resume bool, metricsAddr, natsURL string) error {
 	log := logger()
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -29,6 +31,9 @@ func runDistributed(cmd *cobra.Command, cfg trainer.Config, out string, resume b
 		return err
 	}
 	nc.Log = *log
+	if natsURL != "" {
+		nc.NATSURL = natsURL
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("output directory: %w", err)
 	}
