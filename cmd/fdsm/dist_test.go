@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"os"
@@ -11,11 +13,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/launch"
 	"github.com/fdsm-go/fdsm/safetensors"
 )
 
@@ -245,4 +251,104 @@ func loadParams(t *testing.T, path string) map[string][]float64 {
 		}
 	}
 	return out
+}
+
+// TestLaunchedJobAdmitsRestartedWorker: `fdsm launch` runs three workers of
+// a fixed-size job with one restart allowed; worker 1 is killed mid-run, the
+// launcher restarts it with a new incarnation, and the survivors (who need
+// three members) admit it at the regroup; the job finishes every step.
+func TestLaunchedJobAdmitsRestartedWorker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test")
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(t.TempDir(), "job.yaml")
+	os.WriteFile(cfg, []byte(`model: {kind: mlp, input_dim: 2, hidden: [32, 32], activation: softplus}
+data: {name: "toy:gmm2d-8"}
+objective: {name: fd-ssm, eps: 0.05}
+schedule: {kind: constant}
+dtype: float64
+batch: 16
+steps: 400
+jitter: 0
+checkpoint: {every: 5, keep: 3}
+samples: {n: 0}
+`), 0o644)
+	var logs syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- launch.Run(ctx, launch.Config{NProcPerNode: 3, GossipPortBase: launch.AnyPort, MaxRestarts: 1,
+			RestartDelay: 100 * time.Millisecond, Host: "127.0.0.1", LogDir: filepath.Join(dir, "logs"),
+			Executable: os.Args[0], Command: []string{"-test.run=^$", "--", "train", "--config", cfg, "--out", dir},
+			Env: []string{envRunMain + "=1", cluster.EnvGossipProfile + "=fast", cluster.EnvLastCall + "=1s",
+				cluster.EnvBusPort + "=-1", cluster.EnvRdvTimeout + "=60s"},
+			Stdout: io.Discard, Stderr: io.Discard, Log: zerolog.New(&logs)})
+	}()
+	pid := 0
+	for pid == 0 || lastCheckpointStep(dir) < 10 {
+		select {
+		case err := <-done:
+			t.Fatalf("the job ended before the kill: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		for _, line := range strings.Split(logs.String(), "\n") {
+			var ev struct {
+				Msg   string `json:"message"`
+				Local int    `json:"local_rank"`
+				PID   int    `json:"pid"`
+			}
+			if json.Unmarshal([]byte(line), &ev) == nil && ev.Msg == "worker started" && ev.Local == 1 {
+				pid = ev.PID
+			}
+		}
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("launch: %v\n%s", err, logs.String())
+	}
+	if got := lastCheckpointStep(dir); got != 400 {
+		t.Fatalf("final checkpoint at step %d", got)
+	}
+	if !strings.Contains(logs.String(), `"restart":1`) {
+		t.Errorf("the launcher did not restart the worker:\n%s", logs.String())
+	}
+	// The restarted worker's log (appended after its predecessor's) shows
+	// it in a later generation of three.
+	b, _ := os.ReadFile(filepath.Join(dir, "logs", "worker-0-1.log"))
+	admitted := false
+	for _, line := range strings.Split(string(b), "\n") {
+		var ev struct {
+			Msg   string `json:"message"`
+			World int    `json:"world"`
+			Gen   uint64 `json:"generation"`
+		}
+		if json.Unmarshal([]byte(line), &ev) == nil && ev.Msg == "group formed" && ev.World == 3 && ev.Gen > 1 {
+			admitted = true
+		}
+	}
+	if !admitted {
+		t.Errorf("the restarted worker did not join a later group of three:\n%s", b)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
