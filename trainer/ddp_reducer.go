@@ -55,6 +55,7 @@ type reducer struct {
 	launch  chan *bucket
 	result  chan error
 	stats   [statSlots]float64
+	statBuf *tensor.Tensor // stats staged for the first bucket, reused every step
 	arrival time.Time // when this rank launched the step's first bucket
 	ctx     context.Context
 }
@@ -108,6 +109,7 @@ func newReducer(comm cluster.Comm, params []*autodiff.Param, firstBytes, bucketB
 		}
 		b.flat = r.be.Zeros(dt, n)
 	}
+	r.statBuf = r.be.Zeros(dt, statSlots)
 	return r, nil
 }
 
@@ -186,8 +188,8 @@ func (r *reducer) work(launch <-chan *bucket, result chan<- error) {
 		}
 		if b.index == 0 {
 			n := b.flat.Numel()
-			stats := tensor.FromFloat64s(r.be, b.flat.DType(), tensor.Shape{statSlots}, r.stats[:])
-			r.be.SetSlice(b.flat, stats, 0, n-statSlots)
+			r.be.Upload(r.statBuf, r.stats[:])
+			r.be.SetSlice(b.flat, r.statBuf, 0, n-statSlots)
 		}
 		if err = r.comm.AllReduce(r.ctx, b.flat, cluster.Average); err != nil {
 			continue
