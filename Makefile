@@ -17,7 +17,7 @@ GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 RACE_PKGS ?= ./tensor/... ./autodiff/... ./data/... ./cluster/... ./launch/...
 # The trainer's data-parallel tests (goroutine ranks) also run under the
 # race detector; the rest of the trainer is single-threaded and slow there.
-RACE_TRAINER_RUN ?= DataParallel|DifferentWorld|Replica|OperatorCommands|Elastic
+RACE_TRAINER_RUN ?= Reducer|DataParallel|DifferentWorld|Replica|OperatorCommands|Elastic
 BENCH_PKGS ?= ./tensor/... ./autodiff/... ./bench/...
 
 BLAS ?= auto

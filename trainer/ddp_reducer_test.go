@@ -1,0 +1,77 @@
+package trainer
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/fdsm-go/fdsm/autodiff"
+	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/models"
+	"github.com/fdsm-go/fdsm/objective"
+	"github.com/fdsm-go/fdsm/tensor"
+)
+
+// TestReducerBucketsOverlapBackward: buckets hold parameters in reverse
+// model order within their size limits, and the first bucket is launched
+// while backward still runs (before the first layer's gradient is final).
+func TestReducerBucketsOverlapBackward(t *testing.T) {
+	be := tensor.DefaultCPU()
+	m, err := models.Build(models.Spec{Kind: "mlp", Options: map[string]any{"input_dim": 8, "hidden": []any{32, 32, 32}}}, be, tensor.Float32, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := m.Params()
+	comm := cluster.NewLocalComms(1, 10*time.Second)[0]
+	red, err := newReducer(comm, params, 200, 4500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(red.buckets) < 3 {
+		t.Fatalf("%d buckets; the test wants several", len(red.buckets))
+	}
+	// Reverse model order, bucket by bucket.
+	k := len(params) - 1
+	for _, b := range red.buckets {
+		bytes := 0
+		for _, p := range b.params {
+			if p != params[k] {
+				t.Fatalf("bucket %d holds %s where %s was expected", b.index, p.Name, params[k].Name)
+			}
+			k--
+			bytes += p.Value.Bytes()
+		}
+		limit := 4500
+		if b.index == 0 {
+			limit = 200
+		}
+		if len(b.params) > 1 && bytes > limit {
+			t.Errorf("bucket %d holds %d bytes, limit %d", b.index, bytes, limit)
+		}
+	}
+
+	x := be.Empty(tensor.Float32, 16, 8)
+	be.Random(x, tensor.Normal(0, 1), tensor.NewRNG(1))
+	obj, _ := objective.New("fd-ssm", objective.Options{Eps: 0.1})
+	tp := autodiff.NewTape(be)
+	res, err := obj.Eval(tp, m, objective.Batch{X: x}, tensor.NewRNG(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	red.prepare(context.Background(), res.Loss.Item(), false, cmdNone)
+	launchedBeforeLast := -1
+	reported := 0
+	autodiff.BackwardReady(res.Loss, params, func(p *autodiff.Param) {
+		reported++
+		if reported == len(params) {
+			launchedBeforeLast = red.next
+		}
+		red.ready(p)
+	})
+	if _, _, _, _, err := red.finish(); err != nil {
+		t.Fatal(err)
+	}
+	if launchedBeforeLast < 1 {
+		t.Errorf("no bucket was launched before backward reached the first layer")
+	}
+}
