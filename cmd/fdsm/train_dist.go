@@ -31,6 +31,11 @@ func runDistributed(cmd *cobra.Command, cfg trainer.Config, out string, resume b
 		return err
 	}
 	nc.Log = *log
+	if rc := os.Getenv(cluster.EnvRestartCount); rc != "" && rc != "0" {
+		// A restarted worker rejoins a run in progress (or one that
+		// finished while it was down): it resumes, never starts over.
+		resume = true
+	}
 	if natsURL != "" {
 		nc.NATSURL = natsURL
 	}
