@@ -341,6 +341,13 @@ func TestRingProcessKilled(t *testing.T) {
 	victim := 1
 	procs[victim].cmd.Process.Kill() // SIGKILL
 	expectSurvivorsFail(t, procs, victim, timeout, time.Now())
+	// Reaping the killed process is asynchronous: wait for it rather than
+	// let the cleanup mistake it for a hung one.
+	select {
+	case <-procs[victim].done:
+	case <-time.After(10 * time.Second):
+		t.Errorf("rank %d still running 10 s after SIGKILL", victim)
+	}
 }
 
 func TestRingProcessStopped(t *testing.T) {
