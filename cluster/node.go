@@ -63,7 +63,19 @@ type Node struct {
 	busURL  string
 	command string // the latest operator command not yet polled (rank 0)
 	rank    int
+	world   int
+	// Scale-up: when rank 0 last looked for waiting members, and when it
+	// last asked for a regroup to admit them.
+	lastLook, lastRegroup time.Time
 }
+
+// Scale-up pacing: look for waiting members at most once a second, and
+// regroup for them at most once every scaleUpEvery (a member that keeps
+// being left out must not make the job regroup on every step).
+const (
+	scaleUpLook  = time.Second
+	scaleUpEvery = 30 * time.Second
+)
 
 // StartNode opens the data plane and joins the job's membership.
 func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
@@ -119,13 +131,32 @@ func (n *Node) Bus() *Bus {
 }
 
 // PollCommand returns and clears the latest authenticated operator command
-// ("checkpoint", "stop" or "").
+// ("checkpoint", "stop" or ""). Otherwise, on rank 0 of a group below the
+// job's maximum size, it answers "regroup" when members wait to join, so
+// the trainer checkpoints and the next group admits them.
 func (n *Node) PollCommand() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	c := n.command
-	n.command = ""
-	return c
+	if c := n.command; c != "" {
+		n.command = ""
+		return c
+	}
+	maxWorld := n.cfg.Rendezvous.Max
+	if maxWorld <= 0 {
+		maxWorld = max(n.cfg.Rendezvous.Min, 1)
+	}
+	now := time.Now()
+	if n.rank != 0 || n.world >= maxWorld || now.Sub(n.lastLook) < scaleUpLook ||
+		(!n.lastRegroup.IsZero() && now.Sub(n.lastRegroup) < scaleUpEvery) {
+		return ""
+	}
+	n.lastLook = now
+	if w := n.mem.Waiting(); len(w) > 0 {
+		n.lastRegroup = now
+		n.log.Info().Int("waiting", len(w)).Int("world", n.world).Int("max", maxWorld).Msg("members wait to join: regrouping after this step")
+		return "regroup"
+	}
+	return ""
 }
 
 // formAttempts bounds how often Form retries after a group's ring could
@@ -159,6 +190,9 @@ func (n *Node) formOnce(ctx context.Context) (*Session, error) {
 		return nil, fmt.Errorf("%w: %v", ErrTooFewMembers, err)
 	}
 	formed := time.Now()
+	n.mu.Lock()
+	n.rank, n.world = g.Rank, g.Size()
+	n.mu.Unlock()
 	log := n.log.With().Uint64("generation", g.Generation).Int("rank", g.Rank).Int("world", g.Size()).Logger()
 	if g.Rank != 0 {
 		n.stopBusServer() // started as coordinator, then someone sorting first arrived
@@ -311,7 +345,6 @@ func (n *Node) connectBus(ctx context.Context, g *Group, log zerolog.Logger) {
 	}
 	n.mu.Lock()
 	b, cur := n.bus, n.busURL
-	n.rank = g.Rank
 	n.mu.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -16,7 +16,10 @@ import (
 // torchrun's elastic agent does: form a group, train, and when a member dies
 // or hangs (its collective fails on every rank) form a new group from the
 // live members, reload the last checkpoint and continue. Nothing that
-// reached a checkpoint is lost; steps after it are redone.
+// reached a checkpoint is lost; steps after it are redone. When members
+// wait to join a group below its maximum size, rank 0's PollCommand may
+// answer "regroup": every rank checkpoints after that step and the next
+// group admits them (scale-up), losing nothing.
 //
 // The run directory must be shared by the members (one machine, or shared
 // storage across nodes): whoever is rank 0 of a generation reads the last
@@ -44,7 +47,8 @@ func Recoverable(err error) bool {
 	if errors.Is(err, cluster.ErrDesync) {
 		return false // ranks disagree on the program: a bug, not a failure
 	}
-	return errors.Is(err, cluster.ErrPeerLost) || errors.Is(err, cluster.ErrTimeout) || errors.Is(err, cluster.ErrAborted)
+	return errors.Is(err, ErrRegroup) || errors.Is(err, cluster.ErrPeerLost) || errors.Is(err, cluster.ErrTimeout) ||
+		errors.Is(err, cluster.ErrAborted)
 }
 
 // Train runs until the configured steps are done, the run stops early,
@@ -94,8 +98,12 @@ func (e Elastic) Train(ctx context.Context) (Summary, error) {
 		if regroups+1 >= maxRegroups {
 			return sum, fmt.Errorf("giving up after %d regroups; last failure: %w", regroups+1, err)
 		}
-		run.Log.Warn().Err(err).Msg("a member was lost: regrouping and resuming from the last checkpoint")
-		e.event(cluster.Event{Kind: cluster.EventFail, Rank: g.Rank, Generation: g.Generation, World: g.Size(), Reason: err.Error()})
+		if errors.Is(err, ErrRegroup) {
+			run.Log.Info().Int("step", sum.Steps).Msg("members are waiting to join: checkpointed, regrouping")
+		} else {
+			run.Log.Warn().Err(err).Msg("a member was lost: regrouping and resuming from the last checkpoint")
+			e.event(cluster.Event{Kind: cluster.EventFail, Rank: g.Rank, Generation: g.Generation, World: g.Size(), Reason: err.Error()})
+		}
 		run.Resume = true
 		lastErr = err
 	}

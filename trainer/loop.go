@@ -58,7 +58,13 @@ const (
 	cmdNone command = iota
 	cmdCheckpoint
 	cmdStop
+	cmdRegroup // data parallel: checkpoint, then end this group so a larger one can form
 )
+
+// ErrRegroup ends a data-parallel Train after a checkpoint when rank 0
+// asked to regroup (members are waiting to join and the world is below its
+// maximum); Elastic forms the next group and resumes. Nothing is lost.
+var ErrRegroup = errors.New("regrouping to admit waiting members")
 
 func parseCommand(s string) command {
 	switch s {
@@ -66,6 +72,8 @@ func parseCommand(s string) command {
 		return cmdCheckpoint
 	case "stop":
 		return cmdStop
+	case "regroup":
+		return cmdRegroup
 	}
 	return cmdNone
 }
@@ -262,6 +270,15 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 			sum.Stopped = true
 			sum.Steps, sum.Skipped, sum.Elapsed = s.step, s.skipped, time.Since(start)
 			return sum, nil
+		case cmdRegroup:
+			if d == nil || s.step >= cfg.Steps {
+				break
+			}
+			if err := save(); err != nil {
+				return sum, err
+			}
+			sum.Steps = s.step
+			return sum, ErrRegroup
 		}
 		if cfg.Checkpoint.Every > 0 && s.step%cfg.Checkpoint.Every == 0 && s.step < cfg.Steps {
 			if err := save(); err != nil {

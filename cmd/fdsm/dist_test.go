@@ -28,7 +28,7 @@ import (
 // distWorker is one `fdsm train` process of a test job.
 type distWorker struct {
 	cmd *exec.Cmd
-	out bytes.Buffer
+	out syncBuffer // written by the process, read by the test while it runs
 	ch  chan error
 }
 
@@ -67,41 +67,61 @@ samples: {n: 0}
 // startDistJobConfig starts n workers of the job the YAML config describes.
 func startDistJobConfig(t *testing.T, dir string, n, min int, yaml string) []*distWorker {
 	t.Helper()
-	seed := freePort(t)
-	job := fmt.Sprintf("t%d", time.Now().UnixNano()%1e9)
-	cfg := filepath.Join(t.TempDir(), "job.yaml")
-	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+	j := newDistJob(t, dir, min, n, yaml)
+	for i := 0; i < n; i++ {
+		j.start(i)
+	}
+	return j.workers
+}
+
+// distJob is a test job whose workers start on demand (worker 0 first: its
+// gossip port is the seed).
+type distJob struct {
+	t                  *testing.T
+	dir, job, cfg      string
+	seed, min, maxSize int
+	workers            []*distWorker
+}
+
+func newDistJob(t *testing.T, dir string, min, maxSize int, yaml string) *distJob {
+	t.Helper()
+	j := &distJob{t: t, dir: dir, job: fmt.Sprintf("t%d", time.Now().UnixNano()%1e9),
+		cfg: filepath.Join(t.TempDir(), "job.yaml"), seed: freePort(t), min: min, maxSize: maxSize}
+	if err := os.WriteFile(j.cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var ws []*distWorker
-	for i := 0; i < n; i++ {
-		gossip := "127.0.0.1:0"
-		if i == 0 {
-			gossip = fmt.Sprintf("127.0.0.1:%d", seed)
-		}
-		c := exec.Command(os.Args[0], "-test.run=^$", "--", "train", "--out", dir, "--config", cfg, "--log-format", "json")
-		c.Env = append(os.Environ(), envRunMain+"=1",
-			cluster.EnvJob+"="+job, cluster.EnvHost+"=127.0.0.1", cluster.EnvNodeRank+"=0",
-			cluster.EnvLocalRank+"="+strconv.Itoa(i), cluster.EnvGossipAddr+"="+gossip,
-			cluster.EnvSeeds+"="+fmt.Sprintf("127.0.0.1:%d", seed),
-			cluster.EnvMinWorld+"="+strconv.Itoa(min), cluster.EnvMaxWorld+"="+strconv.Itoa(n),
-			cluster.EnvGossipProfile+"=fast", cluster.EnvLastCall+"=1s", cluster.EnvRdvTimeout+"=30s",
-			cluster.EnvCollTimeout+"=20s", cluster.EnvBusPort+"=-1", cluster.EnvJoinTimeout+"=30s")
-		w := &distWorker{cmd: c, ch: make(chan error, 1)}
-		c.Stdout, c.Stderr = &w.out, &w.out
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { w.ch <- c.Wait() }()
-		ws = append(ws, w)
-	}
 	t.Cleanup(func() {
-		for _, w := range ws {
+		for _, w := range j.workers {
 			w.cmd.Process.Signal(syscall.SIGCONT)
 			w.cmd.Process.Kill()
 		}
 	})
-	return ws
+	return j
+}
+
+// start starts worker i (local rank i) of the job.
+func (j *distJob) start(i int) *distWorker {
+	j.t.Helper()
+	gossip := "127.0.0.1:0"
+	if i == 0 {
+		gossip = fmt.Sprintf("127.0.0.1:%d", j.seed)
+	}
+	c := exec.Command(os.Args[0], "-test.run=^$", "--", "train", "--out", j.dir, "--config", j.cfg, "--log-format", "json")
+	c.Env = append(os.Environ(), envRunMain+"=1",
+		cluster.EnvJob+"="+j.job, cluster.EnvHost+"=127.0.0.1", cluster.EnvNodeRank+"=0",
+		cluster.EnvLocalRank+"="+strconv.Itoa(i), cluster.EnvGossipAddr+"="+gossip,
+		cluster.EnvSeeds+"="+fmt.Sprintf("127.0.0.1:%d", j.seed),
+		cluster.EnvMinWorld+"="+strconv.Itoa(j.min), cluster.EnvMaxWorld+"="+strconv.Itoa(j.maxSize),
+		cluster.EnvGossipProfile+"=fast", cluster.EnvLastCall+"=1s", cluster.EnvRdvTimeout+"=30s",
+		cluster.EnvCollTimeout+"=20s", cluster.EnvBusPort+"=-1", cluster.EnvJoinTimeout+"=30s")
+	w := &distWorker{cmd: c, ch: make(chan error, 1)}
+	c.Stdout, c.Stderr = &w.out, &w.out
+	if err := c.Start(); err != nil {
+		j.t.Fatal(err)
+	}
+	go func() { w.ch <- c.Wait() }()
+	j.workers = append(j.workers, w)
+	return w
 }
 
 // lastCheckpointStep reads the newest checkpoint's step in dir (0: none).
@@ -351,4 +371,73 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestElasticJobScalesUp: an elastic job of 2..3 workers starts with two;
+// a third worker that joins mid-run waits until rank 0 sees it, and after
+// the next step the job checkpoints and regroups as three. `fdsm ctl stop`
+// (signed with the run's secret, through rank 0's embedded bus) then stops
+// all three cleanly.
+func TestElasticJobScalesUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test")
+	}
+	dir := t.TempDir()
+	j := newDistJob(t, dir, 2, 3, `model: {kind: mlp, input_dim: 2, hidden: [32, 32], activation: softplus}
+data: {name: "toy:gmm2d-8"}
+objective: {name: fd-ssm, eps: 0.05}
+schedule: {kind: constant}
+dtype: float64
+batch: 16
+steps: 100000000
+jitter: 0
+checkpoint: {every: 500, keep: 2}
+samples: {n: 0}
+`)
+	j.start(0)
+	j.start(1)
+	deadline := time.Now().Add(60 * time.Second)
+	waitLog := func(w *distWorker, what string, match func(map[string]any) bool) map[string]any {
+		t.Helper()
+		for {
+			for _, line := range strings.Split(w.out.String(), "\n") {
+				var ev map[string]any
+				if json.Unmarshal([]byte(line), &ev) == nil && match(ev) {
+					return ev
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s in the log:\n%s", what, w.out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	formed := func(world int) func(map[string]any) bool {
+		return func(ev map[string]any) bool { return ev["message"] == "group formed" && ev["world"] == float64(world) }
+	}
+	waitLog(j.workers[0], "group of two", formed(2))
+	third := j.start(2)
+	waitLog(third, "group of three", formed(3))
+	bus := waitLog(j.workers[0], "control bus URL", func(ev map[string]any) bool { return ev["message"] == "control bus listening" })
+	url, _ := bus["url"].(string)
+	if _, _, err := execute(t, newRootCmd(), "ctl", "stop", "--job", j.job, "--nats-url", url,
+		"--secret-file", filepath.Join(dir, cluster.ControlSecretFile), "--wait", "10s"); err != nil {
+		t.Fatalf("ctl stop: %v", err)
+	}
+	for i, w := range j.workers {
+		select {
+		case err := <-w.ch:
+			if err != nil {
+				t.Fatalf("worker %d: %v\n%s", i, err, w.out.String())
+			}
+		case <-time.After(time.Until(deadline)):
+			t.Fatalf("worker %d did not stop:\n%s", i, w.out.String())
+		}
+	}
+	if !strings.Contains(j.workers[0].out.String(), "members wait to join") {
+		t.Errorf("rank 0 did not report the scale-up:\n%s", j.workers[0].out.String())
+	}
+	if lastCheckpointStep(dir) == 0 {
+		t.Error("no checkpoint after the stop")
+	}
 }
