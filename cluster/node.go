@@ -184,10 +184,12 @@ func (n *Node) formOnce(ctx context.Context) (*Session, error) {
 	}
 	g, err := n.mem.Rendezvous(ctx, rc)
 	if err != nil {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, err
+		if ctx.Err() != nil {
+			return nil, err // our caller gave up, not the rendezvous
 		}
-		return nil, fmt.Errorf("%w: %v", ErrTooFewMembers, err)
+		// The rendezvous timed out (its own deadline) or failed: a retry
+		// would only wait as long again.
+		return nil, fmt.Errorf("%w: %w", ErrTooFewMembers, err)
 	}
 	formed := time.Now()
 	n.mu.Lock()

@@ -357,14 +357,15 @@ func (w *chunkWriter) waitWritten(i int) bool {
 }
 
 // write sends the queued chunks in order until the queue closes. After a
-// failure it drains the queue without writing.
+// failure it returns at once: the queue holds every chunk of the
+// collective, so pushes never need a reader, and closing done is what wakes
+// a collective goroutine waiting in waitWritten (waiting here for the queue
+// to close instead would deadlock with it).
 func (r *ring) write(w *chunkWriter) {
 	defer close(w.done)
 	for b := range w.queue {
 		if _, err := r.send.Write(b); err != nil {
 			r.fail(r.ioError(err, r.next, false), r.next)
-			for range w.queue {
-			}
 			return
 		}
 		w.written.Add(1)
