@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,20 +31,9 @@ type distWorker struct {
 	ch  chan error
 }
 
-// freePort returns a TCP port free at the moment on loopback.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startDistJob starts n workers of a small data-parallel job in dir: a toy
 // MLP energy trained with FD-SSM for steps steps, a checkpoint every 5.
-// Worker 0's gossip port is the seed. Failure detection runs with the fast
+// Worker 0's gossip address is the seed. Failure detection runs with the fast
 // gossip profile, the rendezvous last call is short, and collectives time
 // out after 20 s (a frozen peer is found by the failure detector well
 // before that).
@@ -74,19 +62,22 @@ func startDistJobConfig(t *testing.T, dir string, n, min int, yaml string) []*di
 	return j.workers
 }
 
-// distJob is a test job whose workers start on demand (worker 0 first: its
-// gossip port is the seed).
+// distJob is a test job whose workers start on demand. Worker 0 starts
+// first, on any free gossip port; the others get the address it logs as
+// their seed (a port picked in advance could be taken by another worker's
+// port-0 bind before worker 0 binds it).
 type distJob struct {
-	t                  *testing.T
-	dir, job, cfg      string
-	seed, min, maxSize int
-	workers            []*distWorker
+	t             *testing.T
+	dir, job, cfg string
+	seed          string
+	min, maxSize  int
+	workers       []*distWorker
 }
 
 func newDistJob(t *testing.T, dir string, min, maxSize int, yaml string) *distJob {
 	t.Helper()
 	j := &distJob{t: t, dir: dir, job: fmt.Sprintf("t%d", time.Now().UnixNano()%1e9),
-		cfg: filepath.Join(t.TempDir(), "job.yaml"), seed: freePort(t), min: min, maxSize: maxSize}
+		cfg: filepath.Join(t.TempDir(), "job.yaml"), min: min, maxSize: maxSize}
 	if err := os.WriteFile(j.cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -99,18 +90,36 @@ func newDistJob(t *testing.T, dir string, min, maxSize int, yaml string) *distJo
 	return j
 }
 
+// workerGossipAddr waits for w's "joined" log line and returns its gossip
+// address.
+func (j *distJob) workerGossipAddr(w *distWorker) string {
+	j.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, line := range strings.Split(w.out.String(), "\n") {
+			var ev struct {
+				Msg    string `json:"message"`
+				Gossip string `json:"gossip"`
+			}
+			if json.Unmarshal([]byte(line), &ev) == nil && ev.Msg == "joined" && ev.Gossip != "" {
+				return ev.Gossip
+			}
+		}
+	}
+	j.t.Fatalf("worker 0 did not join:\n%s", w.out.String())
+	return ""
+}
+
 // start starts worker i (local rank i) of the job.
 func (j *distJob) start(i int) *distWorker {
 	j.t.Helper()
-	gossip := "127.0.0.1:0"
-	if i == 0 {
-		gossip = fmt.Sprintf("127.0.0.1:%d", j.seed)
+	if i != 0 && j.seed == "" {
+		j.seed = j.workerGossipAddr(j.workers[0])
 	}
 	c := exec.Command(os.Args[0], "-test.run=^$", "--", "train", "--out", j.dir, "--config", j.cfg, "--log-format", "json")
 	c.Env = append(os.Environ(), envRunMain+"=1",
 		cluster.EnvJob+"="+j.job, cluster.EnvHost+"=127.0.0.1", cluster.EnvNodeRank+"=0",
-		cluster.EnvLocalRank+"="+strconv.Itoa(i), cluster.EnvGossipAddr+"="+gossip,
-		cluster.EnvSeeds+"="+fmt.Sprintf("127.0.0.1:%d", j.seed),
+		cluster.EnvLocalRank+"="+strconv.Itoa(i), cluster.EnvGossipAddr+"=127.0.0.1:0",
+		cluster.EnvSeeds+"="+j.seed,
 		cluster.EnvMinWorld+"="+strconv.Itoa(j.min), cluster.EnvMaxWorld+"="+strconv.Itoa(j.maxSize),
 		cluster.EnvGossipProfile+"=fast", cluster.EnvLastCall+"=1s", cluster.EnvRdvTimeout+"=30s",
 		cluster.EnvCollTimeout+"=20s", cluster.EnvBusPort+"=-1", cluster.EnvJoinTimeout+"=30s")
@@ -178,7 +187,12 @@ func TestDistributedTrainingSurvivesLostWorker(t *testing.T) {
 						t.Fatalf("worker %d: %v\n%s", i, err, w.out.String())
 					}
 				case <-time.After(time.Until(deadline)):
-					t.Fatalf("worker %d hangs after rank %d got %s:\n%s", i, c.victim, c.sig, w.out.String())
+					dumpStacks(ws)
+					var all strings.Builder
+					for k, o := range ws {
+						fmt.Fprintf(&all, "--- worker %d:\n%s\n", k, o.out.String())
+					}
+					t.Fatalf("worker %d hangs after rank %d got %s:\n%s", i, c.victim, c.sig, all.String())
 				}
 			}
 			if got := lastCheckpointStep(dir); got != steps {
@@ -440,4 +454,15 @@ samples: {n: 0}
 	if lastCheckpointStep(dir) == 0 {
 		t.Error("no checkpoint after the stop")
 	}
+}
+
+// dumpStacks makes every worker still running print its goroutines (Go
+// does on SIGQUIT) into its log, so a hang can be diagnosed from the test
+// output.
+func dumpStacks(ws []*distWorker) {
+	for _, w := range ws { // an exited worker just refuses the signal
+		w.cmd.Process.Signal(syscall.SIGCONT)
+		w.cmd.Process.Signal(syscall.SIGQUIT)
+	}
+	time.Sleep(time.Second)
 }
