@@ -77,4 +77,3 @@ func cpuTicks() (machine, ours int64, ok bool) {
 	}
 	return machine, ours, true
 }
-

@@ -56,7 +56,7 @@ type reducer struct {
 	result  chan error
 	stats   [statSlots]float64
 	statBuf *tensor.Tensor // stats staged for the first bucket, reused every step
-	arrival time.Time // when this rank launched the step's first bucket
+	arrival time.Time      // when this rank launched the step's first bucket
 	ctx     context.Context
 }
 
