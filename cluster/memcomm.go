@@ -180,29 +180,9 @@ func (c *localComm) AllReduce(ctx context.Context, buf *tensor.Tensor, op Reduce
 	var tmp64 []float64
 	err := c.run(ctx, d, buf, func(all []localSlot) {
 		if buf.DType() == tensor.Float32 {
-			tmp32 = make([]float32, n)
-			for _, s := range all {
-				for i, v := range s.send.Float32s() {
-					tmp32[i] += v
-				}
-			}
-			if op == Average {
-				for i := range tmp32 {
-					tmp32[i] /= float32(len(all))
-				}
-			}
-			return
-		}
-		tmp64 = make([]float64, n)
-		for _, s := range all {
-			for i, v := range s.send.Float64s() {
-				tmp64[i] += v
-			}
-		}
-		if op == Average {
-			for i := range tmp64 {
-				tmp64[i] /= float64(len(all))
-			}
+			tmp32 = reduceSlots(all, n, op, (*tensor.Tensor).Float32s)
+		} else {
+			tmp64 = reduceSlots(all, n, op, (*tensor.Tensor).Float64s)
 		}
 	})
 	if err != nil {
@@ -273,4 +253,21 @@ func (c *localComm) AllGather(ctx context.Context, send, recv *tensor.Tensor) er
 
 func (c *localComm) Barrier(ctx context.Context) error {
 	return c.run(ctx, c.desc(OpBarrier, nil), nil, nil)
+}
+
+// reduceSlots adds the ranks' buffers in rank order (and divides for
+// Average) into a fresh slice of n elements.
+func reduceSlots[T float32 | float64](all []localSlot, n int, op ReduceOp, elems func(*tensor.Tensor) []T) []T {
+	out := make([]T, n)
+	for _, s := range all {
+		for i, v := range elems(s.send) {
+			out[i] += v
+		}
+	}
+	if op == Average {
+		for i := range out {
+			out[i] /= T(len(all))
+		}
+	}
+	return out
 }
