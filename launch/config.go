@@ -35,8 +35,8 @@ const (
 	// node; elastic jobs may leave it unknown.
 	UnknownNodeRank = -1
 	// AnyPort as GossipPortBase lets every worker bind any free port (tests);
-	// a single-node job without seeds then gets a free port picked up front
-	// for worker 0, the seed.
+	// a single-node job without seeds then gets distinct free ports picked
+	// up front for all its workers, worker 0's being the seed.
 	AnyPort = -1
 	// AutoRestarts as MaxRestarts means DefaultElasticRestarts for elastic
 	// jobs and 0 for static ones.

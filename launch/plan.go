@@ -246,11 +246,21 @@ func (p *Plan) resolveSeeds(cfg *Config) ([]int, error) {
 				"gossip address of a worker every node can reach, e.g. node0:7946 (or set FDSM_SEEDS)")
 		}
 		if base == AnyPort {
-			port, err := freePort()
-			if err != nil {
-				return nil, fmt.Errorf("pick a gossip port for worker 0: %w", err)
+			// Worker 0 is the seed, so its port must be known now; every
+			// worker gets a distinct port picked here, because a worker
+			// binding port 0 could be handed worker 0's before it binds.
+			used := map[int]bool{}
+			for i := range ports {
+				for ports[i] == 0 {
+					port, err := freePort()
+					if err != nil {
+						return nil, fmt.Errorf("pick a gossip port for worker %d: %w", i, err)
+					}
+					if !used[port] {
+						used[port], ports[i] = true, port
+					}
+				}
 			}
-			ports[0] = port
 		}
 		seeds = []string{net.JoinHostPort(cfg.Host, strconv.Itoa(ports[0]))}
 	}

@@ -6,8 +6,9 @@ import (
 )
 
 // envRunMain makes the test binary behave as the fdsm command, so process
-// tests (the launcher, distributed training) run real workers without
-// building a separate binary.
+// tests (the launcher, distributed training, bench ddp) run real workers
+// without building a separate binary. Arguments after "--" (or all of them,
+// without one) are fdsm's.
 const envRunMain = "FDSM_TEST_RUN_MAIN"
 
 func TestMain(m *testing.M) {
