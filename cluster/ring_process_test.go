@@ -269,7 +269,7 @@ func (p *ringProc) waitExit(limit time.Duration) int {
 
 func TestRingProcessesCollectives(t *testing.T) {
 	var wg sync.WaitGroup
-	for _, n := range []int{2, 3, 4} {
+	for _, n := range []int{1, 2, 3, 4} {
 		procs := startRing(t, n, "check", 30*time.Second)
 		for _, p := range procs {
 			wg.Add(1)

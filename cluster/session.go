@@ -46,7 +46,6 @@ type LocalCohort struct {
 	waiting map[int]bool
 	gen     uint64
 	formed  map[int]*Session // sessions handed out in the latest round, by member id
-	comms   []Comm
 	firstAt time.Time
 	dead    map[int]bool
 }
@@ -165,7 +164,6 @@ func (c *LocalCohort) formLocked() {
 		c.formed[id] = &Session{Group: &gr, Comm: comm, Close: func() { comm.Close() }}
 		delete(c.waiting, id)
 	}
-	c.comms = comms
 	c.cond.Broadcast()
 }
 

@@ -167,10 +167,10 @@ func (r *reducer) finish() (loss float64, bad bool, cmd command, wait time.Durat
 	if err != nil {
 		return 0, false, 0, wait, err
 	}
+	// Read the statistics alone, not the whole first bucket.
 	st := r.buckets[0].flat
-	n := st.Numel()
-	v := st.ToFloat64s()[n-statSlots:]
-	// Averaging divided the command (sent by rank 0 only) by the world size.
+	r.be.Slice(r.statBuf, st, 0, st.Numel()-statSlots)
+	v := r.statBuf.ToFloat64s()
 	cmd = command(math.Round(v[2] * float64(r.comm.Size())))
 	return v[0], v[1] > 0, cmd, wait, nil
 }
