@@ -26,6 +26,14 @@ type ObjectiveResult struct {
 	Model     string  `json:"model"`
 	Ms        float64 `json:"ms"`
 	PeakBytes int64   `json:"peak_bytes"`
+	// MACs are the GEMM and convolution multiply-accumulates of one step,
+	// Elementwise the elements of its elementwise and reduction work
+	// (tensor.Counting): the work, which no engine can skip.
+	MACs        int64 `json:"macs"`
+	Elementwise int64 `json:"elementwise"`
+	// GFLOPS is 2·MACs over the step time: how close a method runs to the
+	// machine's GEMM speed.
+	GFLOPS float64 `json:"gflops"`
 }
 
 // ObjectivesResult is the objectives benchmark.
@@ -35,6 +43,9 @@ type ObjectivesResult struct {
 	Batch      int                `json:"batch"`
 	Results    []ObjectiveResult  `json:"results"`
 	Speedup    map[string]float64 `json:"speedup"`
+	// MACRatio is the baseline's MACs over the FD method's, per pair: the
+	// speedup an engine whose steps are all GEMM time would measure.
+	MACRatio map[string]float64 `json:"mac_ratio"`
 	// PeakRatio is FD-SSM's peak bytes over SSM's (target <= 0.75).
 	PeakRatio float64 `json:"fd_ssm_peak_over_ssm"`
 }
@@ -68,7 +79,7 @@ func Objectives(opts ObjectivesOptions) (ObjectivesResult, error) {
 	if opts.Warmup <= 0 {
 		opts.Warmup = 1
 	}
-	be := tensor.NewCPU()
+	be := tensor.NewCounting(tensor.NewCPU())
 	var energy models.Spec
 	switch opts.Model {
 	case "mlp":
@@ -124,6 +135,7 @@ func Objectives(opts ObjectivesOptions) (ObjectivesResult, error) {
 		return nil
 	}
 	peaks := make([]int64, len(cases))
+	counts := make([]tensor.OpCounts, len(cases))
 	for i, c := range cases {
 		for w := 0; w < opts.Warmup; w++ {
 			if err := step(c); err != nil {
@@ -132,10 +144,12 @@ func Objectives(opts ObjectivesOptions) (ObjectivesResult, error) {
 		}
 		be.ResetPeak()
 		base := be.MemStats().InUseBytes
+		before := be.Counts()
 		if err := step(c); err != nil {
 			return ObjectivesResult{}, err
 		}
 		peaks[i] = be.MemStats().PeakBytes - base
+		counts[i] = be.Counts().Sub(before)
 	}
 	times := make([][]float64, len(cases))
 	for r := 0; r < opts.Rounds; r++ {
@@ -146,20 +160,23 @@ func Objectives(opts ObjectivesOptions) (ObjectivesResult, error) {
 			opts.Progress(r+1, opts.Rounds)
 		}
 	}
-	res := ObjectivesResult{Backend: be.Name(), GOMAXPROCS: runtime.GOMAXPROCS(0), Batch: opts.Batch, Speedup: map[string]float64{}}
+	res := ObjectivesResult{Backend: be.Name(), GOMAXPROCS: runtime.GOMAXPROCS(0), Batch: opts.Batch, Speedup: map[string]float64{}, MACRatio: map[string]float64{}}
 	ms := map[string]float64{}
 	peak := map[string]int64{}
+	macs := map[string]int64{}
 	for i, c := range cases {
 		model := opts.Model
 		if c.model == sm {
 			model = "ncsn"
 		}
 		m := median(times[i])
-		ms[c.method], peak[c.method] = m, peaks[i]
-		res.Results = append(res.Results, ObjectiveResult{Method: c.method, Model: model, Ms: m, PeakBytes: peaks[i]})
+		ms[c.method], peak[c.method], macs[c.method] = m, peaks[i], counts[i].MACs
+		res.Results = append(res.Results, ObjectiveResult{Method: c.method, Model: model, Ms: m, PeakBytes: peaks[i],
+			MACs: counts[i].MACs, Elementwise: counts[i].Elementwise, GFLOPS: float64(counts[i].FLOPs()) / (m * 1e6)})
 	}
 	for _, pair := range [][2]string{{"fd-ssm", "ssm"}, {"fd-dsm", "dsm"}, {"fd-ssmvr", "ssmvr"}} {
 		res.Speedup[pair[0]+"/"+pair[1]] = ms[pair[1]] / ms[pair[0]]
+		res.MACRatio[pair[0]+"/"+pair[1]] = float64(macs[pair[1]]) / float64(macs[pair[0]])
 	}
 	res.PeakRatio = float64(peak["fd-ssm"]) / float64(peak["ssm"])
 	return res, nil
@@ -169,11 +186,14 @@ func Objectives(opts ObjectivesOptions) (ObjectivesResult, error) {
 func (r ObjectivesResult) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "objectives benchmark (%s, GOMAXPROCS=%d, batch %d, float32; loss + backward per step, medians)\n", r.Backend, r.GOMAXPROCS, r.Batch)
-	fmt.Fprintf(&b, "%-10s %-8s %12s %14s\n", "method", "model", "ms/step", "peak MiB")
+	fmt.Fprintf(&b, "%-10s %-8s %10s %10s %10s %12s %8s\n", "method", "model", "ms/step", "peak MiB", "GMAC", "M elemwise", "GFLOP/s")
 	for _, x := range r.Results {
-		fmt.Fprintf(&b, "%-10s %-8s %12.2f %14.1f\n", x.Method, x.Model, x.Ms, float64(x.PeakBytes)/(1<<20))
+		fmt.Fprintf(&b, "%-10s %-8s %10.2f %10.1f %10.3f %12.1f %8.1f\n", x.Method, x.Model, x.Ms, float64(x.PeakBytes)/(1<<20),
+			float64(x.MACs)/1e9, float64(x.Elementwise)/1e6, x.GFLOPS)
 	}
-	fmt.Fprintf(&b, "speedup: fd-ssm/ssm %.2fx, fd-dsm/dsm %.2fx, fd-ssmvr/ssmvr %.2fx; fd-ssm peak / ssm peak %.2f\n",
-		r.Speedup["fd-ssm/ssm"], r.Speedup["fd-dsm/dsm"], r.Speedup["fd-ssmvr/ssmvr"], r.PeakRatio)
+	for _, k := range []string{"fd-ssm/ssm", "fd-dsm/dsm", "fd-ssmvr/ssmvr"} {
+		fmt.Fprintf(&b, "%-15s speedup %.2fx (MAC ratio %.2fx)\n", k, r.Speedup[k], r.MACRatio[k])
+	}
+	fmt.Fprintf(&b, "fd-ssm peak / ssm peak %.2f\n", r.PeakRatio)
 	return b.String()
 }
