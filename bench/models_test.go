@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"testing"
 
 	"github.com/fdsm-go/fdsm/models"
@@ -32,6 +33,18 @@ func TestObjectivesAndDerivativeSmoke(t *testing.T) {
 	}
 	if len(r.Results) != 6 || r.Speedup["fd-ssm/ssm"] <= 0 || r.PeakRatio <= 0 {
 		t.Errorf("%+v", r)
+	}
+	// MACs per row of the 784-512-512-1 MLP (closed forms and their
+	// derivation in objective/work_test.go): forward r, without the first
+	// layer s; DSM 5r + s - 3·512, FD-DSM 2·2r + 2s.
+	const fr, fs = 784*512 + 512*512 + 512, 512*512 + 512
+	if got, want := r.MACRatio["fd-dsm/dsm"], float64(5*fr+fs-3*512)/float64(4*fr+2*fs); math.Abs(got-want) > 1e-12 {
+		t.Errorf("fd-dsm/dsm MAC ratio %v, want %v", got, want)
+	}
+	for _, x := range r.Results {
+		if x.MACs <= 0 || x.Elementwise <= 0 || x.GFLOPS <= 0 {
+			t.Errorf("%s: no work counted: %+v", x.Method, x)
+		}
 	}
 	if _, err := Objectives(ObjectivesOptions{Model: "vit"}); err == nil {
 		t.Error("unknown model accepted")
