@@ -78,25 +78,3 @@ func newJobID() string {
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	return "fdsm-" + time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
 }
-
-// freePort asks the kernel for a port free on TCP and, as memberlist binds
-// both, on UDP too.
-func freePort() (int, error) {
-	var lastErr error
-	for range 10 {
-		l, err := net.Listen("tcp", ":0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf(":%d", port))
-		_ = l.Close()
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		_ = u.Close()
-		return port, nil
-	}
-	return 0, lastErr
-}

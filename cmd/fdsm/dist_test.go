@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -324,7 +325,7 @@ samples: {n: 0}
 	for pid == 0 || lastCheckpointStep(dir) < 10 {
 		select {
 		case err := <-done:
-			t.Fatalf("the job ended before the kill: %v", err)
+			t.Fatalf("the job ended before the kill: %v%s", err, workerTail(err))
 		case <-time.After(20 * time.Millisecond):
 		}
 		for _, line := range strings.Split(logs.String(), "\n") {
@@ -342,7 +343,7 @@ samples: {n: 0}
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
-		t.Fatalf("launch: %v\n%s", err, logs.String())
+		t.Fatalf("launch: %v%s\n%s", err, workerTail(err), logs.String())
 	}
 	if got := lastCheckpointStep(dir); got != 400 {
 		t.Fatalf("final checkpoint at step %d", got)
@@ -373,6 +374,16 @@ samples: {n: 0}
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
+}
+
+// workerTail returns the failed worker's last log lines when err is a
+// launch.WorkerError (the log file is gone with the test's temp dir).
+func workerTail(err error) string {
+	var we *launch.WorkerError
+	if !errors.As(err, &we) {
+		return ""
+	}
+	return "\nlast lines of its log:\n" + strings.Join(we.Tail, "\n")
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
