@@ -68,12 +68,12 @@ func (c *Counting) Zeros(dt DType, shape ...int) *Tensor {
 	return t
 }
 
-// Release hands t back to the wrapped backend's pool.
+// Release hands t back to the wrapped backend's pool (tensors the wrapped
+// backend made directly go back too; it ignores any others).
 func (c *Counting) Release(t *Tensor) {
-	if t == nil || t.backend != Backend(c) {
-		return
+	if t != nil && t.backend == Backend(c) {
+		t.backend = c.Backend
 	}
-	t.backend = c.Backend
 	c.Backend.Release(t)
 }
 

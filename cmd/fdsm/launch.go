@@ -97,7 +97,7 @@ func newLaunchCmd() *cobra.Command {
 	f.StringVar(&cfg.Host, "host", "", "host name or address advertised to peers (default FDSM_HOST, POD_IP, hostname)")
 	f.StringVar(&cfg.DataHost, "data-host", "", "address of the collective data plane (default --host)")
 	f.IntVar(&gossip, "gossip-port", launch.DefaultGossipPort,
-		"gossip port of worker 0; worker i uses port+i (0: any free port)")
+		"gossip port of worker 0; worker i uses port+i (0: a distinct free port each, below the ephemeral range)")
 	f.StringVar(&cfg.LogDir, "log-dir", "",
 		"directory of the per-worker logs (default <--out>/logs, else ./fdsm-logs/<job>)")
 	f.BoolVar(&cfg.Tee, "tee", false, "also echo local worker 0's output here, prefixed")
