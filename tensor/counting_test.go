@@ -89,3 +89,27 @@ func TestCountingElementwiseAndMoves(t *testing.T) {
 		t.Fatalf("after Reset: %+v", got)
 	}
 }
+
+// TestCountingPool: tensors made through the wrapper report it as their
+// backend and go back to the wrapped pool on Release.
+func TestCountingPool(t *testing.T) {
+	inner := tensor.NewCPU()
+	be := tensor.NewCounting(inner)
+	base := inner.MemStats().InUseBytes
+	x := be.Zeros(tensor.Float64, 3, 4)
+	if x.Backend() != tensor.Backend(be) {
+		t.Fatalf("Backend() = %v, want the wrapper", x.Backend())
+	}
+	if got := inner.MemStats().InUseBytes - base; got != 96 {
+		t.Fatalf("in use after Zeros: %d bytes, want 96", got)
+	}
+	be.Release(x)
+	if got := inner.MemStats().InUseBytes - base; got != 0 {
+		t.Fatalf("in use after Release: %d bytes, want 0", got)
+	}
+	y := inner.Empty(tensor.Float32, 5)
+	be.Release(y) // made by the wrapped backend directly
+	if got := inner.MemStats().InUseBytes - base; got != 0 {
+		t.Fatalf("in use after releasing an inner tensor: %d bytes, want 0", got)
+	}
+}
