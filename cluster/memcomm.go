@@ -176,24 +176,35 @@ func (c *localComm) AllReduce(ctx context.Context, buf *tensor.Tensor, op Reduce
 	// Peers read buf until phase 2 completes, so the result goes to a
 	// private copy first and into buf only after that barrier.
 	n := buf.Numel()
-	var tmp32 []float32
-	var tmp64 []float64
+	var res pendingResult
 	err := c.run(ctx, d, buf, func(all []localSlot) {
 		if buf.DType() == tensor.Float32 {
-			tmp32 = reduceSlots(all, n, op, (*tensor.Tensor).Float32s)
+			res.f32 = reduceSlots(all, n, op, (*tensor.Tensor).Float32s)
 		} else {
-			tmp64 = reduceSlots(all, n, op, (*tensor.Tensor).Float64s)
+			res.f64 = reduceSlots(all, n, op, (*tensor.Tensor).Float64s)
 		}
 	})
 	if err != nil {
 		return err
 	}
-	if tmp32 != nil {
-		copy(buf.Float32s(), tmp32)
-	} else if tmp64 != nil {
-		copy(buf.Float64s(), tmp64)
-	}
+	res.into(buf)
 	return nil
+}
+
+// pendingResult holds a collective's result until its closing barrier;
+// only then may it overwrite the caller's buffer, which peers read until
+// that barrier.
+type pendingResult struct {
+	f32 []float32
+	f64 []float64
+}
+
+func (p pendingResult) into(buf *tensor.Tensor) {
+	if p.f32 != nil {
+		copy(buf.Float32s(), p.f32)
+	} else if p.f64 != nil {
+		copy(buf.Float64s(), p.f64)
+	}
 }
 
 func (c *localComm) Broadcast(ctx context.Context, buf *tensor.Tensor, root int) error {
@@ -205,26 +216,21 @@ func (c *localComm) Broadcast(ctx context.Context, buf *tensor.Tensor, root int)
 	}
 	d := c.desc(OpBroadcast, buf)
 	d.Root = root
-	var tmp32 []float32
-	var tmp64 []float64
+	var res pendingResult
 	err := c.run(ctx, d, buf, func(all []localSlot) {
 		if c.rank == root {
 			return
 		}
 		if buf.DType() == tensor.Float32 {
-			tmp32 = append([]float32(nil), all[root].send.Float32s()...)
+			res.f32 = append([]float32(nil), all[root].send.Float32s()...)
 		} else {
-			tmp64 = append([]float64(nil), all[root].send.Float64s()...)
+			res.f64 = append([]float64(nil), all[root].send.Float64s()...)
 		}
 	})
 	if err != nil {
 		return err
 	}
-	if tmp32 != nil {
-		copy(buf.Float32s(), tmp32)
-	} else if tmp64 != nil {
-		copy(buf.Float64s(), tmp64)
-	}
+	res.into(buf)
 	return nil
 }
 

@@ -83,11 +83,11 @@ func (c *Counting) addMoved(n int)       { c.moved.Add(int64(n)); c.calls.Add(1)
 
 // Gemm counts batch·m·n·k MACs, with k the contracted length of op(a).
 func (c *Counting) Gemm(transA, transB bool, alpha float64, a, b *Tensor, beta float64, out *Tensor) {
+	c.Backend.Gemm(transA, transB, alpha, a, b, beta, out) // validates the shapes first
 	k := a.Dim(a.Rank() - 1)
 	if transA {
 		k = a.Dim(a.Rank() - 2)
 	}
-	c.Backend.Gemm(transA, transB, alpha, a, b, beta, out)
 	c.addMACs(out.Numel() * k)
 }
 

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/fdsm-go/fdsm/cluster"
@@ -79,15 +80,11 @@ func runTraining(cmd *cobra.Command, cfg trainer.Config, out string, resume bool
 		return err
 	}
 	defer mw.Close()
-	exp := trainer.NewExporter()
-	if metricsAddr != "" {
-		stopServe, addr, err := exp.Serve(metricsAddr)
-		if err != nil {
-			return fmt.Errorf("--metrics-addr: %w", err)
-		}
-		defer stopServe(context.Background())
-		log.Info().Str("addr", addr).Msg("serving Prometheus metrics on /metrics")
+	exp, stopServe, err := serveMetrics(metricsAddr, log)
+	if err != nil {
+		return err
 	}
+	defer stopServe()
 	var sb *singleBus
 	if bf.enabled() {
 		if sb, err = startSingleBus(ctx, bf, out, *log); err != nil {
@@ -197,4 +194,19 @@ func writeSamples(m models.Model, cfg trainer.Config, path string) error {
 		return trainer.WriteScatter(path, x)
 	}
 	return trainer.WriteGrid(path, x, 8)
+}
+
+// serveMetrics returns the exporter a run feeds and, when addr is set,
+// serves it for Prometheus on addr/metrics until stop is called.
+func serveMetrics(addr string, log *zerolog.Logger) (exp *trainer.Exporter, stop func(), err error) {
+	exp = trainer.NewExporter()
+	if addr == "" {
+		return exp, func() {}, nil
+	}
+	stopServe, bound, err := exp.Serve(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	log.Info().Str("addr", bound).Msg("serving Prometheus metrics on /metrics")
+	return exp, func() { stopServe(context.Background()) }, nil
 }

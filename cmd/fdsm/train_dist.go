@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -56,15 +55,11 @@ func runDistributed(cmd *cobra.Command, cfg trainer.Config, out string, resume b
 	defer node.Close()
 	job := nc.Member.Job
 
-	exp := trainer.NewExporter()
-	if metricsAddr != "" {
-		stopServe, addr, err := exp.Serve(metricsAddr)
-		if err != nil {
-			return fmt.Errorf("--metrics-addr: %w", err)
-		}
-		defer stopServe(context.Background())
-		log.Info().Str("addr", addr).Msg("serving Prometheus metrics on /metrics")
+	exp, stopServe, err := serveMetrics(metricsAddr, log)
+	if err != nil {
+		return err
 	}
+	defer stopServe()
 	metricsPath := filepath.Join(out, "metrics.jsonl")
 	var (
 		mu       sync.Mutex
