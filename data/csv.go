@@ -2,6 +2,7 @@ package data
 
 import (
 	"bufio"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"math"
@@ -24,14 +25,28 @@ type CSVTable struct {
 // At returns the value at row i, column j.
 func (t *CSVTable) At(i, j int) float64 { return t.Values[i*t.Cols+j] }
 
-// ReadCSV reads a numeric table from path; see ParseCSV for the format.
+// ReadCSV reads a numeric table from path, gzip-compressed when its name
+// ends in .gz; see ParseCSV for the format.
 func ReadCSV(path string) (*CSVTable, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err // already names the file
 	}
 	defer f.Close()
+	if strings.HasSuffix(path, ".gz") {
+		return parseGzipCSV(f, path)
+	}
 	return ParseCSV(f, path)
+}
+
+// parseGzipCSV is ParseCSV of the gzip stream r.
+func parseGzipCSV(r io.Reader, name string) (*CSVTable, error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	defer zr.Close()
+	return ParseCSV(zr, name)
 }
 
 // ParseCSV reads a numeric table from r; name is used in errors.
@@ -42,7 +57,8 @@ func ReadCSV(path string) (*CSVTable, error) {
 // (quoted fields may not contain the separator). The first line is a header
 // when none of its fields is a number (a first line mixing names and
 // numbers is a data row with a bad number, not a header, so a typo cannot
-// silently drop a row); every other line must be all numbers. Blank lines are allowed only at the end of the file. Errors name
+// silently drop a row); every other line must be all numbers. Blank lines
+// are allowed only at the end of the file. Errors name
 // the file, the 1-based line and column: a bad or non-finite number, a row
 // whose field count differs from the first row's, a file with no data rows.
 func ParseCSV(r io.Reader, name string) (*CSVTable, error) {

@@ -1,7 +1,9 @@
 package data
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,8 +13,12 @@ import (
 type OpenOptions struct {
 	// DataDir overrides where a named dataset is read from (MNIST: the
 	// GoMNIST module; Fashion-MNIST: /usr/share/datasets/fashion-mnist; UCI:
-	// ../shared/data/uci; CIFAR-10: required).
+	// the copies bundled with fdsm; CIFAR-10: required).
 	DataDir string
+	// DirHint says how the caller's user sets DataDir (e.g. "--data-dir DIR"),
+	// for the advice in a DirError; empty: none. The data package knows no
+	// command's flags.
+	DirHint string
 	Seed    uint64             // UCI noise and dequantisation, toy samples
 	Image   ImageFolderOptions // image folders
 	ToySize int                // samples of a toy density; default 10000
@@ -42,20 +48,13 @@ func Open(nameOrPath string, o OpenOptions) (Dataset, error) {
 	case "fashion-mnist", "fashion-mnist-test":
 		return LoadFashionMNIST(o.DataDir, name == "fashion-mnist")
 	case "cifar10", "cifar10-test":
-		if o.DataDir == "" {
-			return nil, fmt.Errorf("cifar10 is not shipped here: give its directory of binary batches with --data-dir")
-		}
-		return LoadCIFAR10(o.DataDir, name == "cifar10")
+		return openCIFAR10(name, o)
 	}
 	for _, u := range UCINames() {
 		if name == u || name == u+"-val" || name == u+"-test" {
-			dir := o.DataDir
-			if dir == "" {
-				dir = filepath.Join("..", "shared", "data", "uci")
-			}
-			s, err := LoadUCI(u, dir, o.Seed)
+			s, err := LoadUCI(u, o.DataDir, o.Seed)
 			if err != nil {
-				return nil, err
+				return nil, withHint(err, o.DirHint)
 			}
 			switch {
 			case strings.HasSuffix(name, "-val"):
@@ -103,4 +102,71 @@ func Open(nameOrPath string, o OpenOptions) (Dataset, error) {
 		return LoadIDXImages(nameOrPath, labels, filepath.Base(nameOrPath))
 	}
 	return nil, fmt.Errorf("%s: unknown file type (want a directory of images or CIFAR-10 batches, an SVHN .mat file or an IDX images file)", nameOrPath)
+}
+
+// cifarWant describes the files of CIFAR-10's directory, for errors.
+const cifarWant = "the CIFAR-10 binary batches (data_batch_1.bin … data_batch_5.bin, test_batch.bin)"
+
+// CheckDir returns the error Open would give, without reading anything,
+// when name is a dataset fdsm neither ships nor finds in a standard place
+// and o names no directory for it; nil otherwise. Commands use it to reject
+// such a config before they start work.
+func CheckDir(name string, o OpenOptions) error {
+	n := strings.ToLower(name)
+	if (n == "cifar10" || n == "cifar10-test") && o.DataDir == "" {
+		return &DirError{Dataset: n, Want: cifarWant, Hint: o.DirHint}
+	}
+	return nil
+}
+
+func openCIFAR10(name string, o OpenOptions) (Dataset, error) {
+	if err := CheckDir(name, o); err != nil {
+		return nil, err
+	}
+	d, err := LoadCIFAR10(o.DataDir, name == "cifar10")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &DirError{Dataset: name, Dir: o.DataDir, Want: cifarWant, Hint: o.DirHint, Err: err}
+	}
+	return d, err
+}
+
+// DirError reports a named dataset whose directory was not given or lacks
+// its files. It names the dataset, the directory and the files wanted; the
+// advice on how to give a directory comes from the caller (Hint), since
+// only the caller knows its own flags.
+type DirError struct {
+	Dataset string // as given to Open
+	Dir     string // the directory looked in; "" when none was given
+	Want    string // the files the directory must hold, for people
+	Hint    string // how to set the directory (OpenOptions.DirHint); may be ""
+	Err     error  // the underlying error, if any
+}
+
+func (e *DirError) Error() string {
+	var b strings.Builder
+	if e.Dir == "" {
+		fmt.Fprintf(&b, "%s is not shipped with fdsm and no directory was given for it: it needs a directory holding %s", e.Dataset, e.Want)
+	} else {
+		fmt.Fprintf(&b, "%s: directory %s does not hold %s", e.Dataset, e.Dir, e.Want)
+		if e.Err != nil {
+			fmt.Fprintf(&b, " (%v)", e.Err)
+		}
+	}
+	if e.Hint != "" {
+		fmt.Fprintf(&b, "; set the directory with %s", e.Hint)
+	}
+	return b.String()
+}
+
+func (e *DirError) Unwrap() error { return e.Err }
+
+// withHint adds the caller's advice to a DirError that lacks it.
+func withHint(err error, hint string) error {
+	var de *DirError
+	if hint != "" && errors.As(err, &de) && de.Hint == "" {
+		c := *de
+		c.Hint = hint
+		return &c
+	}
+	return err
 }

@@ -21,9 +21,6 @@ func TestOpenAndDescribe(t *testing.T) {
 	if _, err := Open("nonesuch", OpenOptions{}); err == nil || !strings.Contains(err.Error(), "mnist") {
 		t.Errorf("unknown name: %v", err)
 	}
-	if _, err := Open("cifar10", OpenOptions{}); err == nil || !strings.Contains(err.Error(), "--data-dir") {
-		t.Errorf("cifar10 without a directory: %v", err)
-	}
 }
 
 // TestDescribeMNIST: per-channel statistics of the real MNIST test set

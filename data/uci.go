@@ -3,7 +3,6 @@ package data
 import (
 	"fmt"
 	"math"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -60,9 +59,10 @@ func UCISplitSizes(n int) (train, val, test int) {
 }
 
 // LoadUCI reads and preprocesses one of the DKEF UCI tables ("redwine",
-// "whitewine", "parkinsons"; see UCINames) from dir, which holds the UCI
-// files under their original names. seed fixes the dequantisation and
-// noise draws. The steps, in order:
+// "whitewine", "parkinsons"; see UCINames): the copy bundled with fdsm when
+// dir is "", else from dir, which holds the UCI files under their original
+// names, plain or gzip-compressed (name.gz). seed fixes the dequantisation
+// and noise draws. The steps, in order:
 //
 //  1. Columns. Wine: the 11 inputs (drop "quality", the last column).
 //     Parkinsons: drop subject#, age and sex (the reference keeps columns
@@ -146,11 +146,11 @@ func loadUCITable(name, dir string, seed uint64) (x []float64, n, d int, cols []
 	if !ok {
 		return nil, 0, 0, nil, fmt.Errorf("unknown UCI dataset %q (valid: %s)", name, strings.Join(UCINames(), ", "))
 	}
-	path := filepath.Join(dir, spec.file)
-	t, err := ReadCSV(path)
+	t, err := readUCIFile(name, dir, spec.file)
 	if err != nil {
 		return nil, 0, 0, nil, err
 	}
+	path := t.Source
 	if t.Cols != spec.ncols {
 		return nil, 0, 0, nil, fmt.Errorf("%s: %d columns, want %d for %s", path, t.Cols, spec.ncols, name)
 	}

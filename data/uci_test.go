@@ -11,15 +11,8 @@ import (
 	"github.com/fdsm-go/fdsm/tensor"
 )
 
-// uciDir is the shared UCI data, relative to this package's directory.
-const uciDir = "../../shared/data/uci"
-
-func needUCI(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(uciDir, "winequality-red.csv")); err != nil {
-		t.Skipf("UCI data not found at %s (%v): skipping", uciDir, err)
-	}
-}
+// uciDir "" selects the UCI tables bundled with fdsm (data/uci).
+const uciDir = ""
 
 func TestUCISplitSizes(t *testing.T) {
 	for _, c := range []struct{ n, train, val, test int }{
@@ -37,7 +30,6 @@ func TestUCISplitSizes(t *testing.T) {
 }
 
 func TestUCILoad(t *testing.T) {
-	needUCI(t)
 	parkCols := []string{"test_time", "motor_UPDRS", "total_UPDRS", "Jitter(Abs)", "Jitter:PPQ5",
 		"Jitter:DDP", "Shimmer(dB)", "Shimmer:APQ5", "Shimmer:APQ11", "Shimmer:DDA", "NHR", "HNR",
 		"RPDE", "DFA", "PPE"}
@@ -94,7 +86,6 @@ func TestUCILoad(t *testing.T) {
 }
 
 func TestUCIWhiteningExact(t *testing.T) {
-	needUCI(t)
 	for _, name := range UCINames() {
 		x, n, d, _, err := loadUCITable(name, uciDir, 3)
 		if err != nil {
@@ -146,8 +137,7 @@ func uciCmp(a, b float64) int {
 // The wine dequantisation noise is uniform in [-gap, gap], gap the median
 // distinct-value gap of the raw column.
 func TestUCIDequantise(t *testing.T) {
-	needUCI(t)
-	raw, err := ReadCSV(filepath.Join(uciDir, "winequality-red.csv"))
+	raw, err := readUCIFile("redwine", uciDir, "winequality-red.csv")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +166,6 @@ func TestUCIDequantise(t *testing.T) {
 }
 
 func TestUCIDeterministic(t *testing.T) {
-	needUCI(t)
 	a, err := LoadUCI("redwine", uciDir, 7)
 	if err != nil {
 		t.Fatal(err)
