@@ -6,8 +6,10 @@ package trainer
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -164,8 +166,8 @@ func LoadConfig(path string) (Config, error) {
 	if err != nil {
 		return c, fmt.Errorf("config: %w", err)
 	}
-	var m map[string]any
-	if err := yaml.Unmarshal(b, &m); err != nil {
+	m, err := parseConfigYAML(b)
+	if err != nil {
 		return c, fmt.Errorf("config %s: %w", path, err)
 	}
 	if err := c.merge(m); err != nil {
@@ -177,7 +179,12 @@ func LoadConfig(path string) (Config, error) {
 // merge overlays the keys of m (a decoded YAML/JSON object) onto c. The
 // model spec is replaced as a whole when m names a model kind, and the data
 // section when m names a dataset (the default's transforms belong to MNIST).
+// Unknown keys and values of the wrong type are errors naming the key, the
+// value and what the key takes (checkSection).
 func (c *Config) merge(m map[string]any) error {
+	if p := checkSection("", m, reflect.TypeFor[Config]()); len(p) > 0 {
+		return p
+	}
 	if mm, ok := m["model"].(map[string]any); ok {
 		if _, hasKind := mm["kind"]; hasKind {
 			c.Model = nil
@@ -195,28 +202,21 @@ func (c *Config) merge(m map[string]any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(c); err != nil {
-		return fmt.Errorf("bad config: %v", err)
+		return fmt.Errorf("bad config: %v", err) // checkSection should have caught it
 	}
 	return nil
 }
 
 // Set applies one override "a.b.c=value"; value is parsed as YAML (numbers,
-// booleans, lists, strings).
+// booleans, lists, strings), except that a string field takes the text as
+// it is (data.name=123 names a dataset "123").
 func (c *Config) Set(kv string) error {
 	key, val, ok := strings.Cut(kv, "=")
 	if !ok || key == "" {
 		return fmt.Errorf("--set %q: want key=value", kv)
 	}
-	var v any
-	if err := yaml.Unmarshal([]byte(val), &v); err != nil {
-		v = val
-	}
-	if s, ok := v.(string); ok {
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			v = f
-		}
-	}
 	parts := strings.Split(key, ".")
+	v := parseSetValue(val, fieldType(reflect.TypeFor[Config](), parts))
 	m := map[string]any{}
 	cur := m
 	for _, p := range parts[:len(parts)-1] {
@@ -238,10 +238,39 @@ func (c *Config) Set(kv string) error {
 		return nil
 	}
 	if err := c.merge(m); err != nil {
+		var p configProblems
+		if errors.As(err, &p) && len(p) == 1 {
+			return fmt.Errorf("--set %w", err) // it starts with the key
+		}
 		return fmt.Errorf("--set %s: %w", kv, err)
 	}
 	return nil
 }
+
+// parseSetValue decodes the value of a --set for a field of type t (nil
+// when the key names no field; merge then reports it).
+func parseSetValue(val string, t reflect.Type) any {
+	var v any
+	if err := yaml.Unmarshal([]byte(val), &v); err != nil {
+		v = val
+	}
+	if t != nil && t.Kind() == reflect.String {
+		if _, ok := v.(string); !ok {
+			return val
+		}
+		return v
+	}
+	if s, ok := v.(string); ok {
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			v = f
+		}
+	}
+	return v
+}
+
+// DataDirHint tells a user of a config how to give the data directory, for
+// data.OpenOptions.DirHint (fdsm train has no --data-dir flag).
+const DataDirHint = "--set data.dir=DIR (or data: {dir: DIR} in the config)"
 
 // Validate reports every invalid value before anything is built.
 func (c Config) Validate() error {
@@ -261,6 +290,15 @@ func (c Config) Validate() error {
 	}
 	if c.Data.Name == "" {
 		bad("data.name: missing (valid: %s, or a path)", strings.Join(data.Names(), ", "))
+	}
+	dataNames := [][2]string{{"data.name", c.Data.Name}}
+	if c.Validation.Every > 0 {
+		dataNames = append(dataNames, [2]string{"validation.data", c.Validation.Data})
+	}
+	for _, d := range dataNames {
+		if err := data.CheckDir(d[1], data.OpenOptions{DataDir: c.Data.Dir, DirHint: DataDirHint}); err != nil {
+			bad("%s: %v", d[0], err)
+		}
 	}
 	if _, err := objective.New(c.Objective.Name, c.objectiveOptions()); err != nil {
 		bad("objective: %v", err)
