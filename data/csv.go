@@ -58,9 +58,9 @@ func parseGzipCSV(r io.Reader, name string) (*CSVTable, error) {
 // when none of its fields is a number (a first line mixing names and
 // numbers is a data row with a bad number, not a header, so a typo cannot
 // silently drop a row); every other line must be all numbers. Blank lines
-// are allowed only at the end of the file. Errors name
-// the file, the 1-based line and column: a bad or non-finite number, a row
-// whose field count differs from the first row's, a file with no data rows.
+// are allowed only at the end of the file. Errors name the file, the
+// 1-based line and column: a bad or non-finite number, a row whose field
+// count differs from the first row's, a file with no data rows.
 func ParseCSV(r io.Reader, name string) (*CSVTable, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
