@@ -71,7 +71,7 @@ func saveCheckpoint(dir string, m models.Model, opt Optimizer, st trainState, ke
 		return "", err
 	}
 	syncDir(root)
-	prune(root, keep)
+	prune(root, keep, final)
 	return final, nil
 }
 
@@ -140,12 +140,20 @@ func listCheckpoints(dir string) []string {
 	return out
 }
 
-func prune(root string, keep int) {
-	list := listCheckpoints(filepath.Dir(root))
-	for i, p := range list {
-		if i >= keep {
-			os.RemoveAll(p)
+// prune keeps the keep newest checkpoints, and always the one just written
+// (a run restarted over older, higher-numbered checkpoints must not delete
+// the checkpoint it has just promised in its log).
+func prune(root string, keep int, written string) {
+	kept := 1 // written
+	for _, p := range listCheckpoints(filepath.Dir(root)) {
+		if p == written {
+			continue
 		}
+		if kept < keep {
+			kept++
+			continue
+		}
+		os.RemoveAll(p)
 	}
 }
 

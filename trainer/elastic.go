@@ -61,11 +61,11 @@ func (e Elastic) Train(ctx context.Context) (Summary, error) {
 	}
 	var lastErr error // the failure that caused the current regroup
 	for regroups := 0; ; regroups++ {
-		if step, path, ok := finishedRun(run.Dir, run.Config.Steps); ok && run.Resume {
+		if step, path, ok := CompletedRun(run.Dir, run.Config.Steps); ok && run.Resume {
 			// The job completed while this member was away (or failed in its
 			// final barrier after rank 0 wrote the last checkpoint).
 			run.Log.Info().Int("step", step).Str("checkpoint", path).Msg("the run is already complete")
-			return Summary{Steps: step, Checkpoint: path}, nil
+			return Summary{Steps: step, Checkpoint: path, AlreadyComplete: true}, nil
 		}
 		sess, err := e.Former.Form(ctx)
 		if err != nil {
@@ -118,9 +118,9 @@ func (e Elastic) event(ev cluster.Event) {
 	}
 }
 
-// finishedRun reports whether dir's newest readable checkpoint is at or
-// past the final step.
-func finishedRun(dir string, steps int) (int, string, bool) {
+// CompletedRun reports whether dir's newest readable checkpoint is at or
+// past step steps (the run is complete), with that checkpoint's step and path.
+func CompletedRun(dir string, steps int) (int, string, bool) {
 	for _, p := range listCheckpoints(dir) {
 		b, err := os.ReadFile(filepath.Join(p, "state.json"))
 		if err != nil {

@@ -71,7 +71,7 @@ func TestElasticSurvivesLostMember(t *testing.T) {
 				t.Errorf("victim %d: member %d finished at step %d", victim, id, sums[id].Steps)
 			}
 		}
-		if step, _, ok := finishedRun(dir, 20); !ok {
+		if step, _, ok := CompletedRun(dir, 20); !ok {
 			t.Errorf("victim %d: last checkpoint at step %d", victim, step)
 		}
 		// Generation 2: the two survivors regroup, the replacement starts.

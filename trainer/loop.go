@@ -30,6 +30,10 @@ type Summary struct {
 	Model      models.Model
 	Stopped    bool // ended early: validation patience exhausted, or an operator's stop
 	Rank       int  // this process's rank in the last group (0 when not data parallel)
+	// AlreadyComplete: a resume found the run finished (its newest
+	// checkpoint at or past Config.Steps) and touched nothing; Steps and
+	// Checkpoint describe that checkpoint, Model is nil.
+	AlreadyComplete bool
 }
 
 // Run is one training run. OnStep, if set, receives every step's metrics
@@ -94,6 +98,12 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 	}
 	d := r.Dist
 	lead := d.rank() == 0
+	if r.Resume {
+		// Resuming a finished run would rewrite its last checkpoint.
+		if step, path, ok := CompletedRun(r.Dir, cfg.Steps); ok {
+			return Summary{Steps: step, Checkpoint: path, AlreadyComplete: true, Rank: d.rank()}, nil
+		}
+	}
 	if lead {
 		if err := checkWritable(r.Dir); err != nil {
 			return Summary{}, err
@@ -238,6 +248,7 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 			if err := save(); err != nil {
 				return sum, err
 			}
+			sum.Steps, sum.Skipped, sum.Elapsed = s.step, s.skipped, time.Since(start)
 			return sum, ctx.Err()
 		}
 		met, cmd, err := r.step(ctx, tp, m, trainable, obj, opt, sched, loader, rng, red, &s)
@@ -248,6 +259,7 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 				if err := save(); err != nil {
 					return sum, err
 				}
+				sum.Steps, sum.Skipped, sum.Elapsed = s.step, s.skipped, time.Since(start)
 				return sum, ctx.Err()
 			}
 			return sum, err

@@ -2,7 +2,10 @@ package trainer
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -166,6 +169,86 @@ func TestResumeAcrossEpochs(t *testing.T) {
 	resumed := train(t, c, b, true)
 	if full.LastLoss != resumed.LastLoss {
 		t.Errorf("last loss %v uninterrupted, %v resumed", full.LastLoss, resumed.LastLoss)
+	}
+}
+
+// TestResumeFinishedRunTouchesNothing: --resume on a complete run reports
+// it complete and leaves every checkpoint file as it was (it used to rewrite
+// the last checkpoint and report a final loss of 0).
+func TestResumeFinishedRunTouchesNothing(t *testing.T) {
+	dir := t.TempDir()
+	c := toyConfig("fd-ssm", 10)
+	c.Checkpoint.Every = 5
+	full := train(t, c, dir, false)
+	before := snapshotFiles(t, dir)
+	again := train(t, c, dir, true)
+	if !again.AlreadyComplete || again.Steps != 10 || again.Checkpoint != full.Checkpoint || again.Model != nil {
+		t.Fatalf("resume of a finished run: %+v; want AlreadyComplete at step 10, checkpoint %s, no model", again, full.Checkpoint)
+	}
+	if after := snapshotFiles(t, dir); !maps.Equal(before, after) {
+		t.Fatalf("resume of a finished run changed the run directory:\nbefore %v\nafter  %v", before, after)
+	}
+	// More steps asked for: the run continues from step 10.
+	c.Steps = 12
+	more := train(t, c, dir, true)
+	if more.AlreadyComplete || more.Steps != 12 {
+		t.Fatalf("resume with more steps: %+v; want 12 steps trained", more)
+	}
+}
+
+// snapshotFiles maps every file under dir to its size, mode time and a
+// hash of its bytes.
+func snapshotFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		st, err := e.Info()
+		if err != nil {
+			return err
+		}
+		out[p] = fmt.Sprintf("%x %d %s", sha256.Sum256(b), st.Size(), st.ModTime())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestInterruptedCheckpointSurvivesRotation: a run interrupted at step 3 in
+// a directory that still holds higher-numbered checkpoints of an older run
+// keeps the checkpoint it reports (rotation by name used to delete it at
+// once).
+func TestInterruptedCheckpointSurvivesRotation(t *testing.T) {
+	dir := t.TempDir()
+	c := toyConfig("fd-ssm", 20)
+	c.Checkpoint = CheckpointConfig{Every: 5, Keep: 2}
+	train(t, c, dir, false) // leaves step-15 and step-20
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sum, err := Run{Config: c, Dir: dir, Log: zerolog.Nop(), OnStep: func(m StepMetrics) {
+		if m.Step == 3 {
+			cancel()
+		}
+	}}.Train(ctx)
+	if err != context.Canceled {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	if sum.Steps != 3 || filepath.Base(sum.Checkpoint) != checkpointName(3) {
+		t.Fatalf("summary %+v: want step 3 and its checkpoint", sum)
+	}
+	if _, err := os.Stat(filepath.Join(sum.Checkpoint, "model.safetensors")); err != nil {
+		t.Fatalf("the reported checkpoint is gone: %v", err)
+	}
+	if n := len(listCheckpoints(dir)); n != 2 {
+		t.Fatalf("%d checkpoints kept, want keep = 2", n)
 	}
 }
 

@@ -17,11 +17,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mattn/go-isatty"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/schollz/progressbar/v3"
 )
 
 // MetricsFile is the name of the per-step metrics log inside a run directory.
@@ -348,82 +346,4 @@ func (e *Exporter) Serve(addr string) (stop func(context.Context) error, boundAd
 		return err
 	}
 	return stop, ln.Addr().String(), nil
-}
-
-// Progress is the console progress bar: steps done, ETA and the latest loss.
-// A disabled Progress does nothing, so callers need not check.
-type Progress struct {
-	bar    *progressbar.ProgressBar
-	w      io.Writer
-	total  int
-	offset int // steps already done when this process started (resume)
-	seen   bool
-}
-
-// NewProgress returns a bar over total steps writing to w (normally stderr).
-// It is disabled when enabled is false or when w is a file that is not a
-// terminal (output redirected to a log, where bar redraws are only noise);
-// other writers are trusted to want the output.
-func NewProgress(w io.Writer, total int, enabled bool) *Progress {
-	p := &Progress{total: total}
-	if f, ok := w.(interface{ Fd() uintptr }); ok && enabled {
-		enabled = isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
-	}
-	if !enabled || w == nil {
-		return p
-	}
-	max := total
-	if max <= 0 {
-		max = -1 // unknown length: a spinner
-	}
-	p.w = w
-	p.bar = progressbar.NewOptions(max,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionSetElapsedTime(true),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetItsString("step"),
-		progressbar.OptionShowIts(),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionSetWidth(30),
-	)
-	return p
-}
-
-// Update moves the bar to m.Step and shows its loss. The first update fixes
-// the offset of a resumed run, so the count and ETA cover only the steps this
-// process takes instead of counting the resumed ones as done in no time.
-func (p *Progress) Update(m StepMetrics) {
-	if p.bar == nil {
-		return
-	}
-	if !p.seen {
-		p.seen = true
-		p.offset = max(m.Step-1, 0)
-		if p.total > 0 && p.offset > 0 && p.offset < p.total {
-			p.bar.ChangeMax(p.total - p.offset)
-		}
-	}
-	desc := fmt.Sprintf("step %d loss %.4g", m.Step, m.Loss)
-	if p.total > 0 {
-		desc = fmt.Sprintf("step %d/%d loss %.4g", m.Step, p.total, m.Loss)
-	}
-	if m.Skipped {
-		desc += " (skipped)"
-	}
-	p.bar.Describe(desc)
-	n := m.Step - p.offset
-	if p.total > 0 {
-		n = min(max(n, 0), p.total-p.offset)
-	}
-	_ = p.bar.Set(n) // errors only report a bar overrun, which the clamp prevents
-}
-
-// Finish completes the bar and ends its line.
-func (p *Progress) Finish() {
-	if p.bar == nil {
-		return
-	}
-	_ = p.bar.Finish()
-	fmt.Fprintln(p.w) // the bar leaves the cursor at the end of its line
 }

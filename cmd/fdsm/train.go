@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/fdsm-go/fdsm/cluster"
 	"github.com/fdsm-go/fdsm/models"
+	"github.com/fdsm-go/fdsm/progress"
 	"github.com/fdsm-go/fdsm/tensor"
 	"github.com/fdsm-go/fdsm/trainer"
 )
@@ -66,6 +68,11 @@ newest readable checkpoint, exactly. Ctrl-C writes a checkpoint and stops.`,
 }
 
 func runTraining(cmd *cobra.Command, cfg trainer.Config, out string, resume bool, metricsAddr string, progress bool, bf busFlags) error {
+	if resume {
+		if done, err := reportComplete(cmd, out, cfg.Steps); done || err != nil {
+			return err
+		}
+	}
 	if cluster.InCluster() {
 		return runDistributed(cmd, cfg, out, resume, metricsAddr, bf.url)
 	}
@@ -93,14 +100,14 @@ func runTraining(cmd *cobra.Command, cfg trainer.Config, out string, resume bool
 		defer sb.close()
 	}
 	tty := isatty.IsTerminal(os.Stderr.Fd())
-	bar := trainer.NewProgress(cmd.ErrOrStderr(), cfg.Steps, progress && tty)
+	bar := &stepBar{w: cmd.ErrOrStderr(), total: cfg.Steps, draw: progress}
 	var writeErr error
 	run := trainer.Run{Config: cfg, Dir: out, Resume: resume, Log: *log, OnStep: func(m trainer.StepMetrics) {
 		if err := mw.Write(m); err != nil && writeErr == nil {
 			writeErr = err
 		}
 		exp.Observe(m)
-		bar.Update(m)
+		bar.step(m)
 		if sb != nil {
 			sb.step(m)
 		}
@@ -124,20 +131,85 @@ func runTraining(cmd *cobra.Command, cfg trainer.Config, out string, resume bool
 		}
 		sb.event(kind, sum.Steps, nil)
 	}
-	bar.Finish()
-	if err := trainOutcome(sum, err, writeErr); err != nil {
+	bar.end(err)
+	if err := trainOutcome(cmd, sum, err, writeErr); err != nil {
 		return err
+	}
+	if sum.AlreadyComplete {
+		return printComplete(cmd, out, sum.Steps, sum.Checkpoint)
 	}
 	return finishRun(cmd, cfg, sum, mw.Path(), out)
 }
 
+// reportComplete prints that the run in out is complete, and reports true,
+// when its newest checkpoint is at or past steps: --resume on a finished run
+// touches nothing (no checkpoint rewritten, no samples redrawn).
+func reportComplete(cmd *cobra.Command, out string, steps int) (bool, error) {
+	step, path, ok := trainer.CompletedRun(out, steps)
+	if !ok {
+		return false, nil
+	}
+	return true, printComplete(cmd, out, step, path)
+}
+
+func printComplete(cmd *cobra.Command, out string, step int, checkpoint string) error {
+	logger().Info().Int("step", step).Str("checkpoint", checkpoint).Msg("the run is already complete; nothing to do")
+	_, err := fmt.Fprintf(cmd.OutOrStdout(), "run %s is complete (%d steps, checkpoint %s); nothing to do (raise steps with --set steps=N to train further)\n", out, step, checkpoint)
+	return err
+}
+
+// stepBar is the training progress line. It appears at the first step, so
+// nothing is drawn while the run sets up (or when set-up fails), and a run
+// that fails or is interrupted leaves it where it stood, never at 100%.
+type stepBar struct {
+	w     io.Writer
+	total int
+	draw  bool
+	bar   *progress.Bar
+}
+
+func (b *stepBar) step(m trainer.StepMetrics) {
+	if b.bar == nil {
+		b.bar = progress.New(b.w, b.total, progress.Options{Label: "train", Unit: "step", Draw: b.draw})
+		// The rate counts steps from here: set-up and a resumed run's earlier
+		// steps are not this process's work.
+		b.bar.Start(m.Step)
+	}
+	note := fmt.Sprintf("loss %.4g", m.Loss)
+	if m.Skipped {
+		note += " (skipped)"
+	}
+	b.bar.Set(m.Step, note)
+}
+
+func (b *stepBar) end(err error) {
+	switch {
+	case b.bar == nil:
+	case err == nil:
+		b.bar.Finish()
+	case errors.Is(err, context.Canceled):
+		b.bar.Stop("interrupted")
+	default:
+		b.bar.Stop("failed")
+	}
+}
+
 // trainOutcome turns a finished Train call into the command's error: an
-// interruption (checkpoint written) is reported as such, and a metrics
-// write failure fails an otherwise good run.
-func trainOutcome(sum trainer.Summary, err, writeErr error) error {
+// interruption (checkpoint written) is reported as a warning and exits 130
+// without an error line, and a metrics write failure fails an otherwise good
+// run.
+func trainOutcome(cmd *cobra.Command, sum trainer.Summary, err, writeErr error) error {
 	if errors.Is(err, context.Canceled) {
-		logger().Warn().Str("checkpoint", sum.Checkpoint).Msg("interrupted; checkpoint written, continue with --resume")
-		return err
+		switch {
+		case sum.Checkpoint != "":
+			logger().Warn().Int("step", sum.Steps).Str("checkpoint", sum.Checkpoint).Msg("interrupted; checkpoint written, continue with --resume")
+		case sum.Rank != 0:
+			// Only rank 0 writes checkpoints.
+			logger().Warn().Int("step", sum.Steps).Int("rank", sum.Rank).Msg("interrupted; rank 0 writes the checkpoint")
+		default:
+			logger().Warn().Int("step", sum.Steps).Msg("interrupted before a checkpoint could be written")
+		}
+		return interrupted(cmd)
 	}
 	if err != nil {
 		return err
@@ -151,7 +223,8 @@ func trainOutcome(sum trainer.Summary, err, writeErr error) error {
 // finishRun writes the end-of-run plots and samples and prints the summary.
 func finishRun(cmd *cobra.Command, cfg trainer.Config, sum trainer.Summary, metricsPath, out string) error {
 	log := logger()
-	log.Info().Int("steps", sum.Steps).Int("skipped", sum.Skipped).Float64("loss", sum.LastLoss).Dur("elapsed", sum.Elapsed).Str("checkpoint", sum.Checkpoint).Msg("done")
+	log.Info().Int("steps", sum.Steps).Int("skipped", sum.Skipped).Float64("loss", sum.LastLoss).Float64("elapsed_s", sum.Elapsed.Seconds()).
+		Str("elapsed", progress.Clock(sum.Elapsed)).Str("checkpoint", sum.Checkpoint).Msg("done")
 	if ms, err := trainer.ReadMetrics(metricsPath); err == nil && len(ms) > 0 {
 		if err := trainer.PlotRun(trainer.LinearHistory(ms), out); err != nil {
 			log.Warn().Err(err).Msg("plots")

@@ -114,7 +114,7 @@ func runDistributed(cmd *cobra.Command, cfg trainer.Config, out string, resume b
 	log.Info().Str("out", out).Str("job", job).Str("objective", cfg.Objective.Name).Interface("model", cfg.Model["kind"]).
 		Str("data", cfg.Data.Name).Int("steps", cfg.Steps).Msg("training (data parallel)")
 	sum, err := el.Train(ctx)
-	if err := trainOutcome(sum, err, writeErr); err != nil {
+	if err := trainOutcome(cmd, sum, err, writeErr); err != nil {
 		return err
 	}
 	if sum.Rank != 0 || sum.Model == nil {

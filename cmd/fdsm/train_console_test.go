@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// toyTrainArgs trains the small mixture config: seconds per thousand steps.
+func toyTrainArgs(out string, steps string) []string {
+	return []string{"train", "--config", "../../configs/small-ebm-toy-fdssm.yaml", "--out", out, "--set", "steps=" + steps,
+		"--set", "checkpoint.every=0", "--log-format", "json"}
+}
+
+// TestCtrlCExits130: Ctrl-C (SIGINT) during training writes a checkpoint,
+// logs where it is, and exits 130 without an error line (it used to exit 1
+// with "Error: context canceled").
+func TestCtrlCExits130(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs fdsm as a process")
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "run")
+	c := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--"}, toyTrainArgs(out, "1000000")...)...)
+	c.Env = append(os.Environ(), envRunMain+"=1")
+	var stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stderr, &stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	// Interrupt once steps are being written.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if b, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl")); bytes.Count(b, []byte("\n")) >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.Process.Kill()
+			t.Fatalf("no steps after 60 s:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := c.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		c.Process.Kill()
+		t.Fatalf("still running 60 s after SIGINT:\n%s", stderr.String())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("exit: %v, want status %d\n%s", err, exitInterrupted, stderr.String())
+	}
+	log := stderr.String()
+	if strings.Contains(log, "Error:") || strings.Contains(log, "context canceled") {
+		t.Errorf("an interrupt printed an error line:\n%s", log)
+	}
+	if !strings.Contains(log, "interrupted; checkpoint written") {
+		t.Errorf("no interrupt message:\n%s", log)
+	}
+	cks, _ := filepath.Glob(filepath.Join(out, "checkpoints", "step-*", "model.safetensors"))
+	if len(cks) != 1 || !strings.Contains(log, filepath.Dir(cks[0])) {
+		t.Errorf("checkpoints %v; the log must name the one written:\n%s", cks, log)
+	}
+}
+
+// TestResumeCompleteRun: --resume on a finished run says it is complete,
+// exits 0 and touches nothing (it used to rewrite the last checkpoint,
+// redraw the samples and print "final loss 0").
+func TestResumeCompleteRun(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	if _, stderr, err := execute(t, newRootCmd(), toyTrainArgs(out, "20")...); err != nil {
+		t.Fatalf("train: %v\n%s", err, stderr)
+	}
+	before := treeState(t, out)
+	stdout, stderr, err := execute(t, newRootCmd(), append(toyTrainArgs(out, "20"), "--resume")...)
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stdout, "is complete (20 steps") || strings.Contains(stdout, "final loss") {
+		t.Errorf("stdout %q: want the run reported complete", stdout)
+	}
+	if after := treeState(t, out); after != before {
+		t.Errorf("resume of a complete run changed %s:\nbefore\n%s\nafter\n%s", out, before, after)
+	}
+}
+
+// treeState lists every file under dir with its size and modification time.
+func treeState(t *testing.T, dir string) string {
+	t.Helper()
+	var sb strings.Builder
+	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&sb, "%s %d %s\n", p, info.Size(), info.ModTime())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sb.String()
+}
