@@ -46,7 +46,7 @@ func (m *Membership) joinSeeds(ctx context.Context) error {
 			return nil
 		}
 		lastErr = a.err
-		m.log.Debug().Err(a.err).Int("attempt", attempt).Dur("retry_in", backoff).Msg("membership: join failed; retrying")
+		m.log.Debug().Err(a.err).Int("attempt", attempt).Float64("retry_in_s", backoff.Seconds()).Msg("membership: join failed; retrying")
 		// Wait, but stop early when a peer reaches us meanwhile.
 		timer := time.NewTimer(backoffJitter(backoff))
 		for waiting := true; waiting; {

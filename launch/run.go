@@ -115,7 +115,7 @@ func (p *Plan) Run(ctx context.Context) (err error) {
 			grace = time.NewTimer(cfg.Grace)
 			graceC = grace.C
 		}
-		log.Info().Str("signal", sig.String()).Int("running", running).Dur("grace", cfg.Grace).
+		log.Info().Str("signal", sig.String()).Int("running", running).Float64("grace_s", cfg.Grace.Seconds()).
 			Msg("stopping workers")
 		signalAll(sig)
 	}
@@ -174,7 +174,7 @@ func (p *Plan) Run(ctx context.Context) (err error) {
 
 		case <-graceC:
 			graceC = nil
-			log.Warn().Int("running", running).Dur("grace", cfg.Grace).
+			log.Warn().Int("running", running).Float64("grace_s", cfg.Grace.Seconds()).
 				Msg("workers still running after the grace period: killing them")
 			signalAll(syscall.SIGKILL)
 		}
