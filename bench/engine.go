@@ -6,8 +6,10 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/fdsm-go/fdsm/autodiff"
@@ -48,17 +50,21 @@ type EngineResult struct {
 	GOMAXPROCS int    `json:"gomaxprocs"`
 	Rounds     int    `json:"rounds"`
 	Iters      int    `json:"iters_per_round"`
+	Batch      int    `json:"batch"`
 
 	// MLP energy 784-512-512-1, softplus, float32: forward + backward of
 	// the summed energy with respect to the weights.
 	StepMs float64 `json:"step_ms"`
 	// The same step's eight GEMMs alone, through the same BLAS.
 	GemmMs       float64 `json:"gemm_ms"`
-	StepOverGemm float64 `json:"step_over_gemm"` // median of per-round ratios
+	StepOverGemm float64 `json:"step_over_gemm"` // step_ms / gemm_ms
+	// Each round's step / GEMMs ratio (the rounds' scatter).
+	StepOverGemmRounds []float64 `json:"step_over_gemm_rounds"`
 	// The same step written by hand against the backend (preallocated
 	// buffers, no tape): what autodiff's overhead is measured against.
-	HandwrittenMs       float64 `json:"handwritten_ms"`
-	StepOverHandwritten float64 `json:"step_over_handwritten"`
+	HandwrittenMs             float64   `json:"handwritten_ms"`
+	StepOverHandwritten       float64   `json:"step_over_handwritten"` // step_ms / handwritten_ms
+	StepOverHandwrittenRounds []float64 `json:"step_over_handwritten_rounds"`
 	// GFLOPS is the step's GEMM flops divided by the step time (the rate the
 	// whole step achieves); GemmGFLOPS is the BLAS rate on the GEMMs alone.
 	GFLOPS        float64 `json:"gflops"`
@@ -86,28 +92,42 @@ func Engine(opts EngineOptions) EngineResult {
 		hand.step()
 		conv.step()
 	}
-	var steps, gemms, ratios, hands, handRatios, convs []float64
+	rounds := make([]engineRound, 0, opts.Rounds)
 	for r := 0; r < opts.Rounds; r++ {
-		s := timeIt(opts.Iters, mlp.step)
-		g := timeIt(opts.Iters, mlp.gemms)
-		h := timeIt(opts.Iters, hand.step)
-		c := timeIt(opts.Iters, conv.step)
-		steps, gemms, hands, convs = append(steps, s), append(gemms, g), append(hands, h), append(convs, c)
-		ratios, handRatios = append(ratios, s/g), append(handRatios, s/h)
+		rounds = append(rounds, engineRound{step: timeIt(opts.Iters, mlp.step), gemm: timeIt(opts.Iters, mlp.gemms),
+			hand: timeIt(opts.Iters, hand.step), conv: timeIt(opts.Iters, conv.step)})
 		if opts.Progress != nil {
 			opts.Progress(r+1, opts.Rounds)
 		}
 	}
-	allocs, bytes := allocsPer(opts.Iters, mlp.step)
-	res := EngineResult{
-		Backend: be.Name(), Kernels: tensor.KernelsName(), GOMAXPROCS: runtime.GOMAXPROCS(0), Rounds: opts.Rounds, Iters: opts.Iters,
-		StepMs: median(steps), GemmMs: median(gemms), StepOverGemm: median(ratios),
-		HandwrittenMs: median(hands), StepOverHandwritten: median(handRatios),
-		AllocsPerStep: allocs, BytesPerStep: bytes, ConvMs: median(convs),
-	}
+	res := engineResult(rounds)
+	res.Backend, res.Kernels, res.GOMAXPROCS = be.Name(), tensor.KernelsName(), runtime.GOMAXPROCS(0)
+	res.Iters, res.Batch = opts.Iters, opts.Batch
+	res.AllocsPerStep, res.BytesPerStep = allocsPer(opts.Iters, mlp.step)
 	res.GFLOPS = mlp.flops / (res.StepMs * 1e6)
 	res.GemmGFLOPS = mlp.flops / (res.GemmMs * 1e6)
 	res.ConvGFLOPS = conv.flops / (res.ConvMs * 1e6)
+	return res
+}
+
+// engineRound is one round's mean milliseconds per call of each timed job,
+// measured back to back.
+type engineRound struct{ step, gemm, hand, conv float64 }
+
+// engineResult reduces the rounds to median times. Each ratio is the
+// quotient of the two medians reported beside it, so the figures agree; the
+// per-round ratios are kept to show how much the rounds scatter.
+func engineResult(rounds []engineRound) EngineResult {
+	var steps, gemms, hands, convs []float64
+	res := EngineResult{Rounds: len(rounds)}
+	for _, r := range rounds {
+		steps, gemms, hands, convs = append(steps, r.step), append(gemms, r.gemm), append(hands, r.hand), append(convs, r.conv)
+		res.StepOverGemmRounds = append(res.StepOverGemmRounds, r.step/r.gemm)
+		res.StepOverHandwrittenRounds = append(res.StepOverHandwrittenRounds, r.step/r.hand)
+	}
+	res.StepMs, res.GemmMs, res.HandwrittenMs, res.ConvMs = median(steps), median(gemms), median(hands), median(convs)
+	res.StepOverGemm = res.StepMs / res.GemmMs
+	res.StepOverHandwritten = res.StepMs / res.HandwrittenMs
 	return res
 }
 
@@ -142,20 +162,39 @@ func median(xs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// String formats the result for people.
+// String formats the result for people. Each ratio is computed from the
+// two times exactly as printed (rounded to the microsecond), so a reader
+// dividing them gets the same figure.
 func (r EngineResult) String() string {
-	return fmt.Sprintf(`engine benchmark (%s, kernels %s, GOMAXPROCS=%d, median of %d rounds x %d iterations)
-MLP 784-512-512-1 softplus, batch 192, float32, forward+backward:
-  step            %8.3f ms   (%.1f GFLOP/s)
-  GEMMs alone     %8.3f ms   (%.1f GFLOP/s)
-  step / GEMMs    %8.2f
-  hand-written    %8.3f ms   (step / hand-written %.2f)
-  allocations     %8.1f per step, %.0f bytes per step
-conv block 64->64 3x3, 32x32, batch 32, forward+backward:
-  step            %8.3f ms   (%.1f GFLOP/s)
-`, r.Backend, r.Kernels, r.GOMAXPROCS, r.Rounds, r.Iters, r.StepMs, r.GFLOPS, r.GemmMs, r.GemmGFLOPS, r.StepOverGemm,
-		r.HandwrittenMs, r.StepOverHandwritten,
-		r.AllocsPerStep, r.BytesPerStep, r.ConvMs, r.ConvGFLOPS)
+	var b strings.Builder
+	fmt.Fprintf(&b, "engine benchmark (%s, kernels %s, GOMAXPROCS=%d, median of %d rounds x %d iterations)\n",
+		r.Backend, r.Kernels, r.GOMAXPROCS, r.Rounds, r.Iters)
+	fmt.Fprintf(&b, "MLP 784-512-512-1 softplus, batch %d, float32, forward+backward:\n", r.Batch)
+	fmt.Fprintf(&b, "  step                %9.3f ms   (%.1f GFLOP/s)\n", r.StepMs, r.GFLOPS)
+	fmt.Fprintf(&b, "  GEMMs alone         %9.3f ms   (%.1f GFLOP/s)\n", r.GemmMs, r.GemmGFLOPS)
+	fmt.Fprintf(&b, "  hand-written        %9.3f ms\n", r.HandwrittenMs)
+	writeRatio(&b, "step / GEMMs", r.StepMs, r.GemmMs, r.StepOverGemmRounds)
+	writeRatio(&b, "step / hand-written", r.StepMs, r.HandwrittenMs, r.StepOverHandwrittenRounds)
+	fmt.Fprintf(&b, "  allocations         %9.1f per step, %.0f bytes per step\n", r.AllocsPerStep, r.BytesPerStep)
+	b.WriteString("conv block 64->64 3x3, 32x32, batch 32, forward+backward:\n")
+	fmt.Fprintf(&b, "  step                %9.3f ms   (%.1f GFLOP/s)\n", r.ConvMs, r.ConvGFLOPS)
+	return b.String()
+}
+
+// writeRatio prints num/den from the two times as printed (3 decimals),
+// with the range of the per-round ratios.
+func writeRatio(b *strings.Builder, name string, num, den float64, rounds []float64) {
+	n, d := roundTo(num, 3), roundTo(den, 3)
+	fmt.Fprintf(b, "  %-19s %9.2f      (%.3f / %.3f ms", name, n/d, n, d)
+	if len(rounds) > 1 {
+		fmt.Fprintf(b, "; per round %.2f to %.2f", slices.Min(rounds), slices.Max(rounds))
+	}
+	b.WriteString(")\n")
+}
+
+func roundTo(v float64, decimals int) float64 {
+	p := math.Pow10(decimals)
+	return math.Round(v*p) / p
 }
 
 // mlpBench is the MLP energy step and its GEMMs.

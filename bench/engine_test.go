@@ -2,6 +2,8 @@ package bench
 
 import (
 	"math"
+	"regexp"
+	"strconv"
 	"testing"
 
 	"github.com/fdsm-go/fdsm/tensor"
@@ -79,5 +81,43 @@ func BenchmarkMLPHandwritten(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		h.step()
+	}
+}
+
+// TestEngineRatiosMatchPrintedTimes: each printed ratio is the quotient of
+// the two times printed for it. Rounds where the median of per-round ratios
+// (1.00) differs from the ratio of the median times (9.322 / 8.962 = 1.04)
+// used to print "hand-written 8.962 ms (step / hand-written 1.00)" beside
+// "step 9.322 ms".
+func TestEngineRatiosMatchPrintedTimes(t *testing.T) {
+	rounds := []engineRound{
+		{step: 9.322, gemm: 7.0, hand: 9.3, conv: 100},
+		{step: 9.0, gemm: 6.0, hand: 8.962, conv: 101},
+		{step: 9.6, gemm: 7.5, hand: 8.9, conv: 99},
+	}
+	res := engineResult(rounds)
+	res.Batch, res.Iters = 192, 20
+	out := res.String()
+	num := func(pattern string) float64 {
+		t.Helper()
+		m := regexp.MustCompile(pattern).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no match for %q in:\n%s", pattern, out)
+		}
+		v, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	step := num(`(?m)^\s+step\s+([0-9.]+) ms`)
+	for _, c := range []struct{ name, time, ratio string }{
+		{"GEMMs", `(?m)^\s+GEMMs alone\s+([0-9.]+) ms`, `step / GEMMs\s+([0-9.]+)`},
+		{"hand-written", `(?m)^\s+hand-written\s+([0-9.]+) ms`, `step / hand-written\s+([0-9.]+)`},
+	} {
+		other, ratio := num(c.time), num(c.ratio)
+		if want := math.Round(step/other*100) / 100; ratio != want {
+			t.Errorf("step / %s printed as %.2f beside %.3f / %.3f ms = %.2f:\n%s", c.name, ratio, step, other, want, out)
+		}
 	}
 }

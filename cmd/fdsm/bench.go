@@ -122,8 +122,10 @@ func newBenchEngineCmd() *cobra.Command {
 		Short: "Time an MLP energy step against its GEMMs, and a conv block",
 		Long: `Times forward + backward of a float32 MLP energy 784-512-512-1 (softplus,
 batch 192) against the same step's GEMMs alone through the same BLAS, and a
-conv block (64->64 channels, 3x3, 32x32, batch 32). Reports medians over
-rounds, with warm-up excluded, plus Go heap allocations per step.`,
+conv block (64->64 channels, 3x3, 32x32, batch 32). Reports median times
+over rounds, with warm-up excluded, plus Go heap allocations per step. Each
+ratio is the quotient of the two median times printed beside it; the range
+after it is that of the per-round ratios (how much the rounds scatter).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Rounds < 1 || opts.Iters < 1 {
