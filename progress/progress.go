@@ -67,7 +67,7 @@ type Bar struct {
 	drawn   time.Time // last redraw
 	logged  time.Time // last Log call
 	ended   bool
-	lineLen int
+	term    *Terminal // where a drawn line goes
 }
 
 // New returns a bar over total units (total <= 0: unknown) writing to w.
@@ -87,11 +87,15 @@ func New(w io.Writer, total int, o Options) *Bar {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	term, ok := w.(*Terminal)
+	if !ok {
+		term = NewTerminal(w)
+	}
 	draw := o.Draw && w != nil
-	if f, ok := w.(interface{ Fd() uintptr }); ok && draw {
+	if f, ok := term.w.(interface{ Fd() uintptr }); ok && draw {
 		draw = isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
 	}
-	return &Bar{w: w, o: o, total: total, draw: draw, start: o.Now()}
+	return &Bar{w: w, o: o, total: total, draw: draw, start: o.Now(), term: term}
 }
 
 // Drawing reports whether the bar draws a terminal line.
@@ -159,7 +163,7 @@ func (b *Bar) end(reason string) {
 	}
 	if b.draw {
 		b.render(now)
-		fmt.Fprintln(b.w)
+		b.term.release()
 		return
 	}
 	if b.o.Log != nil && b.started {
@@ -188,13 +192,7 @@ func (b *Bar) status(now time.Time) Status {
 
 func (b *Bar) render(now time.Time) {
 	b.drawn = now
-	line := Format(b.o.Label, b.o.Unit, b.o.Width, b.status(now))
-	pad := ""
-	if n := len([]rune(line)); n < b.lineLen {
-		pad = strings.Repeat(" ", b.lineLen-n) // erase the rest of a longer line
-	}
-	b.lineLen = len([]rune(line))
-	fmt.Fprint(b.w, "\r"+line+pad)
+	b.term.draw(Format(b.o.Label, b.o.Unit, b.o.Width, b.status(now)))
 }
 
 // Format renders a status as one line:

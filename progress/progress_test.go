@@ -2,6 +2,7 @@ package progress
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -102,18 +103,15 @@ func TestResumedRateCountsOnlyThisProcess(t *testing.T) {
 	}
 }
 
-func TestShorterLineErasesLonger(t *testing.T) {
+func TestEveryRedrawErasesTheLine(t *testing.T) {
 	var w bytes.Buffer
 	c := newClock()
 	b := drawn(&w, c)
 	b.Set(1, strings.Repeat("x", 40))
 	c.advance(time.Second)
 	b.Set(2, "")
-	out := w.String()
-	last := out[strings.LastIndex(out, "\r")+1:]
-	first := out[1:strings.LastIndex(out, "\r")]
-	if len([]rune(last)) < len([]rune(first)) {
-		t.Fatalf("redraw %q shorter than the line before (%d < %d): stale characters remain", last, len(last), len(first))
+	if n := strings.Count(w.String(), eraseLine); n != 2 {
+		t.Fatalf("%d line erasures in %q, want one per redraw (a shorter line must not leave stale characters)", n, w.String())
 	}
 }
 
@@ -161,5 +159,29 @@ func TestFormat(t *testing.T) {
 		if got := Format("train", "step", 24, tc.s); got != tc.want {
 			t.Errorf("Format(%+v)\n got %q\nwant %q", tc.s, got, tc.want)
 		}
+	}
+}
+
+// TestTerminalKeepsLogsOffTheLine: a log line written while a bar is drawn
+// erases the bar, appears on its own line, and the bar is drawn again after
+// it; after Finish, writes pass straight through.
+func TestTerminalKeepsLogsOffTheLine(t *testing.T) {
+	var w bytes.Buffer
+	term := NewTerminal(&w)
+	c := newClock()
+	b := New(term, 10, Options{Label: "train", Unit: "step", Draw: true, Now: c.now})
+	c.advance(time.Second)
+	b.Set(1, "")
+	w.Reset()
+	fmt.Fprintln(term, "a warning")
+	got := w.String()
+	if !strings.HasPrefix(got, eraseLine+"a warning\n") || !strings.HasSuffix(got, "1/10 step  1.0 step/s  elapsed 0:01  ETA 0:09") {
+		t.Fatalf("log over a drawn bar wrote %q", got)
+	}
+	b.Finish()
+	w.Reset()
+	fmt.Fprintln(term, "after")
+	if w.String() != "after\n" {
+		t.Fatalf("write after Finish: %q", w.String())
 	}
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
+
+	"github.com/fdsm-go/fdsm/progress"
 )
 
 // logOptions holds the values of the persistent --log-* flags.
@@ -59,6 +61,8 @@ func setupLogger(w io.Writer, o logOptions) error {
 	}
 
 	tty := isTerminal(w)
+	term := progress.NewTerminal(w)
+	w = term // logs and progress lines share stderr without garbling it
 	var out io.Writer
 	switch strings.ToLower(o.format) {
 	case "json":
@@ -78,7 +82,21 @@ func setupLogger(w io.Writer, o logOptions) error {
 	zerolog.TimeFieldFormat = logTimeFormat
 	l := zerolog.New(out).Level(lvl).With().Timestamp().Logger()
 	current.Store(&l)
+	console.Store(term)
 	return nil
+}
+
+// console is stderr as the logger writes it; progress lines drawn on it
+// keep clear of log lines.
+var console atomic.Pointer[progress.Terminal]
+
+// stderrFor returns the shared console when the logger writes to w's
+// command (it does once setupLogger ran), else w.
+func stderrFor(w io.Writer) io.Writer {
+	if t := console.Load(); t != nil {
+		return t
+	}
+	return w
 }
 
 func consoleWriter(w io.Writer, noColor bool) zerolog.ConsoleWriter {

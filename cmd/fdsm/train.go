@@ -100,7 +100,7 @@ func runTraining(cmd *cobra.Command, cfg trainer.Config, out string, resume bool
 		defer sb.close()
 	}
 	tty := isatty.IsTerminal(os.Stderr.Fd())
-	bar := &stepBar{w: cmd.ErrOrStderr(), total: cfg.Steps, draw: progress}
+	bar := &stepBar{w: stderrFor(cmd.ErrOrStderr()), total: cfg.Steps, draw: progress}
 	var writeErr error
 	run := trainer.Run{Config: cfg, Dir: out, Resume: resume, Log: *log, OnStep: func(m trainer.StepMetrics) {
 		if err := mw.Write(m); err != nil && writeErr == nil {

@@ -113,3 +113,29 @@ func treeState(t *testing.T, dir string) string {
 	}
 	return sb.String()
 }
+
+// TestFailedRunNeverShowsComplete: a run that fails in set-up draws no
+// progress line at all, and one that fails after some steps leaves the line
+// where it stood, marked failed (a missing MNIST used to jump the bar to
+// "100% (1500/1500, 497512438 step/s)" before the error).
+func TestFailedRunNeverShowsComplete(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	_, stderr, err := execute(t, newRootCmd(), "train", "--out", out, "--set", "data.dir="+t.TempDir(), "--set", "steps=5",
+		"--set", "schedule.warmup=0")
+	if err == nil {
+		t.Fatal("training on a directory without MNIST succeeded")
+	}
+	if strings.Contains(stderr, "train [") || strings.Contains(stderr, "%") {
+		t.Errorf("a set-up failure drew a progress line:\n%s", stderr)
+	}
+	// Every step's loss is "too large" from the start: three skips in a row
+	// stop the run at step 3; the line shows the two steps reported.
+	_, stderr, err = execute(t, newRootCmd(), append(toyTrainArgs(filepath.Join(t.TempDir(), "run"), "50"),
+		"--set", "bad_steps.max_loss=1e-30", "--set", "bad_steps.after=0", "--set", "bad_steps.max_consecutive=3")...)
+	if err == nil {
+		t.Fatal("a run with only bad steps succeeded")
+	}
+	if strings.Contains(stderr, "100%") || !strings.Contains(stderr, "2/50 step") || !strings.Contains(stderr, "(failed)") {
+		t.Errorf("a failed run's progress line must stop at 2/50, marked failed:\n%s", stderr)
+	}
+}
