@@ -28,6 +28,7 @@ const (
 	envFakeIgnoreTerm   = "FAKE_IGNORE_TERM"   // "sleep" ignores SIGTERM and SIGINT
 	envFakeGrandchild   = "FAKE_GRANDCHILD"    // "sleep" starts a grandchild in its group
 	envFakeWaitFor      = "FAKE_WAIT_FOR"      // "fail" waits for this file before failing
+	envFakeSignalExit   = "FAKE_SIGNAL_EXIT"   // "sleep" exits with this code on SIGTERM/SIGINT (default 0)
 )
 
 // fakeLifetime bounds every sleeping fake so a broken test leaks nothing for long.
@@ -116,7 +117,8 @@ func roleFail() int {
 }
 
 // roleSleep records its pid, then waits for a signal: it reports SIGTERM or
-// SIGINT in its log and exits 0, or ignores them with FAKE_IGNORE_TERM.
+// SIGINT in its log and exits 0 (FAKE_SIGNAL_EXIT: that code), or ignores
+// them with FAKE_IGNORE_TERM.
 func roleSleep() int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -141,7 +143,8 @@ func roleSleep() int {
 		case s := <-sigs:
 			fmt.Printf("got %v\n", s)
 			if os.Getenv(envFakeIgnoreTerm) == "" {
-				return 0
+				code, _ := strconv.Atoi(os.Getenv(envFakeSignalExit))
+				return code
 			}
 		case <-deadline:
 			return 9

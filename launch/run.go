@@ -52,23 +52,38 @@ func Run(ctx context.Context, cfg Config) error {
 type slotState struct {
 	pid      int // 0 when not running
 	restarts int
-	done     bool // exited 0
+	done     bool   // exited 0
+	status   string // how the last incarnation ended; "" before any did
+	code     int    // its exit code, -1 when killed by a signal
 }
 
 // Run starts the plan's workers and supervises them; see the package Run.
 // A Plan may be run more than once, one run at a time.
+func (p *Plan) Run(ctx context.Context) error {
+	_, err := p.RunReport(ctx)
+	return err
+}
+
+// RunReport is Run that also reports what each worker did (restarts, how
+// its last incarnation ended) and how long the run took, whatever the
+// outcome.
 //
 // Threading: one goroutine (the caller's) owns all supervision state; each
 // worker has a goroutine that only waits for it and reports its exit.
-func (p *Plan) Run(ctx context.Context) (err error) {
+func (p *Plan) RunReport(ctx context.Context) (rep Report, err error) {
 	cfg := &p.Config
+	t0 := time.Now()
 	log := cfg.Log.With().Str("job", cfg.Job).Int("node_rank", cfg.NodeRank).Logger()
 	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
-		return fmt.Errorf("create log directory: %w", err)
+		return rep, fmt.Errorf("create log directory: %w", err)
 	}
 
 	n := len(p.Workers)
 	slots := make([]slotState, n)
+	for i := range slots {
+		slots[i].code = -1
+	}
+	defer func() { rep = p.report(slots, t0) }()
 	exits := make(chan exitEvent, n)
 	restartDue := make(chan int, n)
 	running := 0
@@ -136,16 +151,17 @@ func (p *Plan) Run(ctx context.Context) (err error) {
 	sigs := cfg.Signals
 	for {
 		if stopping && running == 0 {
-			return reason
+			return rep, reason
 		}
 		if !stopping && allDone(slots) {
 			log.Info().Msg("all workers finished")
-			return nil
+			return rep, nil
 		}
 		select {
 		case ev := <-exits:
 			running--
 			slots[ev.local].pid = 0
+			slots[ev.local].status, slots[ev.local].code = ev.status, ev.code
 			p.handleExit(ev, slots, stopping, log, func(werr error) { stop(syscall.SIGTERM, werr) },
 				func() { time.AfterFunc(cfg.RestartDelay, func() { restartDue <- ev.local }) })
 
@@ -182,7 +198,7 @@ func (p *Plan) Run(ctx context.Context) (err error) {
 }
 
 // handleExit decides what an ended incarnation means: nothing while
-// stopping, done on success, a restart while the slot has restarts left,
+// stopping (exit 0 or ExitInterrupted is a clean stop), done on success, a restart while the slot has restarts left,
 // else the end of the launch (fail is called with a *WorkerError, after the
 // log tail went to Stderr).
 func (p *Plan) handleExit(ev exitEvent, slots []slotState, stopping bool, log zerolog.Logger,
@@ -191,8 +207,11 @@ func (p *Plan) handleExit(ev exitEvent, slots []slotState, stopping bool, log ze
 	w := p.Workers[ev.local]
 	s := &slots[ev.local]
 	switch {
+	case stopping && (ev.success || ev.code == ExitInterrupted):
+		log.Info().Int("local_rank", ev.local).Str("status", ev.status).Msg("worker stopped")
 	case stopping:
-		log.Info().Int("local_rank", ev.local).Str("status", ev.status).Msg("worker exited")
+		log.Warn().Int("local_rank", ev.local).Str("status", ev.status).Str("log", w.LogFile).
+			Msg("worker did not stop cleanly")
 	case ev.success:
 		s.done = true
 		log.Info().Int("local_rank", ev.local).Msg("worker finished")

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/fdsm-go/fdsm/cluster"
 )
 
@@ -65,6 +67,13 @@ func procConfig(t *testing.T, role string, nproc int, env ...string) (Config, *s
 // on the returned channel.
 func runPlan(t *testing.T, ctx context.Context, cfg Config) <-chan error {
 	t.Helper()
+	return runPlanReport(t, ctx, cfg, new(Report))
+}
+
+// runPlanReport is runPlan that also stores the run's report in rep before
+// the result arrives.
+func runPlanReport(t *testing.T, ctx context.Context, cfg Config, rep *Report) <-chan error {
+	t.Helper()
 	p, err := NewPlan(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +82,9 @@ func runPlan(t *testing.T, ctx context.Context, cfg Config) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		defer cancel()
-		done <- p.Run(ctx)
+		var err error
+		*rep, err = p.RunReport(ctx)
+		done <- err
 	}()
 	return done
 }
@@ -221,8 +232,12 @@ func TestRunRestartsThenFails(t *testing.T) {
 func TestRunRestartRecovers(t *testing.T) {
 	cfg, _, _ := procConfig(t, "fail", 1, envFakeSucceedAfter+"=2")
 	cfg.MaxRestarts = 3
-	if err := wait(t, runPlan(t, context.Background(), cfg)); err != nil {
+	var rep Report
+	if err := wait(t, runPlanReport(t, context.Background(), cfg, &rep)); err != nil {
 		t.Fatal(err)
+	}
+	if w := rep.Workers[0]; len(rep.Workers) != 1 || w.Restarts != 2 || w.Status != "exit status 0" || rep.Elapsed <= 0 {
+		t.Errorf("report %+v: want worker 0 restarted twice, then exit status 0", rep)
 	}
 	log := readFile(t, filepath.Join(cfg.LogDir, "worker-0-0.log"))
 	if !strings.Contains(log, "fine this time") {
@@ -260,12 +275,16 @@ func TestRunGraceThenKill(t *testing.T) {
 	cfg.Grace = 300 * time.Millisecond
 	sigs := make(chan os.Signal, 1)
 	cfg.Signals = sigs
-	done := runPlan(t, context.Background(), cfg)
+	var rep Report
+	done := runPlanReport(t, context.Background(), cfg, &rep)
 	pids := waitPids(t, pidDir, 2)
 	sigs <- syscall.SIGINT
 	err := wait(t, done)
 	if !errors.Is(err, ErrStopped) || !strings.Contains(err.Error(), "interrupt") {
 		t.Errorf("err = %v, want ErrStopped naming the signal", err)
+	}
+	if rep.StoppedCleanly() || rep.Workers[0].Status != "signal: killed" {
+		t.Errorf("report %+v: workers killed after the grace period did not stop cleanly", rep)
 	}
 	log := readFile(t, filepath.Join(cfg.LogDir, "worker-0-0.log"))
 	if !strings.Contains(log, "got interrupt") || !strings.Contains(log, "signal: killed") {
@@ -298,5 +317,38 @@ func TestLauncherDeathKillsWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = launcher.Wait()
+	checkGone(t, pids)
+}
+
+// TestRunInterruptedWorkersStopCleanly: workers that exit 130 after the
+// launcher forwarded Ctrl-C (fdsm train does, once its checkpoint is
+// written) stopped cleanly: the launch reports ErrStopped, each worker's
+// status, and a clean stop.
+func TestRunInterruptedWorkersStopCleanly(t *testing.T) {
+	pidDir := t.TempDir()
+	cfg, _, _ := procConfig(t, "sleep", 2, envFakePidDir+"="+pidDir,
+		envFakeSignalExit+"="+strconv.Itoa(ExitInterrupted))
+	logs := &syncBuffer{}
+	cfg.Log = zerolog.New(logs)
+	sigs := make(chan os.Signal, 1)
+	cfg.Signals = sigs
+	var rep Report
+	done := runPlanReport(t, context.Background(), cfg, &rep)
+	pids := waitPids(t, pidDir, 2)
+	sigs <- syscall.SIGINT
+	if err := wait(t, done); !errors.Is(err, ErrStopped) {
+		t.Fatalf("err = %v, want ErrStopped", err)
+	}
+	if !rep.StoppedCleanly() || len(rep.Workers) != 2 {
+		t.Errorf("report %+v: want a clean stop of two workers", rep)
+	}
+	for _, w := range rep.Workers {
+		if w.ExitCode != ExitInterrupted || w.Status != "exit status 130" || w.Restarts != 0 {
+			t.Errorf("worker %+v: want exit status 130, no restarts", w)
+		}
+	}
+	if n := strings.Count(logs.String(), `"message":"worker stopped"`); n != 2 || strings.Contains(logs.String(), "not stop cleanly") {
+		t.Errorf("want two clean stops logged:\n%s", logs.String())
+	}
 	checkGone(t, pids)
 }
