@@ -9,7 +9,6 @@ import (
 	ad "github.com/fdsm-go/fdsm/autodiff"
 	"github.com/fdsm-go/fdsm/data"
 	"github.com/fdsm-go/fdsm/models"
-	"github.com/fdsm-go/fdsm/objective"
 	"github.com/fdsm-go/fdsm/tensor"
 )
 
@@ -24,52 +23,6 @@ import (
 type EvalResult struct {
 	Mean, StdErr float64
 	N            int
-}
-
-// EvalSMOptions configure EvalSM. Zero values take the defaults noted.
-type EvalSMOptions struct {
-	Batches   int            // default 15
-	BatchSize int            // default 100
-	Backend   tensor.Backend // default: the backend of the model's parameters
-	Progress  func(done, total int)
-}
-
-// EvalSM returns the exact score-matching loss ½‖∇ₓlog p‖² + tr ∇ₓ² log p
-// averaged over the first Batches·BatchSize samples of d (all of d when it
-// is smaller), the trace over every coordinate. A diverged model gives a
-// non-finite Mean, not an error.
-func EvalSM(m models.Energy, d data.Dataset, o EvalSMOptions) (EvalResult, error) {
-	o.Batches, o.BatchSize = evalDefault(o.Batches, 15), evalDefault(o.BatchSize, 100)
-	if o.Batches < 0 || o.BatchSize < 0 {
-		return EvalResult{}, fmt.Errorf("eval sm: batches and batch size must be positive (got %d, %d)", o.Batches, o.BatchSize)
-	}
-	obj, err := objective.New("sm", objective.Options{})
-	if err != nil {
-		return EvalResult{}, err
-	}
-	n := min(o.Batches*o.BatchSize, d.Len())
-	be := evalBackend(m, o.Backend)
-	tp, rng := ad.NewTape(be), tensor.NewRNG(0) // sm draws nothing; the RNG satisfies Eval
-	var acc evalMoments
-	for start := 0; start < n; start += o.BatchSize {
-		x, err := evalRead(m, be, d, evalRange(start, min(start+o.BatchSize, n)))
-		if err != nil {
-			return EvalResult{}, err
-		}
-		r, err := obj.Eval(tp, m, objective.Batch{X: x}, rng)
-		if err == nil {
-			acc.addAll(r.PerSample.Value().ToFloat64s())
-		}
-		tp.Reset()
-		be.Release(x)
-		if err != nil {
-			return EvalResult{}, fmt.Errorf("eval sm on %s: %w", d.Name(), err)
-		}
-		if o.Progress != nil {
-			o.Progress(min(start+o.BatchSize, n), n)
-		}
-	}
-	return acc.result(fmt.Sprintf("eval sm on %s", d.Name()))
 }
 
 // EvalNLLOptions configure EvalNLL. Zero values take the defaults noted.

@@ -8,6 +8,7 @@ import (
 	ad "github.com/fdsm-go/fdsm/autodiff"
 	"github.com/fdsm-go/fdsm/data"
 	"github.com/fdsm-go/fdsm/models"
+	"github.com/fdsm-go/fdsm/objective"
 	"github.com/fdsm-go/fdsm/tensor"
 )
 
@@ -60,13 +61,20 @@ func TestEvalSMGaussian(t *testing.T) {
 	mean, scale := []float64{0.5, -1, 2}, []float64{1, 0.5, 2}
 	mu, s := []float64{0.2, -0.5, 1}, []float64{1.5, 0.7, 1.2}
 	ds := evalGaussData(t, 1700, mean, scale, 1)
-	calls := 0
-	r, err := EvalSM(newEvalGauss(mu, s), ds, EvalSMOptions{Progress: func(done, total int) { calls++ }})
+	calls, last, prev := 0, [2]int{}, 0
+	r, err := EvalSM(newEvalGauss(mu, s), ds, EvalSMOptions{Progress: func(done, total int) {
+		calls++
+		if done <= prev {
+			t.Errorf("progress went from %d to %d", prev, done)
+		}
+		prev, last = done, [2]int{done, total}
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.N != 1500 || calls != 15 {
-		t.Fatalf("N = %d, progress calls = %d; want 1500 and 15 (15 batches of 100)", r.N, calls)
+	// 15 batches of 100 samples × 3 coordinates = 4500 rows, 64 a chunk.
+	if r.N != 1500 || calls != 15*5 || last != [2]int{4500, 4500} {
+		t.Fatalf("N = %d, progress calls = %d ending at %v; want 1500, 75 and [4500 4500]", r.N, calls, last)
 	}
 	direct, buf := 0.0, make([]float32, 3)
 	for i := 0; i < 1500; i++ {
@@ -97,6 +105,116 @@ func TestEvalSMGaussian(t *testing.T) {
 	if _, err := EvalSM(newEvalGauss(mu, s), evalGaussData(t, 10, []float64{0, 0}, []float64{1, 1}, 3), EvalSMOptions{}); err == nil || !strings.Contains(err.Error(), "do not fit") {
 		t.Errorf("shape mismatch: err = %v", err)
 	}
+}
+
+// TestEvalSMMatchesReferences: on an MLP energy (a dense Hessian), EvalSM's
+// per-sample loss equals the second-order-graph "sm" objective's to
+// rounding (1e-10 relative, float64) and float64 central differences of
+// log p (h = 1e-3 relative to the value scale; truncation O(h²) and
+// rounding O(ε/h²) both below 1e-5 relative), for chunk sizes that split
+// samples across chunks.
+func TestEvalSMMatchesReferences(t *testing.T) {
+	be := tensor.DefaultCPU()
+	mm, err := models.Build(models.Spec{Kind: "mlp", Options: map[string]any{"input_dim": 5, "hidden": []any{7, 6}, "activation": "softplus"}}, be, tensor.Float64, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := mm.(models.Energy)
+	ds := evalGaussData(t, 9, []float64{0, 1, -1, 0.5, 0}, []float64{1, 1, 2, 0.5, 1}, 4)
+	obj, err := objective.New("sm", objective.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := evalRead(e, be, ds, evalRange(0, 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := ad.NewTape(be)
+	ref, err := obj.Eval(tp, e, objective.Batch{X: x}, tensor.NewRNG(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ref.PerSample.Value().ToFloat64s()
+	vals := x.ToFloat64s()
+	fd := smCentralDifferences(t, e, vals, 5)
+	for _, chunk := range []int{1, 7, 64} {
+		got := smPerSample(e, be, vals, 9, chunk, func(int) {})
+		for i := range want {
+			if math.Abs(got[i]-want[i]) > 1e-10*(1+math.Abs(want[i])) {
+				t.Errorf("chunk %d, sample %d: %.15g, graph sm %.15g", chunk, i, got[i], want[i])
+			}
+			if math.Abs(got[i]-fd[i]) > 1e-5*(1+math.Abs(fd[i])) {
+				t.Errorf("chunk %d, sample %d: %.15g, central differences %.15g", chunk, i, got[i], fd[i])
+			}
+		}
+	}
+}
+
+// smCentralDifferences is ½‖g‖² + Σⱼ ∂²f/∂xⱼ² of f = log p by central
+// differences of f alone, in float64: g_j ≈ (f₊ - f₋)/2h, H_jj ≈ (f₊ - 2f + f₋)/h².
+func smCentralDifferences(t *testing.T, e models.Energy, vals []float64, dim int) []float64 {
+	t.Helper()
+	be := tensor.DefaultCPU()
+	f := func(x []float64) float64 {
+		tp := ad.NewTape(be)
+		defer tp.Reset()
+		xt := tensor.FromFloat64s(be, tensor.Float64, tensor.Shape{1, dim}, x)
+		return e.LogDensity(tp.Const(xt)).Value().ToFloat64s()[0]
+	}
+	const h = 1e-3
+	n := len(vals) / dim
+	out := make([]float64, n)
+	for i := range n {
+		x := append([]float64(nil), vals[i*dim:(i+1)*dim]...)
+		f0 := f(x)
+		for j := range dim {
+			x[j] += h
+			fp := f(x)
+			x[j] -= 2 * h
+			fm := f(x)
+			x[j] += h
+			g := (fp - fm) / (2 * h)
+			out[i] += 0.5*g*g + (fp-2*f0+fm)/(h*h)
+		}
+	}
+	return out
+}
+
+// TestEvalSMMemoryFlat: the engine's peak memory while evaluating does not
+// grow with the number of samples (it grew with samples × d: 10.8 GB for 5
+// MNIST samples of the main job's model).
+func TestEvalSMMemoryFlat(t *testing.T) {
+	peak := func(n int) int64 {
+		be := tensor.NewCPU()
+		mm, err := models.Build(models.Spec{Kind: "resnet_ebm", Options: map[string]any{"in_channels": 1, "image_size": 8, "n_chan": 4,
+			"blocks": []any{map[string]any{"out": 8, "down": true}}}}, be, tensor.Float32, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds := evalGaussData(t, n, make([]float64, 64), fill(64, 0.3), 5)
+		img, err := data.NewInMemory("img", []int{1, 8, 8}, ds.Values(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		be.ResetPeak()
+		if _, err := EvalSM(mm.(models.Energy), img, EvalSMOptions{ChunkRows: 32, Backend: be}); err != nil {
+			t.Fatal(err)
+		}
+		return be.MemStats().PeakBytes
+	}
+	p2, p12 := peak(2), peak(12)
+	if p2 <= 0 || p12 > p2+p2/10 {
+		t.Fatalf("peak engine memory %d bytes for 2 samples, %d for 12: it must not grow with the samples", p2, p12)
+	}
+	t.Logf("peak engine memory: %d bytes (2 samples), %d (12 samples)", p2, p12)
+}
+
+func fill(n int, v float64) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
 }
 
 // TestEvalNLLNICE: a flow's NLL is -mean LogDensity, which for NICE is
