@@ -112,6 +112,14 @@ func (b *Bar) Start(done int) {
 	}
 }
 
+// SetTotal changes the number of units expected (a total learned once the
+// work starts; <= 0: unknown).
+func (b *Bar) SetTotal(total int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.total = total
+}
+
 // Set records that done units are complete, with a note shown after the
 // numbers (e.g. "loss 0.12"), and redraws when due.
 func (b *Bar) Set(done int, note string) {

@@ -123,13 +123,6 @@ type CheckpointConfig struct {
 	Keep  int `json:"keep"`
 }
 
-// SamplesConfig: a grid of N samples at the end of the run (0: none), with
-// the sampler's schedule scaled by Scale (1 = the reference's full schedule).
-type SamplesConfig struct {
-	N     int     `json:"n"`
-	Scale float64 `json:"scale"`
-}
-
 // DefaultConfig is the main job: an EBM on MNIST trained with FD-SSM, sized
 // to finish on two CPU cores in about ten minutes.
 func DefaultConfig() Config {
@@ -151,7 +144,7 @@ func DefaultConfig() Config {
 		Jitter:     0.005,
 		BadSteps:   BadStepConfig{MaxLoss: 1e8, After: 100, MaxConsecutive: 10},
 		Checkpoint: CheckpointConfig{Every: 250, Keep: 3},
-		Samples:    SamplesConfig{N: 64, Scale: 0.1},
+		Samples:    SamplesConfig{N: 64, Scale: 0.1, Sampler: "reference"},
 	}
 }
 
@@ -332,6 +325,9 @@ func (c Config) Validate() error {
 	}
 	if c.Validation.Every < 0 || c.Validation.Batches < 0 || c.Validation.Patience < 0 {
 		bad("validation.every, validation.batches and validation.patience must not be negative")
+	}
+	if err := c.Samples.Validate(); err != nil {
+		bad("%v", err)
 	}
 	if c.Checkpoint.Every < 0 || c.Checkpoint.Keep < 1 {
 		bad("checkpoint.every must be >= 0 and checkpoint.keep >= 1")

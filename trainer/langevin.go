@@ -13,8 +13,9 @@ import (
 // whose temperature goes linearly from From (first step) to To (last step),
 // as np.linspace(From, To, Steps).
 type TempPhase struct {
-	Steps    int
-	From, To float64
+	Steps int     `json:"steps"`
+	From  float64 `json:"from"`
+	To    float64 `json:"to"`
 }
 
 // ReferenceSchedule returns the deep-EBM sampling schedule of the reference

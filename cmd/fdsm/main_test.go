@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -17,7 +18,11 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if tinyRunDir != "" {
+		os.RemoveAll(filepath.Dir(tinyRunDir))
+	}
+	os.Exit(code)
 }
 
 // indexOfDashDash returns the position just past "--" in args (test flags

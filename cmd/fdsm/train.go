@@ -15,9 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fdsm-go/fdsm/cluster"
-	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/progress"
-	"github.com/fdsm-go/fdsm/tensor"
 	"github.com/fdsm-go/fdsm/trainer"
 )
 
@@ -231,42 +229,14 @@ func finishRun(cmd *cobra.Command, cfg trainer.Config, sum trainer.Summary, metr
 		}
 	}
 	if cfg.Samples.N > 0 && sum.Model != nil {
-		if err := writeSamples(sum.Model, cfg, filepath.Join(out, "samples.png")); err != nil {
+		path := filepath.Join(out, "samples.png")
+		if err := drawSamples(cmd, sum.Model, cfg, cfg.Samples.N, cfg.Seed+7, path, true); err != nil {
 			return fmt.Errorf("samples: %w", err)
 		}
-		log.Info().Str("file", filepath.Join(out, "samples.png")).Msg("samples")
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "trained %d steps (%d skipped), final loss %.6g; run directory %s\n", sum.Steps, sum.Skipped, sum.LastLoss, out)
+	fmt.Fprintf(cmd.OutOrStdout(), "trained %d steps (%d skipped), final loss %.6g in %s; run directory %s\n",
+		sum.Steps, sum.Skipped, sum.LastLoss, progress.Clock(sum.Elapsed), out)
 	return nil
-}
-
-// writeSamples draws a grid of samples from a trained model.
-func writeSamples(m models.Model, cfg trainer.Config, path string) error {
-	be, dt := tensor.DefaultCPU(), m.DType()
-	rng := tensor.NewRNG(cfg.Seed + 7)
-	scale := cfg.Samples.Scale
-	if scale <= 0 {
-		scale = 1
-	}
-	var x *tensor.Tensor
-	var err error
-	switch mm := m.(type) {
-	case models.Score:
-		o := trainer.AnnealedOptions{}
-		o.StepsPerLevel = max(1, int(100*scale))
-		x, err = trainer.SampleAnnealed(mm, cfg.Samples.N, be, dt, rng, o)
-	case models.Energy:
-		x, err = trainer.SampleLangevin(mm, cfg.Samples.N, be, dt, rng, trainer.DefaultLangevinOptions().Scaled(scale))
-	default:
-		return fmt.Errorf("no sampler for model %s", m.Spec().Kind)
-	}
-	if err != nil {
-		return err
-	}
-	if x.Rank() == 2 && x.Dim(1) == 2 {
-		return trainer.WriteScatter(path, x)
-	}
-	return trainer.WriteGrid(path, x, 8)
 }
 
 // serveMetrics returns the exporter a run feeds and, when addr is set,
