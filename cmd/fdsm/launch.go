@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/fdsm-go/fdsm/cluster"
@@ -65,19 +66,15 @@ func newLaunchCmd() *cobra.Command {
 			}
 			cfg.Command = args
 			cfg.Log = *logger()
-			cfg.Stdout, cfg.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			// The failed worker's log tail goes where the progress line is
+			// drawn, so it lands above the line, not in it.
+			cfg.Stdout, cfg.Stderr = cmd.OutOrStdout(), stderrFor(cmd.ErrOrStderr())
 
 			plan, err := launch.NewPlan(cfg)
 			if err != nil {
 				return err
 			}
-			printPlan(cmd, plan)
-
-			sigs := make(chan os.Signal, 2)
-			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-			defer signal.Stop(sigs)
-			plan.Config.Signals = sigs
-			return plan.Run(cmd.Context())
+			return runLaunch(cmd, plan)
 		},
 	}
 	// Everything after the first positional argument belongs to the workers'
@@ -140,8 +137,58 @@ func parseNNodes(s string, minMaxGiven bool, cfg *launch.Config) error {
 	return fmt.Errorf("--nnodes %q: want N or MIN:MAX", s)
 }
 
+// runLaunch runs the plan with the job's progress on the console and a
+// summary at the end. A job the user interrupted, whose workers all stopped
+// cleanly (exit 0, or 130 after checkpointing), exits 130 with no error line.
+func runLaunch(cmd *cobra.Command, plan *launch.Plan) error {
+	log := logger()
+	job, watch := startJobWatch(cmd, plan, *log)
+	printPlan(cmd, plan, job)
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	plan.Config.Signals = sigs
+	rep, err := plan.RunReport(cmd.Context())
+
+	sum := launchSummary{job: plan.Config.Job, err: err, rep: rep, train: job, logDir: plan.Config.LogDir,
+		stopped: errors.Is(err, launch.ErrStopped)}
+	if watch != nil {
+		sum.prog = watch.end(err == nil, sum.outcome())
+	}
+	sum.write(stderrFor(cmd.ErrOrStderr()))
+	if sum.stopped && rep.StoppedCleanly() {
+		return interrupted(cmd)
+	}
+	return err
+}
+
+// startJobWatch follows the job's progress when the workers run train and
+// its config can be read (for the total steps); otherwise there is no
+// progress line, only the summary. It must run before the workers start,
+// so that only their steps count.
+func startJobWatch(cmd *cobra.Command, plan *launch.Plan, log zerolog.Logger) (*launchedTrain, *jobWatch) {
+	job, ok, err := trainJob(plan.Config.Command)
+	if !ok {
+		return nil, nil
+	}
+	if err != nil {
+		log.Warn().Err(err).Msg("no progress line: cannot read the train command's config (the workers will say why)")
+		return nil, nil
+	}
+	tail, err := launch.NewMetricsTail(job.metricsPath())
+	if err != nil {
+		log.Warn().Err(err).Msg("no progress line")
+		return &job, nil
+	}
+	// --tee echoes worker 0's lines to the same terminal, which would break
+	// a drawn line: progress is logged instead.
+	draw := !plan.Config.Tee
+	return &job, watchJob(stderrFor(cmd.ErrOrStderr()), tail, job.cfg.Steps, draw, log, launchPollEvery)
+}
+
 // printPlan tells the user where each worker stands and where its log is.
-func printPlan(cmd *cobra.Command, p *launch.Plan) {
+func printPlan(cmd *cobra.Command, p *launch.Plan, job *launchedTrain) {
 	c := p.Config
 	w := cmd.ErrOrStderr()
 	kind := fmt.Sprintf("node %d of %d", c.NodeRank, c.NNodes)
@@ -167,5 +214,8 @@ func printPlan(cmd *cobra.Command, p *launch.Plan) {
 			dev = ", CUDA_VISIBLE_DEVICES=" + wk.Devices
 		}
 		fmt.Fprintf(w, "  worker %d: %s, gossip %s%s, log %s\n", wk.LocalRank, rank, wk.GossipAddr, dev, wk.LogFile)
+	}
+	if job != nil {
+		fmt.Fprintf(w, "  %s; progress from %s\n", job.batchLine(p.MinWorld, p.MaxWorld), job.metricsPath())
 	}
 }
