@@ -34,6 +34,11 @@ func newLaunchCmd() *cobra.Command {
 			"after which the others are stopped and the failed worker's last log lines shown.\n" +
 			"Workers share this node's CPUs: each gets GOMAXPROCS = CPUs / --nproc-per-node\n" +
 			"(at least 1) unless GOMAXPROCS is set here or with --env.\n\n" +
+			"For train, the console shows one progress line for the job (from rank 0's\n" +
+			"<out>/metrics.jsonl; logged every 30 s where stderr is not a terminal) and a\n" +
+			"summary at the end. The config's batch is per worker: the global batch is\n" +
+			"batch x world size x accumulate, for the configured steps and learning rate.\n" +
+			"After Ctrl-C the workers checkpoint and stop, and launch exits 130.\n\n" +
 			"Static jobs give --nnodes N and --node-rank R (or JOB_COMPLETION_INDEX, as in a\n" +
 			"Kubernetes Indexed Job); elastic jobs give --nnodes MIN:MAX or --min-nodes/--max-nodes,\n" +
 			"and workers learn their rank at rendezvous. Jobs on several nodes need --job and --seeds.",

@@ -185,6 +185,8 @@ type launchSummary struct {
 func (s launchSummary) outcome() string {
 	var we *launch.WorkerError
 	switch {
+	case s.err == nil && s.train != nil && s.prog.Records > 0 && s.prog.Step < s.train.cfg.Steps:
+		return "finished early" // fdsm ctl stop, or early stopping on validation
 	case s.err == nil:
 		return "finished"
 	case s.stopped && s.rep.StoppedCleanly():

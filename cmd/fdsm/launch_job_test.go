@@ -133,4 +133,8 @@ func TestLaunchSummaryOutcomes(t *testing.T) {
 	if got := s.outcome(); got != "failed: boom" {
 		t.Errorf("outcome %q", got)
 	}
+	s.err = nil
+	if got := s.outcome(); got != "finished early" {
+		t.Errorf("exit 0 at step 57 of 200: outcome %q", got)
+	}
 }
