@@ -210,8 +210,9 @@ func (p *Plan) handleExit(ev exitEvent, slots []slotState, stopping bool, log ze
 	case stopping && (ev.success || ev.code == ExitInterrupted):
 		log.Info().Int("local_rank", ev.local).Str("status", ev.status).Msg("worker stopped")
 	case stopping:
-		log.Warn().Int("local_rank", ev.local).Str("status", ev.status).Str("log", w.LogFile).
-			Msg("worker did not stop cleanly")
+		// Killed after the grace period (already warned about), or by the
+		// signal before it could handle it: the report says it was not clean.
+		log.Info().Int("local_rank", ev.local).Str("status", ev.status).Msg("worker exited")
 	case ev.success:
 		s.done = true
 		log.Info().Int("local_rank", ev.local).Msg("worker finished")

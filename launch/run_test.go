@@ -347,7 +347,7 @@ func TestRunInterruptedWorkersStopCleanly(t *testing.T) {
 			t.Errorf("worker %+v: want exit status 130, no restarts", w)
 		}
 	}
-	if n := strings.Count(logs.String(), `"message":"worker stopped"`); n != 2 || strings.Contains(logs.String(), "not stop cleanly") {
+	if n := strings.Count(logs.String(), `"message":"worker stopped"`); n != 2 || strings.Contains(logs.String(), `"message":"worker exited"`) {
 		t.Errorf("want two clean stops logged:\n%s", logs.String())
 	}
 	checkGone(t, pids)
