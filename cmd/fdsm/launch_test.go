@@ -105,7 +105,7 @@ func TestLaunchShowsProgressAndSummary(t *testing.T) {
 	for _, want := range []string{
 		"train: 300 optimizer steps, batch 256 per rank, global batch 512 (batch x 2 ranks) per step",
 		"job [========================] 100% 300/300 step",
-		fmt.Sprintf("fdsm launch: job progress-test finished after "),
+		"fdsm launch: job progress-test finished after ",
 		fmt.Sprintf(": step 300 of 300, final loss %.6g\n", last.Loss),
 		"workers: 0 (rank 0) exit status 0, 0 restarts; 1 (rank 1) exit status 0, 0 restarts",
 		"logs: " + filepath.Join(out, "logs") + "; run directory: " + out + "\n",
