@@ -144,25 +144,37 @@ func CheckSamplePath(path string) error {
 // SaveSamples writes samples x (in the model's input space) to path: a PNG
 // grid, 8 columns (2-D points: a scatter plot), or a NumPy float32 array
 // [N, C, H, W] (images) or [N, D] in pixel scale [0, 1], with the data
-// transforms that produced the model's inputs undone (data.ToPixels).
+// transforms that produced the model's inputs undone (see Pixels).
 func SaveSamples(path string, x *tensor.Tensor, transforms []string) error {
-	ts, err := data.ParseTransforms(transforms)
-	if err != nil {
-		return err
-	}
+	npyOut := strings.EqualFold(filepath.Ext(path), ".npy")
 	if x.Rank() == 2 && x.Dim(1) == 2 {
-		if strings.EqualFold(filepath.Ext(path), ".npy") {
+		if npyOut {
 			return npy.WriteFile(path, x.Shape(), x.ToFloat64s(), npy.Float32)
 		}
 		return WriteScatter(path, x)
 	}
-	vals := toFloat32(x.ToFloat64s())
-	data.ToPixels(ts, vals, x.Shape()[1:])
+	vals, err := Pixels(x, transforms)
+	if err != nil {
+		return err
+	}
 	px := tensor.FromFloat64s(tensor.DefaultCPU(), tensor.Float32, x.Shape(), toFloat64(vals))
-	if strings.EqualFold(filepath.Ext(path), ".npy") {
+	if npyOut {
 		return npy.WriteFile(path, px.Shape(), px.ToFloat64s(), npy.Float32)
 	}
 	return WriteGrid(path, px, 8)
+}
+
+// Pixels returns samples x (in the model's input space, made by data
+// transforms) in pixel scale [0, 1]: the transforms undone (data.ToPixels)
+// and the values clamped.
+func Pixels(x *tensor.Tensor, transforms []string) ([]float32, error) {
+	ts, err := data.ParseTransforms(transforms)
+	if err != nil {
+		return nil, err
+	}
+	vals := toFloat32(x.ToFloat64s())
+	data.ToPixels(ts, vals, x.Shape()[1:])
+	return vals, nil
 }
 
 func toFloat32(v []float64) []float32 {

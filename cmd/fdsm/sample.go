@@ -8,6 +8,7 @@ import (
 
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/progress"
+	"github.com/fdsm-go/fdsm/tensor"
 	"github.com/fdsm-go/fdsm/trainer"
 )
 
@@ -90,21 +91,32 @@ func sampleConfig(path string) (trainer.Config, string, error) {
 // drawSamples draws n samples as cfg.Samples configures, showing progress,
 // and writes them to out (its extension picks the format).
 func drawSamples(cmd *cobra.Command, m models.Model, cfg trainer.Config, n int, seed uint64, out string, draw bool) error {
-	log := logger()
-	bar := progress.New(stderrFor(cmd.ErrOrStderr()), cfg.Samples.SampleSteps(m), progress.Options{Label: "sample", Unit: "step", Draw: draw,
-		Log: func(s progress.Status) {
-			log.Info().Int("step", s.Done).Int("of", s.Total).Float64("eta_s", s.ETA.Seconds()).Msg("sampling")
-		}})
-	log.Info().Int("n", n).Int("steps", cfg.Samples.SampleSteps(m)).Str("out", out).Msg("sampling")
-	x, err := trainer.DrawSamples(m, cfg.Samples, n, seed, func(done, total int) { bar.Set(done, "") })
+	x, err := sampleWithProgress(cmd, m, cfg, n, seed, draw)
 	if err != nil {
-		bar.Stop("failed")
 		return err
 	}
-	bar.Finish()
 	if err := trainer.SaveSamples(out, x, cfg.Data.Transforms); err != nil {
 		return err
 	}
-	log.Info().Str("file", out).Msg("samples written")
+	logger().Info().Str("file", out).Msg("samples written")
 	return nil
+}
+
+// sampleWithProgress draws n samples as cfg.Samples configures with a
+// progress line (or log lines) over the sampler's steps.
+func sampleWithProgress(cmd *cobra.Command, m models.Model, cfg trainer.Config, n int, seed uint64, draw bool) (*tensor.Tensor, error) {
+	log := logger()
+	steps := cfg.Samples.SampleSteps(m)
+	bar := progress.New(stderrFor(cmd.ErrOrStderr()), steps, progress.Options{Label: "sample", Unit: "step", Draw: draw,
+		Log: func(s progress.Status) {
+			log.Info().Int("step", s.Done).Int("of", s.Total).Float64("eta_s", s.ETA.Seconds()).Msg("sampling")
+		}})
+	log.Info().Int("n", n).Int("steps", steps).Msg("sampling")
+	x, err := trainer.DrawSamples(m, cfg.Samples, n, seed, func(done, total int) { bar.Set(done, "") })
+	if err != nil {
+		bar.Stop("failed")
+		return nil, err
+	}
+	bar.Finish()
+	return x, nil
 }

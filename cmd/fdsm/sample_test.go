@@ -1,13 +1,16 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/fdsm-go/fdsm/data"
 	"github.com/fdsm-go/fdsm/npy"
+	"github.com/fdsm-go/fdsm/tensor"
 )
 
 var (
@@ -131,5 +134,50 @@ func TestEvalUsesRunTransforms(t *testing.T) {
 	// --transform none: the raw 28x28 test images, which the model rejects.
 	if _, _, err := execute(t, newRootCmd(), "eval", run, "--batches", "1", "--batch-size", "1", "--transform", "none"); err == nil || !strings.Contains(err.Error(), "do not fit") {
 		t.Errorf("--transform none: err %v, want the shape mismatch", err)
+	}
+}
+
+// TestEvalDigits: eval --what digits passes real test digits (as a .npy of
+// 64 padded images, the form fdsm sample writes) and fails noise.
+func TestEvalDigits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains the MNIST classifier (about 10 s)")
+	}
+	run := tinyImageRun(t)
+	test, err := data.LoadMNIST("", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, noise := make([]float64, 64*32*32), make([]float64, 64*32*32)
+	rng := tensor.NewRNG(1)
+	for i := range 64 {
+		for y := range 28 {
+			for x := range 28 {
+				real[(i*32+y+2)*32+x+2] = float64(test.Values()[(i*28+y)*28+x])
+			}
+		}
+	}
+	for i := range noise {
+		noise[i] = rng.Float64()
+	}
+	for name, vals := range map[string][]float64{"real": real, "noise": noise} {
+		f := filepath.Join(t.TempDir(), name+".npy")
+		if err := npy.WriteFile(f, []int{64, 1, 32, 32}, vals, npy.Float32); err != nil {
+			t.Fatal(err)
+		}
+		stdout, stderr, err := execute(t, newRootCmd(), "eval", run, "--what", "digits", "--samples-file", f, "--json")
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, stderr)
+		}
+		var got struct {
+			Pass    bool `json:"pass"`
+			Samples int  `json:"samples"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+			t.Fatalf("%s: %v in %q", name, err, stdout)
+		}
+		if got.Pass != (name == "real") || got.Samples != 64 {
+			t.Errorf("%s digits: %s", name, stdout)
+		}
 	}
 }
