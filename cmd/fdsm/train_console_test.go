@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fdsm-go/fdsm/trainer"
 )
 
 // toyTrainArgs trains the small mixture config: seconds per thousand steps.
@@ -137,5 +140,32 @@ func TestFailedRunNeverShowsComplete(t *testing.T) {
 	}
 	if strings.Contains(stderr, "100%") || !strings.Contains(stderr, "2/50 step") || !strings.Contains(stderr, "(failed)") {
 		t.Errorf("a failed run's progress line must stop at 2/50, marked failed:\n%s", stderr)
+	}
+}
+
+// TestInterruptMessages: an interrupted rank other than 0 says that rank 0
+// writes the checkpoint (it logged "checkpoint written" with an empty
+// path); rank 0 names the checkpoint it wrote.
+func TestInterruptMessages(t *testing.T) {
+	for _, tc := range []struct {
+		sum       trainer.Summary
+		want, not string
+	}{
+		{trainer.Summary{Rank: 1, Steps: 7}, `"message":"interrupted; rank 0 writes the checkpoint"`, `"checkpoint"`},
+		{trainer.Summary{Rank: 0, Steps: 7, Checkpoint: "runs/x/checkpoints/step-00000007"},
+			`"checkpoint":"runs/x/checkpoints/step-00000007"`, `"checkpoint":""`},
+	} {
+		var buf bytes.Buffer
+		if err := setupLogger(&buf, logOptions{level: "info", format: "json"}); err != nil {
+			t.Fatal(err)
+		}
+		cmd := newRootCmd()
+		err := trainOutcome(cmd, tc.sum, context.Canceled, nil)
+		if !errors.Is(err, errInterrupted) || !cmd.SilenceErrors {
+			t.Errorf("%+v: err %v (silenced %v), want errInterrupted with no error line", tc.sum, err, cmd.SilenceErrors)
+		}
+		if log := buf.String(); !strings.Contains(log, tc.want) || strings.Contains(log, tc.not) {
+			t.Errorf("%+v logged %s; want %s and not %s", tc.sum, log, tc.want, tc.not)
+		}
 	}
 }
