@@ -498,7 +498,7 @@ func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 // newLoader opens the dataset and checks its samples fit the model.
 func (r Run) newLoader(m models.Model, be tensor.Backend, dt tensor.DType) (*data.Loader, data.Dataset, error) {
 	cfg := r.Config
-	ds, err := data.Open(cfg.Data.Name, data.OpenOptions{DataDir: cfg.Data.Dir, Seed: cfg.Seed})
+	ds, err := data.Open(cfg.Data.Name, data.OpenOptions{DataDir: cfg.Data.Dir, DirHint: DataDirHint, Seed: cfg.Seed})
 	if err != nil {
 		return nil, nil, fmt.Errorf("data: %w", err)
 	}

@@ -40,7 +40,7 @@ func newValidator(cfg Config, m models.Model) (*validator, error) {
 		v.disabled = true
 		return v, nil
 	}
-	ds, err := data.Open(cfg.Validation.Data, data.OpenOptions{DataDir: cfg.Data.Dir, Seed: cfg.Seed})
+	ds, err := data.Open(cfg.Validation.Data, data.OpenOptions{DataDir: cfg.Data.Dir, DirHint: DataDirHint, Seed: cfg.Seed})
 	if err != nil {
 		return nil, fmt.Errorf("validation.data: %w", err)
 	}

@@ -33,6 +33,7 @@ images file.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Image.Size = size
 			o.Image.SkipCorrupt = skipCorrupt
+			o.DirHint = "--data-dir DIR"
 			d, err := data.Open(args[0], o)
 			if err != nil {
 				return err

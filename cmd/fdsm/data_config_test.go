@@ -53,3 +53,12 @@ func TestDataInfoUCIAnyDir(t *testing.T) {
 		t.Errorf("redwine: %+v", info)
 	}
 }
+
+// TestDataInfoAdvisesDataDir: data info names its own flag for a dataset
+// that needs a directory.
+func TestDataInfoAdvisesDataDir(t *testing.T) {
+	_, _, err := execute(t, newRootCmd(), "data", "info", "cifar10")
+	if err == nil || !strings.Contains(err.Error(), "--data-dir DIR") || strings.Contains(err.Error(), "data.dir") {
+		t.Fatalf("err %v, want advice naming --data-dir", err)
+	}
+}
