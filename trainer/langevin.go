@@ -10,19 +10,22 @@ import (
 )
 
 // TempPhase is one phase of a Langevin temperature schedule: Steps steps
-// whose temperature goes linearly from From (first step) to To (last step),
-// as np.linspace(From, To, Steps).
+// whose temperature goes from From (first step) to To (last step), linearly
+// as np.linspace(From, To, Steps), or with Geometric as np.geomspace (a
+// constant ratio per step: equal time at every noise scale, as annealed
+// Langevin over noise levels spends it; From and To must be positive).
 type TempPhase struct {
-	Steps int     `json:"steps"`
-	From  float64 `json:"from"`
-	To    float64 `json:"to"`
+	Steps     int     `json:"steps"`
+	From      float64 `json:"from"`
+	To        float64 `json:"to"`
+	Geometric bool    `json:"geometric,omitempty"`
 }
 
 // ReferenceSchedule returns the deep-EBM sampling schedule of the reference
 // code: 500 steps at temperature 100, then 100 -> 1 over 2000 steps, then
 // 1 -> 0 over 200 steps.
 func ReferenceSchedule() []TempPhase {
-	return []TempPhase{{500, 100, 100}, {2000, 100, 1}, {200, 1, 0}}
+	return []TempPhase{{Steps: 500, From: 100, To: 100}, {Steps: 2000, From: 100, To: 1}, {Steps: 200, From: 1, To: 0}}
 }
 
 // LangevinOptions configure SampleLangevin. Zero fields take the reference
@@ -64,7 +67,7 @@ func (o LangevinOptions) Scaled(f float64) LangevinOptions {
 	src := o.schedule()
 	out := make([]TempPhase, len(src))
 	for i, p := range src {
-		out[i] = TempPhase{Steps: max(1, int(math.Round(float64(p.Steps)*f))), From: p.From, To: p.To}
+		out[i] = TempPhase{Steps: max(1, int(math.Round(float64(p.Steps)*f))), From: p.From, To: p.To, Geometric: p.Geometric}
 	}
 	o.Schedule = out
 	return o
@@ -90,7 +93,11 @@ func (o LangevinOptions) Temperature(i int) float64 {
 			if p.Steps == 1 {
 				return p.From
 			}
-			return p.From + (p.To-p.From)*float64(i)/float64(p.Steps-1)
+			f := float64(i) / float64(p.Steps-1)
+			if p.Geometric {
+				return p.From * math.Pow(p.To/p.From, f)
+			}
+			return p.From + (p.To-p.From)*f
 		}
 		i -= p.Steps
 	}
@@ -110,6 +117,9 @@ func (o LangevinOptions) validate() error {
 	for i, p := range o.schedule() {
 		if p.Steps < 0 || p.From < 0 || p.To < 0 || math.IsNaN(p.From+p.To) || math.IsInf(p.From+p.To, 0) {
 			return fmt.Errorf("trainer: Langevin schedule phase %d %+v: steps and temperatures must be >= 0 and finite", i, p)
+		}
+		if p.Geometric && (p.From <= 0 || p.To <= 0) {
+			return fmt.Errorf("trainer: Langevin schedule phase %d %+v: a geometric phase needs positive temperatures", i, p)
 		}
 	}
 	if o.Clamp != nil && !(o.Clamp[0] <= o.Clamp[1]) {

@@ -96,7 +96,7 @@ func TestLangevinGaussianStationary(t *testing.T) {
 			t.Fatalf("h=%v: %d steps leave a^K = %g of the start", tc.h, tc.steps, r)
 		}
 		v := s2 / (1 - tc.h*tc.h/(4*s2))
-		o := LangevinOptions{Step: tc.h, Schedule: []TempPhase{{tc.steps, 1, 1}}}
+		o := LangevinOptions{Step: tc.h, Schedule: []TempPhase{{Steps: tc.steps, From: 1, To: 1}}}
 		x, err := SampleLangevin(g, n, be, tensor.Float64, tensor.NewRNG(7), o)
 		if err != nil {
 			t.Fatal(err)
@@ -136,7 +136,7 @@ func TestLangevinDeterministicSteps(t *testing.T) {
 		want[i] -= D * D * (want[i] - mu) / (g.s * g.s)
 	}
 	var calls []int
-	o := LangevinOptions{Step: h, Schedule: []TempPhase{{1, 0, 0}}, Denoise: D,
+	o := LangevinOptions{Step: h, Schedule: []TempPhase{{Steps: 1}}, Denoise: D,
 		Progress: func(step, total int) { calls = append(calls, step, total) }}
 	x, err := SampleLangevin(g, n, be, tensor.Float64, tensor.NewRNG(11), o)
 	if err != nil {
@@ -185,6 +185,25 @@ func TestLangevinReferenceSchedule(t *testing.T) {
 	}
 	if tiny := o.Scaled(1e-6); tiny.TotalSteps() != 3 || tiny.Temperature(2) != 1 {
 		t.Errorf("Scaled(1e-6): %d steps, last T %v; want 3 single-step phases", tiny.TotalSteps(), tiny.Temperature(2))
+	}
+}
+
+// TestLangevinGeometricSchedule: a geometric phase has a constant ratio
+// between steps (np.geomspace), keeps it when scaled, and rejects a zero
+// temperature.
+func TestLangevinGeometricSchedule(t *testing.T) {
+	o := LangevinOptions{Schedule: []TempPhase{{Steps: 5, From: 100, To: 0.01, Geometric: true}, {Steps: 2, From: 1, To: 0}}}
+	for i, want := range []float64{100, 10, 1, 0.1, 0.01, 1, 0} {
+		if got := o.Temperature(i); math.Abs(got-want) > 1e-12*want {
+			t.Errorf("Temperature(%d) = %v, want %v", i, got, want)
+		}
+	}
+	if s := o.Scaled(2); s.TotalSteps() != 14 || math.Abs(s.Temperature(9)-0.01) > 1e-15 || !s.Schedule[0].Geometric {
+		t.Errorf("Scaled(2): %d steps, T(9) = %v", s.TotalSteps(), s.Temperature(9))
+	}
+	bad := LangevinOptions{Schedule: []TempPhase{{Steps: 3, From: 1, To: 0, Geometric: true}}}
+	if err := bad.validate(); err == nil || !strings.Contains(err.Error(), "positive") {
+		t.Errorf("geometric phase to 0: err %v", err)
 	}
 }
 
@@ -238,7 +257,7 @@ func TestSamplerErrors(t *testing.T) {
 		"levels": {err2(SampleAnnealed(&gaussModel{mu: []float64{0}, s: 1, sigmas: []float64{0.1, 1}, dt: tensor.Float64},
 			2, be, tensor.Float64, rng, AnnealedOptions{})), "decreasing"},
 		"diverge": {err2(SampleLangevin(g, 2, be, tensor.Float64, rng,
-			LangevinOptions{Step: 3, Schedule: []TempPhase{{2000, 0, 0}}})), "not finite"},
+			LangevinOptions{Step: 3, Schedule: []TempPhase{{Steps: 2000}}})), "not finite"},
 	} {
 		if c.err == nil || !strings.Contains(c.err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one containing %q", name, c.err, c.want)
