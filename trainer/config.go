@@ -87,6 +87,12 @@ type ObjectiveConfig struct {
 	Projection string  `json:"projection"`
 	Scaling    string  `json:"scaling"`
 	Sequential bool    `json:"sequential"`
+	// Multiscale DSM (mdsm, fd-mdsm): the noise range σ_b = linspace(
+	// SigmaMin, SigmaMax, batch) and the target scale s0 (0: the
+	// reference's 0.05, 1.2 and 0.1).
+	SigmaMin float64 `json:"sigma_min"`
+	SigmaMax float64 `json:"sigma_max"`
+	S0       float64 `json:"s0"`
 }
 
 // OptimizerConfig selects the optimizer.
@@ -320,6 +326,9 @@ func (c Config) Validate() error {
 	if c.Objective.Eps <= 0 || c.Objective.Sigma <= 0 {
 		bad("objective.eps and objective.sigma must be positive (got %g, %g)", c.Objective.Eps, c.Objective.Sigma)
 	}
+	if o := c.Objective; o.SigmaMin < 0 || o.SigmaMax < 0 || o.S0 < 0 || (o.SigmaMax > 0 && o.SigmaMin > o.SigmaMax) {
+		bad("objective.sigma_min <= sigma_max and s0 must not be negative (0: the reference values), got %g, %g, %g", o.SigmaMin, o.SigmaMax, o.S0)
+	}
 	if c.BadSteps.MaxConsecutive <= 0 {
 		bad("bad_steps.max_consecutive must be at least 1")
 	}
@@ -340,7 +349,8 @@ func (c Config) Validate() error {
 
 func (c Config) objectiveOptions() objective.Options {
 	return objective.Options{Eps: c.Objective.Eps, Sigma: c.Objective.Sigma, Projection: objective.Projection(c.Objective.Projection),
-		Scaling: objective.Scaling(c.Objective.Scaling), Sequential: c.Objective.Sequential}
+		Scaling: objective.Scaling(c.Objective.Scaling), Sequential: c.Objective.Sequential,
+		SigmaMin: c.Objective.SigmaMin, SigmaMax: c.Objective.SigmaMax, S0: c.Objective.S0}
 }
 
 // ModelSpec returns the model spec.

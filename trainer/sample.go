@@ -143,8 +143,9 @@ func CheckSamplePath(path string) error {
 
 // SaveSamples writes samples x (in the model's input space) to path: a PNG
 // grid, 8 columns (2-D points: a scatter plot), or a NumPy float32 array
-// [N, C, H, W] (images) or [N, D] in pixel scale [0, 1], with the data
-// transforms that produced the model's inputs undone (see Pixels).
+// [N, C, H, W] (images, also flattened square ones) or [N, D] in pixel
+// scale [0, 1], with the data transforms that produced the model's inputs
+// undone (see Pixels).
 func SaveSamples(path string, x *tensor.Tensor, transforms []string) error {
 	npyOut := strings.EqualFold(filepath.Ext(path), ".npy")
 	if x.Rank() == 2 && x.Dim(1) == 2 {
@@ -157,11 +158,24 @@ func SaveSamples(path string, x *tensor.Tensor, transforms []string) error {
 	if err != nil {
 		return err
 	}
-	px := tensor.FromFloat64s(tensor.DefaultCPU(), tensor.Float32, x.Shape(), toFloat64(vals))
+	px := tensor.FromFloat64s(tensor.DefaultCPU(), tensor.Float32, imageShape(x.Shape()), toFloat64(vals))
 	if npyOut {
 		return npy.WriteFile(path, px.Shape(), px.ToFloat64s(), npy.Float32)
 	}
 	return WriteGrid(path, px, 8)
+}
+
+// imageShape is [N, 1, S, S] for flattened grey images [N, S*S] (an MLP's
+// samples of MNIST), S at least 8; other shapes are returned as they are.
+func imageShape(s tensor.Shape) tensor.Shape {
+	if len(s) != 2 {
+		return s
+	}
+	side := int(math.Round(math.Sqrt(float64(s[1]))))
+	if side < 8 || side*side != s[1] {
+		return s
+	}
+	return tensor.Shape{s[0], 1, side, side}
 }
 
 // Pixels returns samples x (in the model's input space, made by data
