@@ -101,3 +101,108 @@ func TestMLPGradients(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestMLPHeadAndBase: the quadratic head is l1(h)·l2(h) + lq(h²) on the
+// last hidden layer, and base_precision p adds exactly ½·p·‖x‖² to the
+// energy (checked against a float64 loop over the same weights); both keep
+// first and second derivatives right (central differences).
+func TestMLPHeadAndBase(t *testing.T) {
+	be := tensor.DefaultCPU()
+	build := func(opts map[string]any) *MLP {
+		t.Helper()
+		o := map[string]any{"input_dim": 4, "hidden": []int{5, 3}}
+		for k, v := range opts {
+			o[k] = v
+		}
+		m, err := Build(Spec{Kind: "mlp", Options: o}, be, tensor.Float64, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.(*MLP)
+	}
+	x := be.Empty(tensor.Float64, 3, 4)
+	be.Random(x, tensor.Normal(0, 1), tensor.NewRNG(1))
+	energy := func(m *MLP) []float64 {
+		tp := ad.NewTape(be)
+		lp := m.LogDensity(tp.Const(x)).Value().ToFloat64s()
+		for i := range lp {
+			lp[i] = -lp[i]
+		}
+		return lp
+	}
+
+	quad := build(map[string]any{"head": "quadratic"})
+	byName := map[string]*tensor.Tensor{}
+	for _, p := range quad.Params() {
+		byName[p.Name] = p.Value
+	}
+	lin := func(name string, h []float64) []float64 {
+		w, b := byName[name+".weight"], byName[name+".bias"]
+		out := make([]float64, w.Dim(0))
+		for o := range out {
+			out[o] = b.At(o)
+			for i := range h {
+				out[o] += w.At(o, i) * h[i]
+			}
+		}
+		return out
+	}
+	got := energy(quad)
+	for n := 0; n < 3; n++ {
+		h := []float64{x.At(n, 0), x.At(n, 1), x.At(n, 2), x.At(n, 3)}
+		for _, l := range []string{"layers.0", "layers.1"} {
+			h = lin(l, h)
+			for i := range h {
+				h[i] = math.Log1p(math.Exp(h[i]))
+			}
+		}
+		sq := make([]float64, len(h))
+		for i := range h {
+			sq[i] = h[i] * h[i]
+		}
+		want := lin("head.l1", h)[0]*lin("head.l2", h)[0] + lin("head.lq", sq)[0]
+		if math.Abs(got[n]-want) > 1e-12 {
+			t.Errorf("quadratic head, sample %d: E %v, want %v", n, got[n], want)
+		}
+	}
+
+	plain, based := energy(build(nil)), build(map[string]any{"base_precision": 100.0})
+	withBase := energy(based)
+	for n := 0; n < 3; n++ {
+		sq := 0.0
+		for i := 0; i < 4; i++ {
+			sq += x.At(n, i) * x.At(n, i)
+		}
+		if want := plain[n] + 50*sq; math.Abs(withBase[n]-want) > 1e-9*math.Abs(want) {
+			t.Errorf("base_precision, sample %d: E %v, want %v + 50·‖x‖² = %v", n, withBase[n], plain[n], want)
+		}
+	}
+
+	both := build(map[string]any{"head": "quadratic", "base_precision": 3.0})
+	inputs := []*tensor.Tensor{x}
+	for _, p := range both.Params() {
+		inputs = append(inputs, p.Value)
+	}
+	v := be.Empty(tensor.Float64, 3, 4)
+	be.Random(v, tensor.Normal(0, 1), tensor.NewRNG(7))
+	first := func(vs []*ad.Var) *ad.Var { return ad.Sum(both.LogDensity(vs[0])) }
+	second := func(vs []*ad.Var) *ad.Var {
+		g := ad.Grad([]*ad.Var{ad.Sum(both.LogDensity(vs[0]))}, vs[:1], ad.GradOptions{CreateGraph: true})[0]
+		return ad.Sum(ad.Mul(vs[0].Tape().Const(v), g))
+	}
+	for name, f := range map[string]func([]*ad.Var) *ad.Var{"first": first, "second": second} {
+		if err := ad.CheckGrad(be, f, inputs, ad.CheckOptions{}); err != nil {
+			t.Errorf("%s derivatives: %v", name, err)
+		}
+	}
+
+	for _, bad := range []map[string]any{{"head": "cubic"}, {"base_precision": -1.0}, {"head": "quadratic", "hidden": []int{}}} {
+		o := map[string]any{"input_dim": 4, "hidden": []int{5}}
+		for k, v := range bad {
+			o[k] = v
+		}
+		if _, err := Build(Spec{Kind: "mlp", Options: o}, be, tensor.Float64, 2); err == nil {
+			t.Errorf("options %v: no error", bad)
+		}
+	}
+}
