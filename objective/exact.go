@@ -235,6 +235,9 @@ func (s dsm) sigmas(b Batch) []float64 {
 	}
 	n := b.X.Dim(0)
 	if s.multi {
+		if s.o.SigmaSpacing == "geometric" {
+			return geomspace(s.o.SigmaMin, s.o.SigmaMax, n)
+		}
 		return linspace(s.o.SigmaMin, s.o.SigmaMax, n)
 	}
 	out := make([]float64, n)

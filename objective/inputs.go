@@ -2,6 +2,7 @@ package objective
 
 import (
 	"fmt"
+	"math"
 
 	ad "github.com/fdsm-go/fdsm/autodiff"
 	"github.com/fdsm-go/fdsm/models"
@@ -135,6 +136,16 @@ func linspace(lo, hi float64, n int) []float64 {
 			continue
 		}
 		out[i] = lo + (hi-lo)*float64(i)/float64(n-1)
+	}
+	return out
+}
+
+// geomspace returns n values from lo to hi with a constant ratio
+// (np.geomspace); lo and hi must be positive.
+func geomspace(lo, hi float64, n int) []float64 {
+	out := linspace(math.Log(lo), math.Log(hi), n)
+	for i, v := range out {
+		out[i] = math.Exp(v)
 	}
 	return out
 }

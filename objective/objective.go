@@ -94,6 +94,11 @@ type Options struct {
 	// MDSM: the per-position noise range (linspace over the batch) and the
 	// fixed target scale s0; defaults 0.05, 1.2 and 0.1 as in the reference.
 	SigmaMin, SigmaMax, S0 float64
+	// SigmaSpacing spaces the MDSM noise levels over the batch: "linear"
+	// (default, the reference's linspace) or "geometric" (a constant ratio,
+	// as NCSN's levels: equal weight per octave of noise, so more of the
+	// batch trains the small noise that sharpens samples).
+	SigmaSpacing string
 	// Executor runs FD evaluations; default Batched (or Sequential when
 	// Sequential is set).
 	Executor fdpar.Executor
@@ -173,6 +178,14 @@ func New(name string, opts Options) (Objective, error) {
 	case Paper, ReferenceEBM, ReferenceFlow, ReferenceNCSN:
 	default:
 		return nil, fmt.Errorf("objective %s: unknown scaling %q (valid: paper, reference-ebm, reference-flow, reference-ncsn)", name, opts.Scaling)
+	}
+	switch opts.SigmaSpacing {
+	case "", "linear", "geometric":
+	default:
+		return nil, fmt.Errorf("objective %s: unknown sigma spacing %q (valid: linear, geometric)", name, opts.SigmaSpacing)
+	}
+	if opts.SigmaMin <= 0 || opts.SigmaMax < opts.SigmaMin {
+		return nil, fmt.Errorf("objective %s: want 0 < sigma_min <= sigma_max (got %g, %g)", name, opts.SigmaMin, opts.SigmaMax)
 	}
 	if opts.FirstOrder.Order != 1 || opts.SecondOrder.Order != 2 {
 		return nil, fmt.Errorf("objective %s: stencils must be of order 1 and 2 (got %d and %d)", name, opts.FirstOrder.Order, opts.SecondOrder.Order)

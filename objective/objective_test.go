@@ -186,3 +186,35 @@ func TestObjectiveErrors(t *testing.T) {
 		t.Errorf("fd-ssmvr on an energy: %v", err)
 	}
 }
+
+// TestSigmaSpacing: MDSM spreads its noise levels over the batch linearly
+// (the reference's linspace) or geometrically (np.geomspace: a constant
+// ratio); bad spacings and ranges are errors.
+func TestSigmaSpacing(t *testing.T) {
+	x := randT(1, tensor.Normal(0, 1), 3, 3)
+	for _, tc := range []struct {
+		spacing string
+		want    []float64
+	}{
+		{"", []float64{0.05, 0.625, 1.2}},
+		{"linear", []float64{0.05, 0.625, 1.2}},
+		{"geometric", []float64{0.05, math.Sqrt(0.05 * 1.2), 1.2}},
+	} {
+		o, err := New("mdsm", Options{SigmaSpacing: tc.spacing})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := o.(dsm).sigmas(Batch{X: x})
+		for i := range got {
+			if math.Abs(got[i]-tc.want[i]) > 1e-15 {
+				t.Errorf("spacing %q: sigmas %v, want %v", tc.spacing, got, tc.want)
+				break
+			}
+		}
+	}
+	for _, bad := range []Options{{SigmaSpacing: "log"}, {SigmaMin: 2, SigmaMax: 1}, {SigmaMin: -0.1}} {
+		if _, err := New("mdsm", bad); err == nil {
+			t.Errorf("options %+v: no error", bad)
+		}
+	}
+}
