@@ -4,6 +4,8 @@
 #   make test         go vet, go test, then the race detector on RACE_PKGS
 #   make test-noblas  the same tests built with the pure-Go BLAS (-tags noopenblas)
 #   make bench        the engine's Go benchmarks
+#   make test-mainjob train the main job (~10 min) and judge its samples with
+#                     an independent MNIST classifier
 #   make clean        remove build outputs
 #
 # BLAS=gonum forces the pure-Go BLAS build; BLAS=openblas forces OpenBLAS;
@@ -62,7 +64,7 @@ define run_tests
 	$(if $(filter 1,$(CGO_ON)),$(GO) test -race -short $(1) -run '$(RACE_TRAINER_RUN)' ./trainer/)
 endef
 
-.PHONY: all build test test-noblas bench clean
+.PHONY: all build test test-noblas test-mainjob bench clean
 
 all: build
 
@@ -78,6 +80,9 @@ test:
 
 test-noblas:
 	$(call run_tests,-tags noopenblas)
+
+test-mainjob:
+	FDSM_TEST_MAIN_JOB=1 $(GO) test $(TAGFLAGS) -count=1 -timeout 60m -v -run TestMainJobDrawsDigits ./cmd/fdsm/
 
 bench:
 	$(GO) test $(TAGFLAGS) -run XXX -bench . $(BENCH_PKGS)

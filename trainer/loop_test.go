@@ -319,7 +319,7 @@ func TestConfigValidation(t *testing.T) {
 	if err := c.Set("optimizer.lr=2e-4"); err != nil || c.Optimizer.LR != 2e-4 {
 		t.Errorf("set lr: %v %v", err, c.Optimizer.LR)
 	}
-	if err := c.Set("model.n_chan=16"); err != nil || fmt.Sprint(c.Model["n_chan"]) != "16" || c.Model["kind"] != "resnet_ebm" {
+	if err := c.Set("model.hidden=[32, 32]"); err != nil || fmt.Sprint(c.Model["hidden"]) != "[32 32]" || c.Model["kind"] != "mlp" {
 		t.Errorf("set model option: %v %v", err, c.Model)
 	}
 	if err := c.Set("optimiser.lr=1"); err == nil {

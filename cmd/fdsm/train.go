@@ -26,11 +26,13 @@ func newTrainCmd() *cobra.Command {
 	var bf busFlags
 	cmd := &cobra.Command{
 		Use:   "train [--config FILE] [--set key=value ...] [--out DIR] [--resume]",
-		Short: "Train a model; with no config, the default main job (an EBM on MNIST with FD-SSM)",
+		Short: "Train a model; with no config, the main job (an EBM of MNIST digits)",
 		Long: `Trains the model, objective and dataset of a YAML config (the defaults are
-the main job: a small resnet_ebm on MNIST trained with FD-SSM, about ten
-minutes on two CPU cores). Every config field can be overridden with --set,
-e.g. --set steps=200 --set optimizer.lr=1e-4 --set model.n_chan=16.
+the main job: an MLP energy of MNIST digits trained by multiscale DSM and
+sampled by annealed Langevin dynamics, about ten minutes on two CPU cores).
+Every config field can be overridden with --set, e.g. --set steps=200
+--set optimizer.lr=1e-4 --set model.hidden=[1024,1024]; --set
+objective.name=fd-mdsm trains it with the paper's FD-DSM.
 
 The run directory gets checkpoints/ (atomic, the last few kept), metrics.jsonl,
 loss.png and time.png, and samples.png (a grid of Langevin samples for energy
