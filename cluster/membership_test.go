@@ -262,11 +262,17 @@ func TestMembershipSeeds(t *testing.T) {
 		first = m
 	}
 	// A DNS name stands for all its addresses (localhost may also be ::1,
-	// where nobody listens: one reachable address is enough).
+	// where nobody listens: one reachable address is enough). A machine
+	// without a localhost entry (a bare debootstrap has no /etc/hosts)
+	// cannot name itself; the rest of the test still runs there.
 	_, port, _ := splitHostPortDefault(first.Addr(), 0)
-	second := msStart(t, msConfig(msMember("j", "h1", 0, 0), fmt.Sprintf("localhost:%d", port)))
-	msWaitMembers(t, second, 2)
-	msWaitMembers(t, first, 2)
+	if _, err := net.LookupHost("localhost"); err != nil {
+		t.Logf("skipping the DNS-name seed: this machine does not resolve localhost (%v)", err)
+	} else {
+		second := msStart(t, msConfig(msMember("j", "h1", 0, 0), fmt.Sprintf("localhost:%d", port)))
+		msWaitMembers(t, second, 2)
+		msWaitMembers(t, first, 2)
+	}
 
 	// Nobody at the seed: a clear error within JoinTimeout.
 	cfg := msConfig(msMember("j", "h2", 0, 0), "127.0.0.1:1")
