@@ -6,6 +6,12 @@ import "time"
 // SIGTERM after it saved its work (128 + SIGINT, as shells report it).
 const ExitInterrupted = 130
 
+// ExitUsage is the status of an fdsm command that refused its input: bad
+// flags or config, a run directory it may not use (one holding a run
+// without --resume, checkpoints --resume cannot load). The same command
+// would fail the same way, so the launcher does not restart it.
+const ExitUsage = 2
+
 // Report is what one run of a plan did, for the launcher's summary.
 type Report struct {
 	Elapsed time.Duration

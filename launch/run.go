@@ -198,8 +198,9 @@ func (p *Plan) RunReport(ctx context.Context) (rep Report, err error) {
 }
 
 // handleExit decides what an ended incarnation means: nothing while
-// stopping (exit 0 or ExitInterrupted is a clean stop), done on success, a restart while the slot has restarts left,
-// else the end of the launch (fail is called with a *WorkerError, after the
+// stopping (exit 0 or ExitInterrupted is a clean stop), done on success, a
+// restart while the slot has restarts left (never after ExitUsage), else the
+// end of the launch (fail is called with a *WorkerError, after the
 // log tail went to Stderr).
 func (p *Plan) handleExit(ev exitEvent, slots []slotState, stopping bool, log zerolog.Logger,
 	fail func(error), restart func()) {
@@ -216,7 +217,7 @@ func (p *Plan) handleExit(ev exitEvent, slots []slotState, stopping bool, log ze
 	case ev.success:
 		s.done = true
 		log.Info().Int("local_rank", ev.local).Msg("worker finished")
-	case s.restarts < cfg.MaxRestarts:
+	case s.restarts < cfg.MaxRestarts && ev.code != ExitUsage:
 		var lastLine string
 		if len(ev.tail) > 0 {
 			lastLine = ev.tail[len(ev.tail)-1]
@@ -228,8 +229,11 @@ func (p *Plan) handleExit(ev exitEvent, slots []slotState, stopping bool, log ze
 	default:
 		werr := &WorkerError{NodeRank: cfg.NodeRank, LocalRank: ev.local, Rank: w.Rank,
 			Restarts: s.restarts, Status: ev.status, ExitCode: ev.code, LogFile: w.LogFile, Tail: ev.tail}
-		log.Error().Int("local_rank", ev.local).Str("status", ev.status).Str("log", w.LogFile).
-			Msg("worker failed with no restarts left: stopping the others")
+		msg := "worker failed with no restarts left: stopping the others"
+		if ev.code == ExitUsage {
+			msg = "worker refused its command (exit 2: fix the command; a restart would fail the same way): stopping the others"
+		}
+		log.Error().Int("local_rank", ev.local).Str("status", ev.status).Str("log", w.LogFile).Msg(msg)
 		p.printTail(werr)
 		fail(werr)
 	}

@@ -352,3 +352,21 @@ func TestRunInterruptedWorkersStopCleanly(t *testing.T) {
 	}
 	checkGone(t, pids)
 }
+
+// TestRunDoesNotRestartUsageErrors: a worker that refused its command
+// (ExitUsage: a bad config, a run directory it may not use) is not
+// restarted: a restart would fail the same way, or, for a refused run
+// directory, resume the run the user did not ask to continue.
+func TestRunDoesNotRestartUsageErrors(t *testing.T) {
+	pidDir := t.TempDir()
+	cfg, _, _ := procConfig(t, "fail", 1, envFakeExit+"="+strconv.Itoa(ExitUsage), envFakePidDir+"="+pidDir)
+	cfg.MaxRestarts = 3
+	err := wait(t, runPlan(t, context.Background(), cfg))
+	var werr *WorkerError
+	if !errors.As(err, &werr) {
+		t.Fatalf("err = %v, want a *WorkerError", err)
+	}
+	if werr.Restarts != 0 || werr.ExitCode != ExitUsage {
+		t.Errorf("worker error %+v: want exit %d and no restarts", werr, ExitUsage)
+	}
+}

@@ -196,14 +196,23 @@ func loadCheckpoint(path string, m models.Model, opt Optimizer) (trainState, err
 }
 
 // restoreLatest loads the newest readable checkpoint, reporting and skipping
-// corrupt ones; it returns "" when there is none.
+// unreadable ones; it returns "" when there is none, and ErrCannotResume,
+// naming each checkpoint and why, when there are some and none loads.
 func restoreLatest(dir string, m models.Model, opt Optimizer, warn func(path string, err error)) (string, trainState, error) {
-	for _, p := range listCheckpoints(dir) {
+	tried := listCheckpoints(dir)
+	var errs []error
+	for _, p := range tried {
 		st, err := loadCheckpoint(p, m, opt)
 		if err == nil {
 			return p, st, nil
 		}
 		warn(p, err)
+		errs = append(errs, err)
+	}
+	if len(tried) > 0 {
+		// Starting fresh here would overwrite the checkpoints it could
+		// not read.
+		return "", trainState{}, resumeFailure(dir, tried, errs)
 	}
 	return "", trainState{}, nil
 }

@@ -53,6 +53,10 @@ type Run struct {
 	PollCommand func() string
 	// OnCheckpoint, if set, is called after each checkpoint is written.
 	OnCheckpoint func(step int, path string)
+	// Overwrite lets a fresh run (Resume false) start in a directory that
+	// holds a run, after moving that run aside to Dir.old-<time>; without
+	// it such a run fails with ErrRunExists.
+	Overwrite bool
 }
 
 // command is an operator's request carried through a step.
@@ -104,11 +108,6 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 			return Summary{Steps: step, Checkpoint: path, AlreadyComplete: true, Rank: d.rank()}, nil
 		}
 	}
-	if lead {
-		if err := checkWritable(r.Dir); err != nil {
-			return Summary{}, err
-		}
-	}
 	dt, _ := tensor.ParseDType(cfg.DType)
 	be := tensor.DefaultCPU()
 	m, err := models.Build(cfg.ModelSpec(), be, dt, cfg.Seed)
@@ -158,6 +157,13 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 	sched, err := NewSchedule(cfg.Schedule.Kind, cfg.Optimizer.LR, cfg.Steps, cfg.Schedule.Warmup, cfg.Schedule.MinLR)
 	if err != nil {
 		return Summary{}, err
+	}
+	// Everything above only reads; the run directory is claimed (and
+	// written) from here on.
+	if lead {
+		if err := r.claimDir(); err != nil {
+			return Summary{}, err
+		}
 	}
 	rng := tensor.NewRNG(cfg.Seed ^ 0x5eed)
 	var s runState
@@ -612,6 +618,22 @@ func ModelFile(path string) (string, error) {
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // checkWritable creates dir and proves a file can be written there.
+// claimDir makes the run directory this run's: a fresh run refuses (or,
+// with Overwrite, moves aside) a directory holding another run; then the
+// directory must be writable. A resume keeps what is there.
+func (r Run) claimDir() error {
+	if !r.Resume {
+		moved, err := claimRunDir(r.Dir, r.Overwrite, time.Now())
+		if err != nil {
+			return err
+		}
+		if moved != "" {
+			r.Log.Warn().Str("dir", r.Dir).Str("moved_to", moved).Msg("--overwrite: the old run was moved aside")
+		}
+	}
+	return checkWritable(r.Dir)
+}
+
 func checkWritable(dir string) error {
 	if dir == "" {
 		return errors.New("output directory: empty path")

@@ -230,10 +230,19 @@ func TestInterruptedCheckpointSurvivesRotation(t *testing.T) {
 	dir := t.TempDir()
 	c := toyConfig("fd-ssm", 20)
 	c.Checkpoint = CheckpointConfig{Every: 5, Keep: 2}
-	train(t, c, dir, false) // leaves step-15 and step-20
+	old := t.TempDir()
+	train(t, c, old, false) // leaves step-15 and step-20
+	// A run whose directory holds older, higher-numbered checkpoints (a
+	// restarted data-parallel rank 0, files copied in): they appear after it
+	// started, as a fresh run refuses a directory that holds a run.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sum, err := Run{Config: c, Dir: dir, Log: zerolog.Nop(), OnStep: func(m StepMetrics) {
+		if m.Step == 1 {
+			if err := os.CopyFS(checkpointRoot(dir), os.DirFS(checkpointRoot(old))); err != nil {
+				t.Error(err)
+			}
+		}
 		if m.Step == 3 {
 			cancel()
 		}

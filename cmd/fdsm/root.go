@@ -36,6 +36,9 @@ func newRootCmd() *cobra.Command {
 		},
 	}
 	root.CompletionOptions.HiddenDefaultCmd = true
+	// A flag cobra cannot parse is refused input (exit 2), as in every
+	// subcommand (cobra hands subcommands the root's function).
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
 
 	pf := root.PersistentFlags()
 	pf.StringVar(&logOpts.level, "log-level", "info", "log level: "+joinNames(logLevelNames))

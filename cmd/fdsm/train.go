@@ -22,7 +22,7 @@ import (
 func newTrainCmd() *cobra.Command {
 	var cfgPath, out, metricsAddr string
 	var sets []string
-	var resume, noProgress bool
+	var resume, overwrite, noProgress bool
 	var bf busFlags
 	cmd := &cobra.Command{
 		Use:   "train [--config FILE] [--set key=value ...] [--out DIR] [--resume]",
@@ -37,28 +37,38 @@ objective.name=fd-mdsm trains it with the paper's FD-DSM.
 The run directory gets checkpoints/ (atomic, the last few kept), metrics.jsonl,
 loss.png and time.png, and samples.png (a grid of Langevin samples for energy
 models, annealed Langevin for score networks). --resume continues from the
-newest readable checkpoint, exactly. Ctrl-C writes a checkpoint and stops.`,
+newest readable checkpoint, exactly. Ctrl-C writes a checkpoint and stops.
+A directory that holds a run is never overwritten: without --resume train
+refuses it (--overwrite moves it to <out>.old-<time> first), and a resume
+that cannot load its checkpoints fails without touching them.
+Exit status: 0 done, 1 failed, 2 refused its input (bad config, a run
+directory it may not use), 130 interrupted after a checkpoint.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := trainer.LoadConfig(cfgPath)
 			if err != nil {
-				return err
+				return usage(err)
 			}
 			for _, s := range sets {
 				if err := cfg.Set(s); err != nil {
-					return err
+					return usage(err)
 				}
 			}
 			if err := cfg.Validate(); err != nil {
-				return err
+				return usage(err)
 			}
-			return runTraining(cmd, cfg, out, resume, metricsAddr, !noProgress, bf)
+			if resume && overwrite {
+				return usage(fmt.Errorf("--resume continues the run in --out and --overwrite moves it aside: choose one"))
+			}
+			return runTraining(cmd, cfg, trainOpts{out: out, resume: resume, overwrite: overwrite,
+				metricsAddr: metricsAddr, progress: !noProgress, bus: bf})
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML config (default: the main job)")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a config field, key=value (repeatable)")
 	cmd.Flags().StringVar(&out, "out", "runs/default", "run directory")
 	cmd.Flags().BoolVar(&resume, "resume", false, "continue from the newest checkpoint in --out")
+	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "start over in an --out that holds a run, moving that run to <out>.old-<time> first")
 	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9090)")
 	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "no progress bar even on a terminal")
 	cmd.Flags().BoolVar(&bf.embed, "bus", false, "publish telemetry on an embedded control bus (loopback, port 4222 or a free one) and obey `fdsm ctl` commands")
@@ -67,26 +77,39 @@ newest readable checkpoint, exactly. Ctrl-C writes a checkpoint and stops.`,
 	return cmd
 }
 
-func runTraining(cmd *cobra.Command, cfg trainer.Config, out string, resume bool, metricsAddr string, progress bool, bf busFlags) error {
+// trainOpts are train's flags besides the config.
+type trainOpts struct {
+	out               string
+	resume, overwrite bool
+	metricsAddr       string
+	progress          bool
+	bus               busFlags
+}
+
+func runTraining(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
+	out, resume, metricsAddr, progress, bf := o.out, o.resume, o.metricsAddr, o.progress, o.bus
 	if resume {
 		if done, err := reportComplete(cmd, out, cfg.Steps); done || err != nil {
 			return err
 		}
 	}
 	if cluster.InCluster() {
+		if o.overwrite {
+			return usage(fmt.Errorf("--overwrite is for single-process runs: in a data-parallel job move the old run directory aside yourself, or continue it with --resume"))
+		}
 		return runDistributed(cmd, cfg, out, resume, metricsAddr, bf.url)
 	}
 	log := logger()
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return fmt.Errorf("output directory: %w", err)
-	}
-	mw, err := trainer.NewMetricsWriter(filepath.Join(out, "metrics.jsonl"))
-	if err != nil {
-		return err
-	}
-	defer mw.Close()
+	// metrics.jsonl is opened at the first step: a run that fails its
+	// checks (bad data, a run directory it may not use) writes nothing.
+	var mw *trainer.MetricsWriter
+	defer func() {
+		if mw != nil {
+			mw.Close()
+		}
+	}()
 	exp, stopServe, err := serveMetrics(metricsAddr, log)
 	if err != nil {
 		return err
@@ -102,9 +125,14 @@ func runTraining(cmd *cobra.Command, cfg trainer.Config, out string, resume bool
 	tty := isatty.IsTerminal(os.Stderr.Fd())
 	bar := &stepBar{w: stderrFor(cmd.ErrOrStderr()), total: cfg.Steps, draw: progress}
 	var writeErr error
-	run := trainer.Run{Config: cfg, Dir: out, Resume: resume, Log: *log, OnStep: func(m trainer.StepMetrics) {
-		if err := mw.Write(m); err != nil && writeErr == nil {
-			writeErr = err
+	run := trainer.Run{Config: cfg, Dir: out, Resume: resume, Overwrite: o.overwrite, Log: *log, OnStep: func(m trainer.StepMetrics) {
+		if mw == nil && writeErr == nil {
+			mw, writeErr = trainer.NewMetricsWriter(filepath.Join(out, trainer.MetricsFile))
+		}
+		if mw != nil {
+			if err := mw.Write(m); err != nil && writeErr == nil {
+				writeErr = err
+			}
 		}
 		exp.Observe(m)
 		bar.step(m)

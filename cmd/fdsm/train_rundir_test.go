@@ -1,0 +1,125 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestTrainRunDirectorySafety: train over an existing run refuses with
+// exit 2 and names --resume and --overwrite; --overwrite moves the old run
+// aside; a resume that cannot load the checkpoints exits 2 and changes
+// nothing; a model that does not fit the data writes no run directory.
+func TestTrainRunDirectorySafety(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "toy")
+	toy := []string{"train", "--config", "../../configs/small-ebm-toy-fdssm.yaml", "--set", "steps=4", "--out", out, "--no-progress"}
+	if _, err := runCLI(t, toy...); err != nil {
+		t.Fatal(err)
+	}
+	metrics := func() string {
+		b, err := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	first := metrics()
+
+	_, err := runCLI(t, toy...)
+	if code := exitCode(err); code != exitUsage || !strings.Contains(err.Error(), "--overwrite") || !strings.Contains(err.Error(), out) {
+		t.Fatalf("train over a run: exit %d, %v; want exit %d naming %s and --overwrite", code, err, exitUsage, out)
+	}
+	if metrics() != first {
+		t.Fatal("the refused run appended to metrics.jsonl")
+	}
+
+	_, err = runCLI(t, append(toy, "--resume", "--set", "steps=8", "--set", "model.hidden=[7]")...)
+	if code := exitCode(err); code != exitUsage || !strings.Contains(err.Error(), "step-00000004") {
+		t.Fatalf("resume with another model: exit %d, %v; want exit %d naming the checkpoint", code, err, exitUsage)
+	}
+	if metrics() != first {
+		t.Fatal("the failed resume appended to metrics.jsonl")
+	}
+
+	if _, err := runCLI(t, append(toy, "--overwrite")...); err != nil {
+		t.Fatalf("--overwrite: %v", err)
+	}
+	old, _ := filepath.Glob(out + ".old-*")
+	if len(old) != 1 {
+		t.Fatalf("old runs %v, want one", old)
+	}
+	if b, err := os.ReadFile(filepath.Join(old[0], "metrics.jsonl")); err != nil || string(b) != first {
+		t.Fatalf("the old run's metrics were not kept: %v", err)
+	}
+	if _, err := runCLI(t, append(toy, "--overwrite", "--resume")...); exitCode(err) != exitUsage {
+		t.Fatalf("--overwrite with --resume: %v", err)
+	}
+
+	fresh := filepath.Join(t.TempDir(), "new")
+	_, err = runCLI(t, "train", "--config", "../../configs/small-ebm-toy-fdssm.yaml", "--set", "model.input_dim=3", "--out", fresh, "--no-progress")
+	if err == nil {
+		t.Fatal("a 3-input model trained on 2-D data")
+	}
+	if _, err := os.Stat(fresh); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the failed run left a directory: %v", err)
+	}
+}
+
+// TestExitCodes: 0, 1 for failures, 2 for refused input, 130 for Ctrl-C.
+func TestExitCodes(t *testing.T) {
+	if exitCode(nil) != 0 || exitCode(errors.New("disk full")) != 1 || exitCode(errInterrupted) != exitInterrupted {
+		t.Fatal("basic exit codes")
+	}
+	_, err := runCLI(t, "train", "--set", "optimizer.lr=abc", "--out", t.TempDir(), "--no-progress")
+	if exitCode(err) != exitUsage {
+		t.Fatalf("a bad config: exit %d (%v), want %d", exitCode(err), err, exitUsage)
+	}
+	for _, args := range [][]string{{"train", "--no-such-flag"}, {"launch", "--nproc-per-node", "two", "--", "train"}} {
+		if _, err := runCLI(t, args...); exitCode(err) != exitUsage {
+			t.Errorf("%v: exit %d (%v), want %d", args, exitCode(err), err, exitUsage)
+		}
+	}
+}
+
+// TestLaunchRefusesExistingRun: a data-parallel job started again over its
+// run without --resume fails on rank 0's refusal, without restarts (a
+// restarted worker resumes, which would continue the run the user did not
+// ask to continue), and leaves the run as it was.
+func TestLaunchRefusesExistingRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test")
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	if _, stderr, err := execute(t, newRootCmd(), launchTrainArgs("refuse-test", out, 20)...); err != nil {
+		t.Fatalf("launch: %v\n%s", err, stderr)
+	}
+	before, err := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := execute(t, newRootCmd(), launchTrainArgs("refuse-test", out, 40)...)
+	if exitCode(err) != exitUsage {
+		t.Fatalf("a second launch over the run: exit %d (%v), want %d:\n%s", exitCode(err), err, exitUsage, stderr)
+	}
+	if !strings.Contains(stderr, "--overwrite") || !strings.Contains(stderr, "exit status 2, 0 restarts") {
+		t.Errorf("console should show rank 0's refusal and no restart:\n%s", stderr)
+	}
+	if after, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl")); string(after) != string(before) {
+		t.Error("the refused job changed metrics.jsonl")
+	}
+	if ck := listStepDirs(t, out); len(ck) == 0 || ck[len(ck)-1] != "step-00000020" {
+		t.Errorf("checkpoints %v: want the first job's, ending at step 20", ck)
+	}
+}
+
+func listStepDirs(t *testing.T, out string) []string {
+	t.Helper()
+	ents, _ := os.ReadDir(filepath.Join(out, "checkpoints"))
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
