@@ -2,8 +2,10 @@ package models
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -206,13 +208,42 @@ func loadInto(r *safetensors.Reader, m Model, path string) error {
 	if len(problems) > 0 {
 		return fmt.Errorf("checkpoint %s does not match the model: %s", path, strings.Join(problems, "; "))
 	}
+	// Every value is checked before any is copied in; decoding twice keeps
+	// memory at one tensor (TestCheckpointStreams).
 	scratch := make([]float64, maxNumel(st))
-	for _, e := range st {
-		n := e.t.Numel()
-		if err := r.DecodeFloat64s(e.name, scratch[:n]); err != nil {
-			return fmt.Errorf("checkpoint %s: %w", path, err)
+	for _, check := range []bool{true, false} {
+		for _, e := range st {
+			v := scratch[:e.t.Numel()]
+			if err := r.DecodeFloat64s(e.name, v); err != nil {
+				return fmt.Errorf("checkpoint %s: %w", path, err)
+			}
+			if !check {
+				e.t.Backend().Upload(e.t, v)
+			} else if err := CheckFinite(e.name, v); err != nil {
+				return fmt.Errorf("checkpoint %s: %w", path, err)
+			}
 		}
-		e.t.Backend().Upload(e.t, scratch[:n])
+	}
+	return nil
+}
+
+// ErrNonFinite: a checkpoint holds NaN or Inf values; loading one would
+// only train or evaluate NaN.
+var ErrNonFinite = errors.New("NaN or Inf values")
+
+// CheckFinite returns an error wrapping ErrNonFinite that names the tensor
+// when v holds a NaN or an Inf.
+func CheckFinite(name string, v []float64) error {
+	bad, first := 0, -1
+	for i, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			if bad++; first < 0 {
+				first = i
+			}
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("tensor %q holds %w (%d of %d, the first at flat index %d: %v)", name, ErrNonFinite, bad, len(v), first, v[first])
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -356,5 +357,33 @@ func BenchmarkCheckpoint(b *testing.B) {
 		if err := LoadParams(path, m); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestLoadRefusesNonFinite: a file holding NaN or Inf is refused, naming
+// the tensor, and the model keeps its values.
+func TestLoadRefusesNonFinite(t *testing.T) {
+	be := tensor.DefaultCPU()
+	spec := Spec{Kind: "mlp", Options: map[string]any{"input_dim": 3, "hidden": []int{4}}}
+	src, _ := Build(spec, be, tensor.Float64, 1)
+	dst, _ := Build(spec, be, tensor.Float64, 2)
+	last := src.Params()[len(src.Params())-1]
+	v := last.Value.ToFloat64s()
+	v[0] = math.NaN()
+	be.Upload(last.Value, v)
+	path := filepath.Join(t.TempDir(), "nan.safetensors")
+	if err := SaveCheckpoint(path, src, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := dst.Params()[0].Value.ToFloat64s()
+	err := LoadParams(path, dst)
+	if !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), last.Name) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("loading a NaN: %v", err)
+	}
+	if !slices.Equal(before, dst.Params()[0].Value.ToFloat64s()) {
+		t.Fatal("a refused file changed the model")
+	}
+	if _, err := LoadCheckpoint(path, be, 0); !errors.Is(err, ErrNonFinite) {
+		t.Fatalf("LoadCheckpoint of a NaN: %v", err)
 	}
 }

@@ -47,7 +47,8 @@ func (in Info) Numel() int {
 }
 
 // Reader holds a validated header and reads tensor data on demand, so a
-// large checkpoint can be loaded tensor by tensor.
+// large checkpoint can be loaded tensor by tensor. A Reader is for one
+// goroutine at a time (DecodeFloat64s reuses one read buffer).
 type Reader struct {
 	// Metadata is the header's "__metadata__" (nil when absent).
 	Metadata map[string]string
@@ -56,6 +57,7 @@ type Reader struct {
 	start    int64  // offset of the data buffer in r
 	infos    []Info // sorted by name
 	byName   map[string]int
+	buf      []byte // DecodeFloat64s's read buffer, kept between calls
 }
 
 // Read parses and validates a whole file held in b. The tensors' Data
@@ -198,10 +200,12 @@ func (r *Reader) DecodeFloat64s(name string, dst []float64) error {
 		return fmt.Errorf("safetensors: tensor %q: %w", name, err)
 	}
 	const chunk = 1 << 14 // elements per read: at most 128 KiB of buffer
-	buf := make([]byte, min(len(dst), chunk)*size)
+	if need := min(len(dst), chunk) * size; cap(r.buf) < need {
+		r.buf = make([]byte, chunk*8) // the largest element size
+	}
 	for i := 0; i < len(dst); i += chunk {
 		k := min(chunk, len(dst)-i)
-		b := buf[:k*size]
+		b := r.buf[:k*size]
 		if _, err := r.r.ReadAt(b, r.start+in.Begin+int64(i*size)); err != nil {
 			return fmt.Errorf("safetensors: reading tensor %q: %w", name, err)
 		}

@@ -3,6 +3,7 @@ package trainer
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -182,6 +183,9 @@ func loadCheckpoint(path string, m models.Model, opt Optimizer) (trainState, err
 		if err != nil {
 			return st, fmt.Errorf("%s: optimizer tensor %s: %w", path, name, err)
 		}
+		if err := models.CheckFinite(name, v); err != nil {
+			return st, fmt.Errorf("%s: optimizer state: %w", filepath.Join(path, "optimizer.safetensors"), err)
+		}
 		x := be.Empty(m.DType(), t.Shape...)
 		be.Upload(x, v)
 		state[name] = x
@@ -196,15 +200,23 @@ func loadCheckpoint(path string, m models.Model, opt Optimizer) (trainState, err
 }
 
 // restoreLatest loads the newest readable checkpoint, reporting and skipping
-// unreadable ones; it returns "" when there is none, and ErrCannotResume,
-// naming each checkpoint and why, when there are some and none loads.
-func restoreLatest(dir string, m models.Model, opt Optimizer, warn func(path string, err error)) (string, trainState, error) {
+// unreadable ones (and, with skipNonFinite, those holding NaN or Inf; else
+// such a checkpoint is an error); it returns "" when there is none, and
+// ErrCannotResume, naming each checkpoint and why, when there are some and
+// none loads.
+func restoreLatest(dir string, m models.Model, opt Optimizer, skipNonFinite bool, warn func(path string, err error)) (string, trainState, error) {
 	tried := listCheckpoints(dir)
 	var errs []error
 	for _, p := range tried {
 		st, err := loadCheckpoint(p, m, opt)
 		if err == nil {
 			return p, st, nil
+		}
+		if errors.Is(err, models.ErrNonFinite) && !skipNonFinite {
+			// A run that diverged: an earlier checkpoint would repeat it
+			// unless the user changes something, so going back is theirs
+			// to ask for.
+			return "", trainState{}, fmt.Errorf("%w: %w\n(resume from the newest checkpoint whose values are finite with --resume-finite)", ErrCannotResume, err)
 		}
 		warn(p, err)
 		errs = append(errs, err)

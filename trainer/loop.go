@@ -57,6 +57,10 @@ type Run struct {
 	// holds a run, after moving that run aside to Dir.old-<time>; without
 	// it such a run fails with ErrRunExists.
 	Overwrite bool
+	// ResumeFinite lets a resume skip checkpoints holding NaN or Inf (each
+	// reported) for the newest finite one; without it such a checkpoint
+	// fails the resume.
+	ResumeFinite bool
 }
 
 // command is an operator's request carried through a step.
@@ -170,7 +174,7 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 	st := trainState{Config: cfg}
 	resumed := ""
 	if r.Resume && lead {
-		path, got, err := restoreLatest(r.Dir, m, opt, func(p string, err error) {
+		path, got, err := restoreLatest(r.Dir, m, opt, r.ResumeFinite, func(p string, err error) {
 			r.Log.Warn().Str("checkpoint", p).Err(err).Msg("unreadable checkpoint skipped; trying the previous one")
 		})
 		if err != nil {

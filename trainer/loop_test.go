@@ -283,7 +283,7 @@ func TestCorruptLatestCheckpointFallsBack(t *testing.T) {
 	var warned []string
 	m, _ := models.Build(c.ModelSpec(), tensor.DefaultCPU(), tensor.Float64, 1)
 	opt, _ := NewOptimizer("adam", OptimizerOptions{})
-	path, st, err := restoreLatest(dir, m, opt, func(p string, err error) { warned = append(warned, p) })
+	path, st, err := restoreLatest(dir, m, opt, false, func(p string, err error) { warned = append(warned, p) })
 	if err != nil || path != list[1] || st.Step != 10 || len(warned) != 1 {
 		t.Fatalf("restored %q step %d, warned %v, err %v", path, st.Step, warned, err)
 	}

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fdsm-go/fdsm/models"
+	"github.com/fdsm-go/fdsm/tensor"
 	"github.com/rs/zerolog"
 )
 
@@ -158,5 +161,55 @@ func TestChecksBeforeWriting(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the failed run created its directory: %v", err)
+	}
+}
+
+// poisonCheckpoint writes a NaN into the first parameter of a checkpoint.
+func poisonCheckpoint(t *testing.T, ck string, c Config) string {
+	t.Helper()
+	file := filepath.Join(ck, "model.safetensors")
+	m, err := models.LoadCheckpoint(file, tensor.DefaultCPU(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := m.Params()[0]
+	v := p.Value.ToFloat64s()
+	v[1] = math.NaN()
+	p.Value.Backend().Upload(p.Value, v)
+	if err := models.SaveCheckpoint(file, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	return p.Name
+}
+
+// TestResumeRefusesNonFiniteCheckpoint: a checkpoint holding NaN is not
+// resumed from (it used to run ten NaN steps, then fail without naming
+// it): the error names the file and the tensor and nothing changes; with
+// ResumeFinite the newest finite checkpoint is used.
+func TestResumeRefusesNonFiniteCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	c := toyConfig("fd-ssm", 6)
+	c.Checkpoint = CheckpointConfig{Every: 3, Keep: 3}
+	train(t, c, dir, false)
+	newest := listCheckpoints(dir)[0]
+	name := poisonCheckpoint(t, newest, c)
+	before := snapshotFiles(t, dir)
+	longer := c
+	longer.Steps = 9
+	_, err := trainErr(longer, dir, true, false)
+	if !errors.Is(err, ErrCannotResume) || !errors.Is(err, models.ErrNonFinite) {
+		t.Fatalf("resume from a NaN checkpoint: %v", err)
+	}
+	for _, want := range []string{newest, name, "--resume-finite"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if after := snapshotFiles(t, dir); !maps.Equal(before, after) {
+		t.Fatal("the refused resume changed the run directory")
+	}
+	s, err := Run{Config: longer, Dir: dir, Resume: true, ResumeFinite: true, Log: zerolog.Nop()}.Train(context.Background())
+	if err != nil || s.Steps != 9 {
+		t.Fatalf("resume from the newest finite checkpoint: %+v, %v", s, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/fdsm-go/fdsm/launch"
+	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/trainer"
 	"github.com/spf13/cobra"
 )
@@ -53,7 +54,8 @@ func exitCode(err error) int {
 		return 0
 	case errors.Is(err, errInterrupted):
 		return exitInterrupted
-	case errors.As(err, &u), errors.Is(err, trainer.ErrRunExists), errors.Is(err, trainer.ErrCannotResume):
+	case errors.As(err, &u), errors.Is(err, trainer.ErrRunExists), errors.Is(err, trainer.ErrCannotResume),
+		errors.Is(err, models.ErrNonFinite):
 		return exitUsage
 	case errors.As(err, &w) && w.ExitCode == launch.ExitUsage:
 		return exitUsage // a launched worker refused its command

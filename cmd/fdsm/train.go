@@ -22,7 +22,7 @@ import (
 func newTrainCmd() *cobra.Command {
 	var cfgPath, out, metricsAddr string
 	var sets []string
-	var resume, overwrite, noProgress bool
+	var resume, resumeFinite, overwrite, noProgress bool
 	var bf busFlags
 	cmd := &cobra.Command{
 		Use:   "train [--config FILE] [--set key=value ...] [--out DIR] [--resume]",
@@ -57,10 +57,13 @@ directory it may not use), 130 interrupted after a checkpoint.`,
 			if err := cfg.Validate(); err != nil {
 				return usage(err)
 			}
+			if resumeFinite && !resume {
+				return usage(fmt.Errorf("--resume-finite modifies --resume: give both"))
+			}
 			if resume && overwrite {
 				return usage(fmt.Errorf("--resume continues the run in --out and --overwrite moves it aside: choose one"))
 			}
-			return runTraining(cmd, cfg, trainOpts{out: out, resume: resume, overwrite: overwrite,
+			return runTraining(cmd, cfg, trainOpts{out: out, resume: resume, resumeFinite: resumeFinite, overwrite: overwrite,
 				metricsAddr: metricsAddr, progress: !noProgress, bus: bf})
 		},
 	}
@@ -68,6 +71,7 @@ directory it may not use), 130 interrupted after a checkpoint.`,
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a config field, key=value (repeatable)")
 	cmd.Flags().StringVar(&out, "out", "runs/default", "run directory")
 	cmd.Flags().BoolVar(&resume, "resume", false, "continue from the newest checkpoint in --out")
+	cmd.Flags().BoolVar(&resumeFinite, "resume-finite", false, "with --resume: skip checkpoints holding NaN or Inf and resume from the newest finite one")
 	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "start over in an --out that holds a run, moving that run to <out>.old-<time> first")
 	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9090)")
 	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "no progress bar even on a terminal")
@@ -79,11 +83,11 @@ directory it may not use), 130 interrupted after a checkpoint.`,
 
 // trainOpts are train's flags besides the config.
 type trainOpts struct {
-	out               string
-	resume, overwrite bool
-	metricsAddr       string
-	progress          bool
-	bus               busFlags
+	out                             string
+	resume, resumeFinite, overwrite bool
+	metricsAddr                     string
+	progress                        bool
+	bus                             busFlags
 }
 
 func runTraining(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
@@ -97,7 +101,7 @@ func runTraining(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
 		if o.overwrite {
 			return usage(fmt.Errorf("--overwrite is for single-process runs: in a data-parallel job move the old run directory aside yourself, or continue it with --resume"))
 		}
-		return runDistributed(cmd, cfg, out, resume, metricsAddr, bf.url)
+		return runDistributed(cmd, cfg, o)
 	}
 	log := logger()
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -125,7 +129,7 @@ func runTraining(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
 	tty := isatty.IsTerminal(os.Stderr.Fd())
 	bar := &stepBar{w: stderrFor(cmd.ErrOrStderr()), total: cfg.Steps, draw: progress}
 	var writeErr error
-	run := trainer.Run{Config: cfg, Dir: out, Resume: resume, Overwrite: o.overwrite, Log: *log, OnStep: func(m trainer.StepMetrics) {
+	run := trainer.Run{Config: cfg, Dir: out, Resume: resume, ResumeFinite: o.resumeFinite, Overwrite: o.overwrite, Log: *log, OnStep: func(m trainer.StepMetrics) {
 		if mw == nil && writeErr == nil {
 			mw, writeErr = trainer.NewMetricsWriter(filepath.Join(out, trainer.MetricsFile))
 		}

@@ -21,7 +21,8 @@ import (
 // writes checkpoints, metrics and, at the end, plots and samples.
 // natsURL (--nats-url) overrides FDSM_NATS_URL: the job's control bus is that
 // server instead of one embedded by rank 0.
-func runDistributed(cmd *cobra.Command, cfg trainer.Config, out string, resume bool, metricsAddr, natsURL string) error {
+func runDistributed(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
+	out, resume, metricsAddr, natsURL := o.out, o.resume, o.metricsAddr, o.bus.url
 	log := logger()
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -77,7 +78,7 @@ func runDistributed(cmd *cobra.Command, cfg trainer.Config, out string, resume b
 			b.PublishEvent(ev)
 		}
 	}
-	run := trainer.Run{Config: cfg, Dir: out, Resume: resume, Log: *log, PollCommand: node.PollCommand,
+	run := trainer.Run{Config: cfg, Dir: out, Resume: resume, ResumeFinite: o.resumeFinite, Log: *log, PollCommand: node.PollCommand,
 		OnStep: func(m trainer.StepMetrics) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -2,10 +2,14 @@ package main
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fdsm-go/fdsm/models"
+	"github.com/fdsm-go/fdsm/tensor"
 )
 
 // TestTrainRunDirectorySafety: train over an existing run refuses with
@@ -122,4 +126,30 @@ func listStepDirs(t *testing.T, out string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// TestEvalRefusesNonFiniteModel: eval of a checkpoint holding NaN fails,
+// naming the file and the tensor, with exit 2 (it printed sm_loss: NaN and
+// exited 0).
+func TestEvalRefusesNonFiniteModel(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "toy")
+	if _, err := runCLI(t, "train", "--config", "../../configs/small-ebm-toy-fdssm.yaml", "--set", "steps=3", "--out", out, "--no-progress"); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(out, "checkpoints", "step-00000003", "model.safetensors")
+	m, err := models.LoadCheckpoint(file, tensor.DefaultCPU(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := m.Params()[0]
+	v := p.Value.ToFloat64s()
+	v[0] = math.Inf(1)
+	p.Value.Backend().Upload(p.Value, v)
+	if err := models.SaveCheckpoint(file, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = runCLI(t, "eval", out, "--what", "sm", "--data", "toy:gmm2d-8", "--batches", "1", "--batch-size", "4")
+	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), p.Name) {
+		t.Fatalf("eval of an Inf model: exit %d, %v; want %d naming %s and %s", exitCode(err), err, exitUsage, file, p.Name)
+	}
 }
