@@ -222,8 +222,8 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 	}
 	sum := Summary{Model: m, Rank: d.rank()}
 	// snapshot is everything state.json records at this point.
-	snapshot := func() trainState {
-		st := loader.State()
+	// snapshotAt is everything state.json records, with the loader at st.
+	snapshotAt := func(st data.SamplerState) trainState {
 		best, bad := val.state()
 		ts := trainState{Step: s.step, Epoch: st.Epoch, Position: st.Position, Offset: st.Offset, RNG: encodeRNG(rng),
 			Skipped: s.skipped, Consecutive: s.consecutive, ValBest: best, ValBad: bad, Config: cfg}
@@ -238,11 +238,12 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 		}
 		return ts
 	}
-	save := func() error {
+	snapshot := func() trainState { return snapshotAt(loader.State()) }
+	saveAt := func(st data.SamplerState) error {
 		if !lead {
 			return nil
 		}
-		path, err := saveCheckpoint(r.Dir, m, opt, snapshot(), cfg.Checkpoint.Keep)
+		path, err := saveCheckpoint(r.Dir, m, opt, snapshotAt(st), cfg.Checkpoint.Keep)
 		if err == nil {
 			sum.Checkpoint = path
 			if r.OnCheckpoint != nil {
@@ -252,26 +253,33 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 		}
 		return err
 	}
+	save := func() error { return saveAt(loader.State()) }
+	// interrupted checkpoints the last completed step, with the loader at
+	// st (where that step left it), and ends the run with ctx's error.
+	interrupted := func(st data.SamplerState) (Summary, error) {
+		if err := saveAt(st); err != nil {
+			return sum, err
+		}
+		sum.Steps, sum.Skipped, sum.Elapsed = s.step, s.skipped, time.Since(start)
+		return sum, ctx.Err()
+	}
+	// A collective that fails because ctx ended (Ctrl-C on any rank) is an
+	// interrupt, not a failure: the last completed step is consistent on
+	// rank 0 and is checkpointed.
+	cut := func(err error) bool { return err != nil && ctx.Err() != nil && d != nil }
 	tp := autodiff.NewTape(be)
 	for s.step < cfg.Steps {
 		if ctx.Err() != nil {
-			if err := save(); err != nil {
-				return sum, err
-			}
-			sum.Steps, sum.Skipped, sum.Elapsed = s.step, s.skipped, time.Since(start)
-			return sum, ctx.Err()
+			return interrupted(loader.State())
 		}
+		// The step about to run draws its batches first; if it is cut
+		// short, the checkpoint must not count them as consumed.
+		atStep := loader.State()
 		met, cmd, err := r.step(ctx, tp, m, trainable, obj, opt, sched, loader, rng, red, &s)
+		if cut(err) {
+			return interrupted(atStep)
+		}
 		if err != nil {
-			if ctx.Err() != nil && d != nil {
-				// Interrupted inside a collective: the last completed step
-				// is still consistent on rank 0.
-				if err := save(); err != nil {
-					return sum, err
-				}
-				sum.Steps, sum.Skipped, sum.Elapsed = s.step, s.skipped, time.Since(start)
-				return sum, ctx.Err()
-			}
 			return sum, err
 		}
 		sum.LastLoss = met.Loss
@@ -308,12 +316,17 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 			}
 		}
 		if d != nil && d.hashEvery() > 0 && s.step%d.hashEvery() == 0 {
-			if err := checkReplicas(ctx, d, m, s.step, loader.State()); err != nil {
+			if err := checkReplicas(ctx, d, m, s.step, loader.State()); cut(err) {
+				return interrupted(loader.State())
+			} else if err != nil {
 				return sum, err
 			}
 		}
 		if val.due(s.step) {
 			loss, err := r.validate(ctx, val, tp, m, obj, be)
+			if cut(err) {
+				return interrupted(loader.State())
+			}
 			if err != nil {
 				return sum, fmt.Errorf("validation at step %d: %w", s.step, err)
 			}
@@ -337,7 +350,9 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 	if d != nil {
 		// Nobody leaves before the final checkpoint is on disk: if rank 0
 		// fails writing it, the others see it here and can recover.
-		if err := d.Comm.Barrier(ctx); err != nil {
+		if err := d.Comm.Barrier(ctx); cut(err) {
+			return interrupted(loader.State())
+		} else if err != nil {
 			return sum, fmt.Errorf("final barrier: %w", err)
 		}
 	}
