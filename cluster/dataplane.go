@@ -16,7 +16,9 @@ import (
 // generation on the same DataPlane, at the same address its peers already
 // know.
 //
-// Every incoming connection starts with a hello naming the job, generation,
+// Every incoming connection starts with the acceptor's challenge (a nonce)
+// and the dialer's hello, authenticated by a MAC with the job's key when
+// one is set (SetKey), naming the job, generation,
 // chunkWriter and receiver ranks and world size. The DataPlane hands the
 // connection to the ring being built for that (job, generation, rank) and
 // answers the dialer; it refuses a generation older than the newest one
@@ -34,6 +36,7 @@ type DataPlane struct {
 	latest  map[string]uint64     // newest generation registered per job
 	shaking map[net.Conn]struct{} // connections in their handshake
 	closed  bool
+	key     []byte // the job's data-plane key; nil: connections are not authenticated
 
 	wg sync.WaitGroup // accept loop and handshakes
 }
@@ -153,15 +156,39 @@ func (dp *DataPlane) logger(job string) zerolog.Logger {
 	return dp.log
 }
 
-// handshake reads a hello from conn, answers it and hands conn to its ring,
-// or closes it.
+// SetKey makes the data plane accept only connections whose hello carries
+// a MAC made with key (DataKey derives it from the job secret), and makes
+// this process's rings prove it when they dial. Call it before building
+// rings.
+func (dp *DataPlane) SetKey(key []byte) {
+	dp.mu.Lock()
+	dp.key = append([]byte(nil), key...)
+	dp.mu.Unlock()
+}
+
+func (dp *DataPlane) dataKey() []byte {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	return dp.key
+}
+
+// handshake challenges conn, reads its hello, answers it and hands conn to
+// its ring, or closes it.
 func (dp *DataPlane) handshake(conn net.Conn) {
 	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	h, err := readHello(conn)
+	nonce, err := writeChallenge(conn)
 	if err != nil {
-		log := dp.logger("")
-		log.Warn().Err(err).Str("from", conn.RemoteAddr().String()).
-			Msg("data plane: refused a connection with a bad hello")
+		conn.Close()
+		return
+	}
+	h, err := readHello(conn, dp.dataKey(), nonce)
+	if err != nil {
+		log := dp.logger(h.job)
+		msg := "data plane: refused a connection with a bad hello"
+		if errors.Is(err, errBadMAC) {
+			msg = "data plane: refused a connection that is not of this job"
+		}
+		log.Warn().Err(err).Str("from", conn.RemoteAddr().String()).Msg(msg)
 		_ = writeReply(conn, replyRefused, err.Error())
 		conn.Close()
 		return
@@ -259,7 +286,7 @@ func (dp *DataPlane) unregister(k ringKey, s *ringSlot) {
 
 // dialRing connects to addr as rank h.from of the ring, retrying refused
 // connections and "not ready" answers with backoff until the deadline.
-func dialRing(ctx context.Context, addr string, h ringHello, deadline time.Time) (net.Conn, error) {
+func dialRing(ctx context.Context, addr string, h ringHello, key []byte, deadline time.Time) (net.Conn, error) {
 	backoff := 10 * time.Millisecond
 	var last error
 	for attempt := 0; ; attempt++ {
@@ -271,7 +298,7 @@ func dialRing(ctx context.Context, addr string, h ringHello, deadline time.Time)
 			return nil, fmt.Errorf("%w: rank %d at %s did not accept job %s generation %d after %d attempts: %v",
 				ErrTimeout, h.to, addr, h.job, h.gen, attempt, last)
 		}
-		conn, code, msg, err := dialOnce(ctx, addr, h, min(left, 5*time.Second))
+		conn, code, msg, err := dialOnce(ctx, addr, h, key, min(left, 5*time.Second))
 		switch {
 		case err != nil:
 			last = err
@@ -293,14 +320,19 @@ func dialRing(ctx context.Context, addr string, h ringHello, deadline time.Time)
 
 // dialOnce makes one connection attempt and returns the acceptor's answer.
 // The connection is returned only with replyOK.
-func dialOnce(ctx context.Context, addr string, h ringHello, timeout time.Duration) (net.Conn, byte, string, error) {
+func dialOnce(ctx context.Context, addr string, h ringHello, key []byte, timeout time.Duration) (net.Conn, byte, string, error) {
 	d := net.Dialer{Timeout: timeout}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, 0, "", err
 	}
 	_ = conn.SetDeadline(time.Now().Add(timeout))
-	if err := writeHello(conn, h); err != nil {
+	nonce, err := readChallenge(conn)
+	if err != nil {
+		conn.Close()
+		return nil, 0, "", err
+	}
+	if err := writeHello(conn, h, key, nonce); err != nil {
 		conn.Close()
 		return nil, 0, "", err
 	}

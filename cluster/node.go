@@ -22,6 +22,7 @@ type NodeConfig struct {
 	DataAddr      string // data-plane bind host:port (port 0: any)
 	Seeds         []string
 	SecretKey     []byte // gossip encryption key (LoadGossipKey)
+	DataKey       []byte // data-plane key (JobKeys.Data); nil: ring connections are not authenticated
 	Timing        Timing
 	JoinTimeout   time.Duration
 	// Rendezvous bounds the world (Min, Max, LastCall, Timeout);
@@ -94,6 +95,9 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		return nil, fmt.Errorf("data plane: %w", err)
 	}
 	dp.SetLogger(cfg.Log)
+	if len(cfg.DataKey) > 0 {
+		dp.SetKey(cfg.DataKey)
+	}
 	m := cfg.Member
 	m.DataAddr = advertised(dp.Addr(), m.Host)
 	mem, err := Join(ctx, MembershipConfig{Member: m, BindAddr: cfg.GossipAddr, AdvertiseAddr: cfg.AdvertiseAddr,

@@ -136,6 +136,20 @@ func NodeConfigFromEnv() (NodeConfig, error) {
 	} else {
 		c.Bus.ControlSecret = s
 	}
+	if secret := get(EnvJobSecret); secret != "" {
+		// The job secret authenticates the data plane and, unless a key is
+		// given on its own, encrypts gossip. (The bus keeps its own token and
+		// the run directory's control secret, which fdsm watch and fdsm ctl
+		// are given today.)
+		if keys, err := DeriveJobKeys(secret); err != nil {
+			errs = append(errs, err.Error())
+		} else {
+			c.DataKey = keys.Data
+			if c.SecretKey == nil {
+				c.SecretKey = keys.Gossip
+			}
+		}
+	}
 	if c.Member.Job == "" {
 		errs = append(errs, EnvJob+" is not set")
 	}

@@ -51,3 +51,30 @@ func TestNodeConfigFromEnv(t *testing.T) {
 		t.Errorf("missing job: %v", err)
 	}
 }
+
+// TestJobSecretFillsKeys: FDSM_JOB_SECRET gives the data-plane key and,
+// unless a gossip key is given on its own, the gossip key; a short secret
+// is an error naming it.
+func TestJobSecretFillsKeys(t *testing.T) {
+	t.Setenv(EnvJob, "exp1")
+	t.Setenv(EnvGossipKey, "")
+	t.Setenv(EnvGossipKeyFile, "")
+	t.Setenv(EnvJobSecret, "the job secret, long enough")
+	keys, _ := DeriveJobKeys("the job secret, long enough")
+	c, err := NodeConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(c.DataKey) != string(keys.Data) || string(c.SecretKey) != string(keys.Gossip) {
+		t.Fatalf("keys not derived from the job secret: data %x gossip %x", c.DataKey, c.SecretKey)
+	}
+	own := "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes, base64
+	t.Setenv(EnvGossipKey, own)
+	if c, err = NodeConfigFromEnv(); err != nil || string(c.SecretKey) != "0123456789abcdef0123456789abcdef" {
+		t.Fatalf("an explicit gossip key must win: %q %v", c.SecretKey, err)
+	}
+	t.Setenv(EnvJobSecret, "short")
+	if _, err := NodeConfigFromEnv(); err == nil || !strings.Contains(err.Error(), EnvJobSecret) {
+		t.Fatalf("short secret: %v", err)
+	}
+}

@@ -130,7 +130,7 @@ func NewRing(ctx context.Context, dp *DataPlane, cfg RingConfig) (Comm, error) {
 	dch := make(chan dialed, 1)
 	go func() {
 		h := ringHello{job: cfg.Job, gen: cfg.Generation, from: r.rank, to: r.next, world: n}
-		c, err := dialRing(dctx, cfg.Addrs[r.next], h, deadline)
+		c, err := dialRing(dctx, cfg.Addrs[r.next], h, dp.dataKey(), deadline)
 		dch <- dialed{c, err}
 	}()
 

@@ -220,11 +220,11 @@ func TestDataPlaneRefusesStrangers(t *testing.T) {
 	}
 	defer silent.Close()
 	comms := mustRings(t, dps, RingConfig{Job: "j", Generation: 1, Addrs: addrs, Timeout: 10 * time.Second, Log: zerolog.Nop()})
-	_, code, msg, err := dialOnce(context.Background(), addrs[0], ringHello{job: "j", gen: 1, from: 1, to: 0, world: 3}, time.Second)
+	_, code, msg, err := dialOnce(context.Background(), addrs[0], ringHello{job: "j", gen: 1, from: 1, to: 0, world: 3}, nil, time.Second)
 	if err != nil || code != replyRefused || !strings.Contains(msg, "world size") {
 		t.Fatalf("wrong world size: code %d %q %v, want a refusal", code, msg, err)
 	}
-	_, code, msg, err = dialOnce(context.Background(), addrs[0], ringHello{job: "j", gen: 1, from: 1, to: 0, world: 2}, time.Second)
+	_, code, msg, err = dialOnce(context.Background(), addrs[0], ringHello{job: "j", gen: 1, from: 1, to: 0, world: 2}, nil, time.Second)
 	if err != nil || code != replyRefused || !strings.Contains(msg, "already connected") {
 		t.Fatalf("duplicate connection: code %d %q %v, want a refusal", code, msg, err)
 	}

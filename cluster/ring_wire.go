@@ -1,6 +1,9 @@
 package cluster
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,7 +18,7 @@ import (
 
 const (
 	helloMagic    = "FDSMRING"
-	wireVersion   = 1
+	wireVersion   = 2 // 2: the acceptor's challenge and the hello's MAC
 	byteOrderMark = 0x01020304
 	maxJobLen     = 256
 	maxReasonLen  = 4096
@@ -38,11 +41,69 @@ type ringHello struct {
 	world    int
 }
 
-func writeHello(w io.Writer, h ringHello) error {
-	if len(h.job) > maxJobLen {
-		return fmt.Errorf("job name longer than %d bytes", maxJobLen)
+// A connection's first bytes are the acceptor's challenge, a random nonce.
+// The dialer answers with its hello followed by helloMAC(key, nonce, hello):
+// with the job's data-plane key the acceptor checks that the dialer holds
+// it before any gradient is read; a stranger, or a replay of another
+// connection's hello, is refused.
+const (
+	challengeMagic = "FDSMCHAL"
+	nonceLen       = 16
+	macLen         = sha256.Size
+)
+
+func writeChallenge(w io.Writer) ([nonceLen]byte, error) {
+	var nonce [nonceLen]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nonce, err
 	}
-	b := make([]byte, 0, 40+len(h.job))
+	_, err := w.Write(append([]byte(challengeMagic), nonce[:]...))
+	return nonce, err
+}
+
+func readChallenge(r io.Reader) ([nonceLen]byte, error) {
+	var b [len(challengeMagic) + nonceLen]byte
+	var nonce [nonceLen]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return nonce, fmt.Errorf("read challenge: %w", err)
+	}
+	if string(b[:len(challengeMagic)]) != challengeMagic {
+		return nonce, errors.New("not an fdsm data plane (bad challenge)")
+	}
+	copy(nonce[:], b[len(challengeMagic):])
+	return nonce, nil
+}
+
+// helloMAC is HMAC-SHA256 over the nonce and the hello's bytes; with no key
+// (an insecure job) it is all zeros.
+func helloMAC(key []byte, nonce [nonceLen]byte, hello []byte) [macLen]byte {
+	var out [macLen]byte
+	if len(key) == 0 {
+		return out
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write(nonce[:])
+	m.Write(hello)
+	copy(out[:], m.Sum(nil))
+	return out
+}
+
+// writeHello sends h and its MAC for the acceptor's nonce.
+func writeHello(w io.Writer, h ringHello, key []byte, nonce [nonceLen]byte) error {
+	b, err := encodeHello(h)
+	if err != nil {
+		return err
+	}
+	mac := helloMAC(key, nonce, b)
+	_, err = w.Write(append(b, mac[:]...))
+	return err
+}
+
+func encodeHello(h ringHello) ([]byte, error) {
+	if len(h.job) > maxJobLen {
+		return nil, fmt.Errorf("job name longer than %d bytes", maxJobLen)
+	}
+	b := make([]byte, 0, 40+len(h.job)+macLen)
 	b = append(b, helloMagic...)
 	b = binary.LittleEndian.AppendUint16(b, wireVersion)
 	b = binary.NativeEndian.AppendUint32(b, byteOrderMark)
@@ -52,11 +113,12 @@ func writeHello(w io.Writer, h ringHello) error {
 	b = binary.LittleEndian.AppendUint32(b, uint32(h.world))
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(h.job)))
 	b = append(b, h.job...)
-	_, err := w.Write(b)
-	return err
+	return b, nil
 }
 
-func readHello(r io.Reader) (ringHello, error) {
+// readHello reads a hello and its MAC and, with a key, checks the MAC
+// against nonce (errBadMAC when it does not match).
+func readHello(r io.Reader, key []byte, nonce [nonceLen]byte) (ringHello, error) {
 	var b [36]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {
 		return ringHello{}, fmt.Errorf("read hello: %w", err)
@@ -83,13 +145,22 @@ func readHello(r io.Reader) (ringHello, error) {
 	if h.world < 2 || h.from >= h.world || h.to >= h.world {
 		return ringHello{}, fmt.Errorf("ranks %d->%d outside world size %d", h.from, h.to, h.world)
 	}
-	job := make([]byte, n)
-	if _, err := io.ReadFull(r, job); err != nil {
+	rest := make([]byte, n+macLen)
+	if _, err := io.ReadFull(r, rest); err != nil {
 		return ringHello{}, fmt.Errorf("read hello: %w", err)
 	}
-	h.job = string(job)
+	h.job = string(rest[:n])
+	if len(key) > 0 {
+		want := helloMAC(key, nonce, append(b[:], rest[:n]...))
+		if !hmac.Equal(want[:], rest[n:]) {
+			return h, errBadMAC
+		}
+	}
 	return h, nil
 }
+
+// errBadMAC: the dialer does not hold the job's data-plane key.
+var errBadMAC = errors.New("authentication failed: the connection does not prove it belongs to this job (a different or missing job secret)")
 
 func writeReply(w io.Writer, code byte, msg string) error {
 	if len(msg) > maxReasonLen {

@@ -40,6 +40,10 @@ type Plan struct {
 	Workers  []WorkerSpec
 
 	baseEnv []string
+	// secret is the job secret this launcher made for its workers (the
+	// environment had none and the job is on this node alone); "" when the
+	// environment provides one or the job spans nodes.
+	secret string
 }
 
 var jobIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -76,6 +80,9 @@ func NewPlan(cfg Config) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.resolveSecret(&cfg); err != nil {
+		return nil, err
+	}
 	p.Config = cfg
 	n := cfg.NProcPerNode
 	for i := range n {
@@ -96,6 +103,30 @@ func NewPlan(cfg Config) (*Plan, error) {
 	}
 	return p, nil
 }
+
+// resolveSecret makes a job secret when none is given (FDSM_JOB_SECRET in
+// the environment or --env) and the job runs on this node alone, so that its
+// data plane, gossip and bus are the job's only. A job on several nodes needs
+// the same secret on each: the user exports it (a launcher cannot agree on
+// one with its peers before they are authenticated).
+func (p *Plan) resolveSecret(cfg *Config) error {
+	if _, ok := lookupEnv(p.baseEnv, cluster.EnvJobSecret); ok {
+		return nil
+	}
+	if _, ok := lookupEnv(cfg.Env, cluster.EnvJobSecret); ok || multiNode(cfg, p.Elastic) {
+		return nil
+	}
+	s, err := cluster.NewJobSecret()
+	if err != nil {
+		return err
+	}
+	p.secret = s
+	return nil
+}
+
+// GeneratedSecret reports whether the launcher made the job secret (and
+// hands it to its workers).
+func (p *Plan) GeneratedSecret() bool { return p.secret != "" }
 
 // resolveNodes settles static versus elastic, the node counts and this
 // node's rank.

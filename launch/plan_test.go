@@ -322,3 +322,48 @@ func TestPlanGOMAXPROCS(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanJobSecret: a job on one node gets a fresh secret, the same for
+// every worker and every restart, different per launch; a secret in the
+// environment or --env is kept (not replaced); a job on several nodes gets
+// none from the launcher (each node's would differ).
+func TestPlanJobSecret(t *testing.T) {
+	p, err := NewPlan(baseConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0, s1 := envMap(p.Env(0, 0))[cluster.EnvJobSecret], envMap(p.Env(1, 3))[cluster.EnvJobSecret]
+	if s0 == "" || s0 != s1 || !p.GeneratedSecret() {
+		t.Fatalf("workers' secrets %q, %q: want one generated secret", s0, s1)
+	}
+	if _, err := cluster.DeriveJobKeys(s0); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := NewPlan(baseConfig(t))
+	if envMap(again.Env(0, 0))[cluster.EnvJobSecret] == s0 {
+		t.Fatal("two launches share a secret")
+	}
+
+	given := baseConfig(t)
+	given.BaseEnv = append(given.BaseEnv, cluster.EnvJobSecret+"=the user's own job secret")
+	p, _ = NewPlan(given)
+	if got := envMap(p.Env(0, 0))[cluster.EnvJobSecret]; got != "the user's own job secret" || p.GeneratedSecret() {
+		t.Fatalf("a given secret became %q", got)
+	}
+	viaFlag := baseConfig(t)
+	viaFlag.Env = []string{cluster.EnvJobSecret + "=from --env, long enough"}
+	p, _ = NewPlan(viaFlag)
+	if got := envMap(p.Env(0, 0))[cluster.EnvJobSecret]; got != "from --env, long enough" {
+		t.Fatalf("a secret from --env became %q", got)
+	}
+
+	multi := baseConfig(t)
+	multi.NNodes, multi.NodeRank, multi.Seeds = 2, 0, []string{"node1:29400"}
+	p, err = NewPlan(multi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := envMap(p.Env(0, 0))[cluster.EnvJobSecret]; ok || p.GeneratedSecret() {
+		t.Fatalf("a job on two nodes got a launcher-made secret %q", got)
+	}
+}

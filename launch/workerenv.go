@@ -58,6 +58,9 @@ func (p *Plan) Env(local, restarts int) []string {
 	if w.Devices != "" {
 		set = append(set, [2]string{envCUDAVisibleDevs, w.Devices})
 	}
+	if p.secret != "" {
+		set = append(set, [2]string{cluster.EnvJobSecret, p.secret})
+	}
 	_, inBase := lookupEnv(p.baseEnv, envGOMAXPROCS)
 	_, inExtra := lookupEnv(cfg.Env, envGOMAXPROCS)
 	if !inBase && !inExtra {

@@ -1,0 +1,47 @@
+package cluster
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+)
+
+// EnvJobSecret holds a job's one secret; every key a job needs is derived
+// from it (JobKeys), so launchers hand workers a single value.
+const EnvJobSecret = "FDSM_JOB_SECRET"
+
+// minJobSecretLen is the shortest job secret accepted (bytes of its text):
+// 16 random bytes in base64 are 22 characters.
+const minJobSecretLen = 16
+
+// NewJobSecret returns 32 random bytes, base64url-encoded.
+func NewJobSecret() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("job secret: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// JobKeys are the keys derived from a job secret, one per use, so that no
+// key serves two purposes.
+type JobKeys struct {
+	Data   []byte // data-plane connection MACs (DataPlane.SetKey)
+	Gossip []byte // memberlist encryption (32 bytes, AES-256)
+}
+
+// DeriveJobKeys derives the job's keys: HMAC-SHA256(secret, "fdsm/<use>").
+func DeriveJobKeys(secret string) (JobKeys, error) {
+	if len(secret) < minJobSecretLen {
+		return JobKeys{}, fmt.Errorf("%s is %d characters; need at least %d (fdsm launch makes one when none is given)",
+			EnvJobSecret, len(secret), minJobSecretLen)
+	}
+	derive := func(use string) []byte {
+		m := hmac.New(sha256.New, []byte(secret))
+		m.Write([]byte("fdsm/" + use))
+		return m.Sum(nil)
+	}
+	return JobKeys{Data: derive("data-plane"), Gossip: derive("gossip")}, nil
+}
