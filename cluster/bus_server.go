@@ -53,6 +53,9 @@ type BusServerConfig struct {
 	NKeyPublic []string
 	// TLS, when set, makes the server require TLS.
 	TLS *BusTLS
+	// Insecure lets the server listen beyond loopback with no token or
+	// nkeys (FDSM_INSECURE=1); without it such a server refuses to start.
+	Insecure bool
 	// Debug forwards the server's debug messages to Log.
 	Debug bool
 	Log   zerolog.Logger
@@ -86,6 +89,12 @@ func StartBusServer(cfg BusServerConfig) (*BusServer, error) {
 	}
 	if opts.Port <= 0 {
 		opts.Port = server.RANDOM_PORT
+	}
+	if !busIsLoopback(opts.Host) && cfg.Token == "" && len(cfg.NKeyPublic) == 0 && !cfg.Insecure {
+		// Every rank's telemetry would be readable by anyone who can reach
+		// the port.
+		return nil, fmt.Errorf("control bus server on %s: other machines could connect without authentication: set %s (or nkeys), or %s=1 (fdsm launch --insecure) to run it open",
+			opts.Host, EnvNATSToken, EnvInsecure)
 	}
 	if cfg.Token != "" {
 		opts.Authorization = cfg.Token
@@ -137,7 +146,7 @@ func StartBusServer(cfg BusServerConfig) (*BusServer, error) {
 	ev.Msg("control bus listening")
 	if !busIsLoopback(opts.Host) && cfg.Token == "" && len(cfg.NKeyPublic) == 0 {
 		cfg.Log.Warn().Str("host", opts.Host).
-			Msg("control bus accepts clients from other machines without authentication; set a token or nkeys")
+			Msg("insecure: the control bus accepts clients from other machines without authentication")
 	}
 	return b, nil
 }

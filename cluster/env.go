@@ -23,6 +23,7 @@ const (
 	EnvCollTimeout     = "FDSM_COLLECTIVE_TIMEOUT"
 	EnvJoinTimeout     = "FDSM_JOIN_TIMEOUT"
 	EnvWorkerLogPrefix = "FDSM_WORKER_LOG" // per-worker log file the launcher opened
+	EnvInsecure        = "FDSM_INSECURE"   // 1: run gossip, data plane and bus beyond loopback without a secret
 
 	// torchrun / PyTorchJob compatible names.
 	EnvRank           = "RANK"

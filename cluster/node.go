@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,8 +24,12 @@ type NodeConfig struct {
 	Seeds         []string
 	SecretKey     []byte // gossip encryption key (LoadGossipKey)
 	DataKey       []byte // data-plane key (JobKeys.Data); nil: ring connections are not authenticated
-	Timing        Timing
-	JoinTimeout   time.Duration
+	// Insecure allows gossip and the data plane beyond loopback without a
+	// gossip key and a data key (FDSM_INSECURE=1); without it StartNode
+	// refuses to expose them.
+	Insecure    bool
+	Timing      Timing
+	JoinTimeout time.Duration
 	// Rendezvous bounds the world (Min, Max, LastCall, Timeout);
 	// OnCoordinator is set by the node.
 	Rendezvous        RendezvousConfig
@@ -89,6 +94,9 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	dataAddr := cfg.DataAddr
 	if dataAddr == "" {
 		dataAddr = net.JoinHostPort(cfg.Member.Host, "0")
+	}
+	if err := checkExposure(cfg, dataAddr); err != nil {
+		return nil, err
 	}
 	dp, err := ListenDataPlane(dataAddr)
 	if err != nil {
@@ -405,4 +413,36 @@ func (n *Node) Close() error {
 	n.dp.Close()
 	n.stopBusServer()
 	return err
+}
+
+// checkExposure refuses gossip or a data plane that listens beyond loopback
+// without the job's keys, unless the job is explicitly insecure: a stranger
+// could otherwise join the membership, learn every worker's address and
+// send gradients.
+func checkExposure(cfg NodeConfig, dataAddr string) error {
+	if cfg.Insecure {
+		return nil
+	}
+	var open []string
+	if !loopbackAddr(cfg.GossipAddr) && len(cfg.SecretKey) == 0 {
+		open = append(open, "gossip on "+cfg.GossipAddr)
+	}
+	if !loopbackAddr(dataAddr) && len(cfg.DataKey) == 0 {
+		open = append(open, "the data plane on "+dataAddr)
+	}
+	if len(open) == 0 {
+		return nil
+	}
+	return fmt.Errorf("node: %s would be open to other machines without authentication: export the same %s on every node (fdsm launch makes one for a job on one node), or set %s=1 (fdsm launch --insecure) to run open",
+		strings.Join(open, " and "), EnvJobSecret, EnvInsecure)
+}
+
+// loopbackAddr reports whether host:port (or a bare host) listens on
+// loopback only.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	return busIsLoopback(host)
 }

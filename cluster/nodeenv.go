@@ -113,7 +113,8 @@ func NodeConfigFromEnv() (NodeConfig, error) {
 	c.CollectiveTimeout = dur(EnvCollTimeout, 0)
 	c.NATSURL = get(EnvNATSURL)
 	c.NoBus = get(EnvNoBus) == "1"
-	c.BusServer = BusServerConfig{Host: get(EnvBusHost), Port: num(EnvBusPort, 0), Token: get(EnvNATSToken)}
+	c.Insecure = get(EnvInsecure) == "1"
+	c.BusServer = BusServerConfig{Host: get(EnvBusHost), Port: num(EnvBusPort, 0), Token: get(EnvNATSToken), Insecure: c.Insecure}
 	for _, k := range strings.Split(get(EnvBusNKeyUsers), ",") {
 		if k = strings.TrimSpace(k); k != "" {
 			c.BusServer.NKeyPublic = append(c.BusServer.NKeyPublic, k)

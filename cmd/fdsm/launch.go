@@ -18,10 +18,11 @@ import (
 
 func newLaunchCmd() *cobra.Command {
 	var (
-		cfg     = launch.Config{}
-		nnodes  string
-		gossip  int
-		natsURL string
+		cfg      = launch.Config{}
+		nnodes   string
+		gossip   int
+		natsURL  string
+		insecure bool
 	)
 	cmd := &cobra.Command{
 		Use:   "launch [flags] -- <fdsm command> [args]",
@@ -65,6 +66,9 @@ func newLaunchCmd() *cobra.Command {
 				return fmt.Errorf("--gossip-port %d is negative", gossip)
 			default:
 				cfg.GossipPortBase = gossip
+			}
+			if insecure {
+				cfg.Env = append(cfg.Env, cluster.EnvInsecure+"=1")
 			}
 			if natsURL != "" {
 				cfg.Env = append(cfg.Env, cluster.EnvNATSURL+"="+natsURL)
@@ -111,6 +115,7 @@ func newLaunchCmd() *cobra.Command {
 	f.IntVar(&cfg.GPUsPerWorker, "gpus-per-worker", 0,
 		"set CUDA_VISIBLE_DEVICES to this many devices per worker (0: leave it; workers use LOCAL_RANK)")
 	f.StringVar(&natsURL, "nats-url", "", "the job's control bus (a NATS URL); default: rank 0 embeds one (sets FDSM_NATS_URL)")
+	f.BoolVar(&insecure, "insecure", false, "let workers listen beyond loopback without the job secret and the bus without a token (sets "+cluster.EnvInsecure+"=1)")
 	f.StringArrayVar(&cfg.Env, "env", nil,
 		"extra KEY=VALUE for every worker (repeatable; e.g. GOMAXPROCS=4 replaces the default CPUs/nproc-per-node)")
 	return cmd

@@ -131,6 +131,14 @@ logs="${logs:-fdsm-logs/$job}"
 remote_logs="fdsm-logs/$job"
 mkdir -p "$logs"
 
+# Every node's workers need the same job secret (it authenticates the data
+# plane and encrypts gossip); make one unless the caller exported it. It
+# travels in the remote command's environment assignment, not in the
+# launcher's arguments.
+if [[ -z "${FDSM_JOB_SECRET:-}" ]]; then
+	FDSM_JOB_SECRET="$(head -c 32 /dev/urandom | base64 | tr -d '\n=' | tr '+/' '-_')"
+fi
+
 # The remote command line, quoted for the remote shell. exec makes the launcher
 # the session's process, so it gets the SIGHUP when the ssh session closes.
 remote_command() {
@@ -143,7 +151,7 @@ remote_command() {
 		local dir="${chdir#\~/}"
 		printf -v q 'cd %q && ' "$dir"
 	fi
-	printf '%sexec' "$q"
+	printf '%sFDSM_JOB_SECRET=%q exec' "$q" "$FDSM_JOB_SECRET"
 	printf ' %q' "${argv[@]}"
 }
 
