@@ -5,7 +5,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
+	"os"
+	"strings"
 )
 
 // EnvJobSecret holds a job's one secret; every key a job needs is derived
@@ -28,8 +31,9 @@ func NewJobSecret() (string, error) {
 // JobKeys are the keys derived from a job secret, one per use, so that no
 // key serves two purposes.
 type JobKeys struct {
-	Data   []byte // data-plane connection MACs (DataPlane.SetKey)
-	Gossip []byte // memberlist encryption (32 bytes, AES-256)
+	Data     []byte // data-plane connection MACs (DataPlane.SetKey)
+	Gossip   []byte // memberlist encryption (32 bytes, AES-256)
+	BusToken string // control-bus token (hex), for the bus server and its clients
 }
 
 // DeriveJobKeys derives the job's keys: HMAC-SHA256(secret, "fdsm/<use>").
@@ -43,5 +47,24 @@ func DeriveJobKeys(secret string) (JobKeys, error) {
 		m.Write([]byte("fdsm/" + use))
 		return m.Sum(nil)
 	}
-	return JobKeys{Data: derive("data-plane"), Gossip: derive("gossip")}, nil
+	return JobKeys{Data: derive("data-plane"), Gossip: derive("gossip"),
+		BusToken: hex.EncodeToString(derive("bus-token"))}, nil
+}
+
+// JobSecretFileName is where fdsm launch keeps the secret it made, in its
+// log directory (mode 0600), for fdsm watch --job-secret-file.
+const JobSecretFileName = "job-secret"
+
+// LoadJobSecret reads a job secret from file (surrounding space trimmed)
+// and checks it.
+func LoadJobSecret(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("job secret: %w", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if _, err := DeriveJobKeys(s); err != nil {
+		return "", fmt.Errorf("job secret in %s: %w", file, err)
+	}
+	return s, nil
 }

@@ -138,16 +138,18 @@ func NodeConfigFromEnv() (NodeConfig, error) {
 		c.Bus.ControlSecret = s
 	}
 	if secret := get(EnvJobSecret); secret != "" {
-		// The job secret authenticates the data plane and, unless a key is
-		// given on its own, encrypts gossip. (The bus keeps its own token and
-		// the run directory's control secret, which fdsm watch and fdsm ctl
-		// are given today.)
+		// The job secret authenticates the data plane and, unless given on
+		// their own, encrypts gossip and is the bus's token. (Commands keep
+		// the run directory's control secret, which fdsm ctl reads.)
 		if keys, err := DeriveJobKeys(secret); err != nil {
 			errs = append(errs, err.Error())
 		} else {
 			c.DataKey = keys.Data
 			if c.SecretKey == nil {
 				c.SecretKey = keys.Gossip
+			}
+			if c.BusServer.Token == "" && c.Bus.Token == "" && len(c.BusServer.NKeyPublic) == 0 && c.Bus.NKeySeedFile == "" {
+				c.BusServer.Token, c.Bus.Token = keys.BusToken, keys.BusToken
 			}
 		}
 	}

@@ -53,21 +53,28 @@ func TestNodeConfigFromEnv(t *testing.T) {
 }
 
 // TestJobSecretFillsKeys: FDSM_JOB_SECRET gives the data-plane key and,
-// unless a gossip key is given on its own, the gossip key; a short secret
-// is an error naming it.
+// unless given on their own, the gossip key and the bus token; a short
+// secret is an error naming it.
 func TestJobSecretFillsKeys(t *testing.T) {
 	t.Setenv(EnvJob, "exp1")
-	t.Setenv(EnvGossipKey, "")
-	t.Setenv(EnvGossipKeyFile, "")
+	for _, v := range []string{EnvGossipKey, EnvGossipKeyFile, EnvNATSToken, EnvBusNKeyUsers, EnvNATSNKeySeed} {
+		t.Setenv(v, "")
+	}
 	t.Setenv(EnvJobSecret, "the job secret, long enough")
 	keys, _ := DeriveJobKeys("the job secret, long enough")
 	c, err := NodeConfigFromEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(c.DataKey) != string(keys.Data) || string(c.SecretKey) != string(keys.Gossip) {
-		t.Fatalf("keys not derived from the job secret: data %x gossip %x", c.DataKey, c.SecretKey)
+	if string(c.DataKey) != string(keys.Data) || string(c.SecretKey) != string(keys.Gossip) ||
+		c.Bus.Token != keys.BusToken || c.BusServer.Token != keys.BusToken {
+		t.Fatalf("keys not derived from the job secret: data %x gossip %x bus %q/%q", c.DataKey, c.SecretKey, c.Bus.Token, c.BusServer.Token)
 	}
+	t.Setenv(EnvNATSToken, "the operator's token")
+	if c, err = NodeConfigFromEnv(); err != nil || c.Bus.Token != "the operator's token" || c.BusServer.Token != "the operator's token" {
+		t.Fatalf("an explicit bus token must win: %q %v", c.Bus.Token, err)
+	}
+	t.Setenv(EnvNATSToken, "")
 	own := "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes, base64
 	t.Setenv(EnvGossipKey, own)
 	if c, err = NodeConfigFromEnv(); err != nil || string(c.SecretKey) != "0123456789abcdef0123456789abcdef" {

@@ -128,6 +128,23 @@ func (p *Plan) resolveSecret(cfg *Config) error {
 // hands it to its workers).
 func (p *Plan) GeneratedSecret() bool { return p.secret != "" }
 
+// WriteSecret keeps the secret the launcher made in the log directory,
+// readable by the user alone, so that fdsm watch can reach the job's bus
+// (--job-secret-file); it returns the file's path.
+func (p *Plan) WriteSecret() (string, error) {
+	if p.secret == "" {
+		return "", errors.New("launch: no job secret was made (one was given)")
+	}
+	if err := os.MkdirAll(p.Config.LogDir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(p.Config.LogDir, cluster.JobSecretFileName)
+	if err := os.WriteFile(path, []byte(p.secret+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return path, os.Chmod(path, 0o600) // an existing file keeps its mode otherwise
+}
+
 // resolveNodes settles static versus elastic, the node counts and this
 // node's rank.
 func (p *Plan) resolveNodes(cfg *Config) error {

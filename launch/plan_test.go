@@ -367,3 +367,30 @@ func TestPlanJobSecret(t *testing.T) {
 		t.Fatalf("a job on two nodes got a launcher-made secret %q", got)
 	}
 }
+
+// TestPlanWriteSecret: the launcher keeps the secret it made in its log
+// directory, readable by the user alone.
+func TestPlanWriteSecret(t *testing.T) {
+	p, err := NewPlan(baseConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := p.WriteSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file %s: %v %v", path, st.Mode(), err)
+	}
+	got, err := cluster.LoadJobSecret(path)
+	if err != nil || got != envMap(p.Env(0, 0))[cluster.EnvJobSecret] {
+		t.Fatalf("the file holds %q, the workers get another: %v", got, err)
+	}
+	given := baseConfig(t)
+	given.BaseEnv = append(given.BaseEnv, cluster.EnvJobSecret+"=the user's own job secret")
+	p, _ = NewPlan(given)
+	if _, err := p.WriteSecret(); err == nil {
+		t.Fatal("WriteSecret wrote a secret the launcher did not make")
+	}
+}

@@ -228,4 +228,12 @@ func printPlan(cmd *cobra.Command, p *launch.Plan, job *launchedTrain) {
 	if job != nil {
 		fmt.Fprintf(w, "  %s; progress from %s\n", job.batchLine(p.MinWorld, p.MaxWorld), job.metricsPath())
 	}
+	if p.GeneratedSecret() {
+		if path, err := p.WriteSecret(); err != nil {
+			logger().Warn().Err(err).Msg("the job secret could not be kept: fdsm watch will not reach the job's bus")
+		} else {
+			fmt.Fprintf(w, "  job secret: made for this job (data plane, gossip, bus), in %s; watch with: fdsm watch --job %s --job-secret-file %s\n",
+				path, c.Job, path)
+		}
+	}
 }

@@ -25,6 +25,7 @@ type busClientFlags struct {
 	url            string
 	token          string
 	tokenFile      string
+	secretFile     string
 	nkeySeed       string
 	tlsCA          string
 	tlsCert        string
@@ -45,6 +46,7 @@ func (f *busClientFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.url, "nats-url", defaultBusURL(),
 		"URL of the job's control bus (default $"+cluster.EnvNATSURL+", else the local default port)")
 	fs.StringVar(&f.token, "token", "", "control bus token (default $"+cluster.EnvNATSToken+"; prefer --token-file)")
+	fs.StringVar(&f.secretFile, "job-secret-file", "", "the job secret (fdsm launch prints where it keeps the one it made; default $"+cluster.EnvJobSecret+"): the bus token is derived from it")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the control bus token")
 	fs.StringVar(&f.nkeySeed, "nkey-seed", "", "file holding a user nkey seed to authenticate with")
 	fs.StringVar(&f.tlsCA, "tls-ca", "", "CA certificate (PEM) that signed the bus server's certificate")
@@ -64,6 +66,24 @@ func (f *busClientFlags) config(name string) (cluster.BusConfig, error) {
 	token := f.token
 	if token == "" {
 		token = os.Getenv(cluster.EnvNATSToken)
+	}
+	if token == "" && f.tokenFile == "" {
+		// A launched job's bus token comes from its job secret.
+		secret := os.Getenv(cluster.EnvJobSecret)
+		if f.secretFile != "" {
+			s, err := cluster.LoadJobSecret(f.secretFile)
+			if err != nil {
+				return cluster.BusConfig{}, fmt.Errorf("--job-secret-file: %w", err)
+			}
+			secret = s
+		}
+		if secret != "" {
+			keys, err := cluster.DeriveJobKeys(secret)
+			if err != nil {
+				return cluster.BusConfig{}, err
+			}
+			token = keys.BusToken
+		}
 	}
 	if f.tokenFile != "" {
 		b, err := os.ReadFile(f.tokenFile)

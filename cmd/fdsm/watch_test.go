@@ -119,3 +119,34 @@ func TestWatchNeedsJob(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestWatchWithJobSecret: a launched job's bus token is derived from its
+// job secret, so fdsm watch reaches it with the secret file the launcher
+// prints (or FDSM_JOB_SECRET), and is refused without it.
+func TestWatchWithJobSecret(t *testing.T) {
+	const secret = "a launched job's secret, long enough"
+	keys, _ := cluster.DeriveJobKeys(secret)
+	srv, err := cluster.StartBusServer(cluster.BusServerConfig{Token: keys.BusToken, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	file := filepath.Join(t.TempDir(), cluster.JobSecretFileName)
+	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(cluster.EnvNATSToken, "")
+	t.Setenv(cluster.EnvJobSecret, "")
+	if _, _, err := execute(t, newRootCmd(), "watch", "--job", "demo", "--nats-url", srv.ClientURL(), "--once",
+		"--connect-timeout", "2s"); err == nil {
+		t.Fatal("watch reached a secret job's bus without the secret")
+	}
+	if _, _, err := execute(t, newRootCmd(), "watch", "--job", "demo", "--nats-url", srv.ClientURL(), "--once",
+		"--job-secret-file", file); err != nil {
+		t.Fatalf("watch with the job secret file: %v", err)
+	}
+	t.Setenv(cluster.EnvJobSecret, secret)
+	if _, _, err := execute(t, newRootCmd(), "watch", "--job", "demo", "--nats-url", srv.ClientURL(), "--once"); err != nil {
+		t.Fatalf("watch with %s: %v", cluster.EnvJobSecret, err)
+	}
+}
