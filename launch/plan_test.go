@@ -76,7 +76,7 @@ func TestPlanStaticEnv(t *testing.T) {
 		cluster.EnvMasterPort:      "7000",
 		cluster.EnvTorchRestarts:   "2",
 		cluster.EnvJob:             "job-1",
-		cluster.EnvSeeds:           "node0:7000,node0:7001",
+		cluster.EnvSeeds:           "node0:7000,node0:7001,node1:7946,node1:7947",
 		cluster.EnvHost:            "node1",
 		cluster.EnvNodeRank:        "1",
 		cluster.EnvLocalRank:       "1",
@@ -116,7 +116,7 @@ func TestPlanElasticEnv(t *testing.T) {
 		cluster.EnvMinWorld:   "2",
 		cluster.EnvMaxWorld:   "6",
 		cluster.EnvNodeRank:   "-1",
-		cluster.EnvSeeds:      "seed.svc:7946",
+		cluster.EnvSeeds:      "seed.svc:7946,node1:7946,node1:7947", // then this node's workers
 		cluster.EnvMasterAddr: "seed.svc",
 		cluster.EnvMasterPort: "7946",
 	})

@@ -33,7 +33,7 @@ func (p *Plan) Env(local, restarts int) []string {
 	masterHost, masterPort, _ := net.SplitHostPort(cfg.Seeds[0])
 	set := [][2]string{
 		{cluster.EnvJob, cfg.Job},
-		{cluster.EnvSeeds, strings.Join(cfg.Seeds, ",")},
+		{cluster.EnvSeeds, strings.Join(p.seedsFor(), ",")},
 		{cluster.EnvHost, cfg.Host},
 		{cluster.EnvNodeRank, strconv.Itoa(cfg.NodeRank)},
 		{cluster.EnvLocalRank, strconv.Itoa(local)},
@@ -123,4 +123,24 @@ func lookupEnv(env []string, key string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// seedsFor is the job's seeds followed by every gossip address on this node:
+// a restarted worker whose own address is the job's seed (local rank 0 of
+// the seed node) then rejoins through its neighbours at once, instead of
+// finding only itself there, starting a cluster of one and waiting for the
+// survivors' gossip to find it.
+func (p *Plan) seedsFor() []string {
+	seeds := append([]string(nil), p.Config.Seeds...)
+	seen := map[string]bool{}
+	for _, s := range seeds {
+		seen[s] = true
+	}
+	for _, w := range p.Workers {
+		if !seen[w.GossipAddr] {
+			seen[w.GossipAddr] = true
+			seeds = append(seeds, w.GossipAddr)
+		}
+	}
+	return seeds
 }
