@@ -36,11 +36,11 @@ func (c cancelAtComm) AllReduce(ctx context.Context, buf *tensor.Tensor, op clus
 // TestInterruptAnywhereResumesExactly: a data-parallel run interrupted at
 // any all-reduce (inside a step's collectives or between steps), then
 // resumed, ends with checkpoint files byte for byte equal to an
-// uninterrupted run's, for 2 and 3 ranks. The interrupt checkpoint used to
+// uninterrupted run's, for 2, 3 and 4 ranks. The interrupt checkpoint used to
 // record the loader one batch ahead (the in-flight batch already drawn).
 func TestInterruptAnywhereResumesExactly(t *testing.T) {
 	const steps = 6
-	for _, world := range []int{2, 3} {
+	for _, world := range []int{2, 3, 4} {
 		c := ddpConfig(4, 1, steps)
 		refDir := t.TempDir()
 		trainWorld(t, c, world, refDir, false)
