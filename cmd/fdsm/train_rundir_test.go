@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/tensor"
@@ -151,5 +155,62 @@ func TestEvalRefusesNonFiniteModel(t *testing.T) {
 	_, err = runCLI(t, "eval", out, "--what", "sm", "--data", "toy:gmm2d-8", "--batches", "1", "--batch-size", "4")
 	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), p.Name) {
 		t.Fatalf("eval of an Inf model: exit %d, %v; want %d naming %s and %s", exitCode(err), err, exitUsage, file, p.Name)
+	}
+}
+
+// TestLaunchCtrlCResumesExactly: Ctrl-C on `fdsm launch --nproc-per-node 2`
+// mid-run, then the same command with --resume, ends with checkpoint files
+// byte for byte equal to an uninterrupted job's (the interrupt checkpoint
+// used to record the loader one batch ahead).
+func TestLaunchCtrlCResumesExactly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test")
+	}
+	const steps = 400
+	ref := filepath.Join(t.TempDir(), "ref")
+	if _, stderr, err := execute(t, newRootCmd(), launchTrainArgs("exact-ref", ref, steps)...); err != nil {
+		t.Fatalf("uninterrupted job: %v\n%s", err, stderr)
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	c := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--"}, launchTrainArgs("exact-cut", out, steps)...)...)
+	c.Env = append(os.Environ(), envRunMain+"=1")
+	var log syncBuffer
+	c.Stdout, c.Stderr = &log, &log
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if b, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl")); bytes.Count(b, []byte("\n")) >= 50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no steps after 60 s:\n%s", log.String())
+		}
+	}
+	c.Process.Signal(syscall.SIGINT)
+	err := c.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		if err == nil {
+			t.Skipf("the job finished before the interrupt landed:\n%s", log.String())
+		}
+		t.Fatalf("interrupted job: %v\n%s", err, log.String())
+	}
+	if _, stderr, err := execute(t, newRootCmd(), append(launchTrainArgs("exact-cut", out, steps), "--resume")...); err != nil {
+		t.Fatalf("resumed job: %v\n%s", err, stderr)
+	}
+	last := func(dir string) string {
+		ents, _ := os.ReadDir(filepath.Join(dir, "checkpoints"))
+		if len(ents) == 0 {
+			t.Fatalf("no checkpoints in %s", dir)
+		}
+		return filepath.Join(dir, "checkpoints", ents[len(ents)-1].Name())
+	}
+	for _, f := range []string{"model.safetensors", "optimizer.safetensors", "state.json"} {
+		a, errA := os.ReadFile(filepath.Join(last(ref), f))
+		b, errB := os.ReadFile(filepath.Join(last(out), f))
+		if errA != nil || errB != nil || !bytes.Equal(a, b) {
+			t.Errorf("final %s differs from the uninterrupted job's (%v, %v)", f, errA, errB)
+		}
 	}
 }
