@@ -297,30 +297,11 @@ func TestLaunchedJobAdmitsRestartedWorker(t *testing.T) {
 		t.Skip("process test")
 	}
 	dir := t.TempDir()
-	cfg := filepath.Join(t.TempDir(), "job.yaml")
-	os.WriteFile(cfg, []byte(`model: {kind: mlp, input_dim: 2, hidden: [32, 32], activation: softplus}
-data: {name: "toy:gmm2d-8"}
-objective: {name: fd-ssm, eps: 0.05}
-schedule: {kind: constant}
-dtype: float64
-batch: 16
-steps: 400
-jitter: 0
-checkpoint: {every: 5, keep: 3}
-samples: {n: 0}
-`), 0o644)
 	var logs syncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- launch.Run(ctx, launch.Config{NProcPerNode: 3, GossipPortBase: launch.AnyPort, MaxRestarts: 1,
-			RestartDelay: 100 * time.Millisecond, Host: "127.0.0.1", LogDir: filepath.Join(dir, "logs"),
-			Executable: os.Args[0], Command: []string{"-test.run=^$", "--", "train", "--config", cfg, "--out", dir},
-			Env: []string{envRunMain + "=1", cluster.EnvGossipProfile + "=fast", cluster.EnvLastCall + "=1s",
-				cluster.EnvBusPort + "=-1", cluster.EnvRdvTimeout + "=60s"},
-			Stdout: io.Discard, Stderr: io.Discard, Log: zerolog.New(&logs)})
-	}()
+	done := launchToyJob(ctx, t, dir, 400, &logs, cluster.EnvGossipProfile+"=fast", cluster.EnvLastCall+"=1s",
+		cluster.EnvBusPort+"=-1", cluster.EnvRdvTimeout+"=60s")
 	pid := 0
 	for pid == 0 || lastCheckpointStep(dir) < 10 {
 		select {
@@ -476,4 +457,33 @@ func dumpStacks(ws []*distWorker) {
 		w.cmd.Process.Signal(syscall.SIGQUIT)
 	}
 	time.Sleep(time.Second)
+}
+
+// launchToyJob runs `fdsm launch` in-process with three workers of the toy
+// job (steps steps, a checkpoint every 5, one restart allowed per worker)
+// in dir, the launcher's JSON log into logs; env adds worker variables.
+// The returned channel receives launch.Run's result.
+func launchToyJob(ctx context.Context, t *testing.T, dir string, steps int, logs *syncBuffer, env ...string) <-chan error {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "job.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`model: {kind: mlp, input_dim: 2, hidden: [32, 32], activation: softplus}
+data: {name: "toy:gmm2d-8"}
+objective: {name: fd-ssm, eps: 0.05}
+schedule: {kind: constant}
+dtype: float64
+batch: 16
+steps: %d
+jitter: 0
+checkpoint: {every: 5, keep: 3}
+samples: {n: 0}
+`, steps)), 0o644)
+	done := make(chan error, 1)
+	go func() {
+		done <- launch.Run(ctx, launch.Config{NProcPerNode: 3, GossipPortBase: launch.AnyPort, MaxRestarts: 1,
+			RestartDelay: 100 * time.Millisecond, Host: "127.0.0.1", LogDir: filepath.Join(dir, "logs"),
+			Executable: os.Args[0], Command: []string{"-test.run=^$", "--", "train", "--config", cfg, "--out", dir},
+			Env:    append([]string{envRunMain + "=1"}, env...),
+			Stdout: io.Discard, Stderr: io.Discard, Log: zerolog.New(logs)})
+	}()
+	return done
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,10 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/fdsm-go/fdsm/cluster"
-	"github.com/fdsm-go/fdsm/launch"
 )
 
 // recoveryTarget is how soon after its restart a killed worker, rank 0
@@ -44,31 +40,12 @@ func TestKilledWorkerRecoversQuickly(t *testing.T) {
 
 func killAndTimeRecovery(t *testing.T, victim int) time.Duration {
 	dir := t.TempDir()
-	cfg := filepath.Join(t.TempDir(), "job.yaml")
-	os.WriteFile(cfg, []byte(`model: {kind: mlp, input_dim: 2, hidden: [32, 32], activation: softplus}
-data: {name: "toy:gmm2d-8"}
-objective: {name: fd-ssm, eps: 0.05}
-schedule: {kind: constant}
-dtype: float64
-batch: 16
-steps: 100000
-jitter: 0
-checkpoint: {every: 5, keep: 3}
-samples: {n: 0}
-`), 0o644)
 	var logs syncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- launch.Run(ctx, launch.Config{NProcPerNode: 3, GossipPortBase: launch.AnyPort, MaxRestarts: 1,
-			RestartDelay: 100 * time.Millisecond, Host: "127.0.0.1", LogDir: filepath.Join(dir, "logs"),
-			Executable: os.Args[0], Command: []string{"-test.run=^$", "--", "train", "--config", cfg, "--out", dir},
-			// The launcher's defaults (LAN gossip timing, default last call):
-			// what a user gets.
-			Env:    []string{envRunMain + "=1", cluster.EnvNoBus + "=1"},
-			Stdout: io.Discard, Stderr: io.Discard, Log: zerolog.New(&logs)})
-	}()
+	// The launcher's defaults (LAN gossip timing, default last call): what
+	// a user gets.
+	done := launchToyJob(ctx, t, dir, 100000, &logs, cluster.EnvNoBus+"=1")
 	defer func() {
 		cancel()
 		<-done
