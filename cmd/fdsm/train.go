@@ -32,7 +32,8 @@ the main job: an MLP energy of MNIST digits trained by multiscale DSM and
 sampled by annealed Langevin dynamics, about ten minutes on two CPU cores).
 Every config field can be overridden with --set, e.g. --set steps=200
 --set optimizer.lr=1e-4 --set model.hidden=[1024,1024]; --set
-objective.name=fd-mdsm trains it with the paper's FD-DSM.
+objective.name=fd-mdsm trains it with the paper's FD-DSM (which needs far
+more than the main job's 5,000 steps on this model: docs/benchmarks.md).
 
 The run directory gets checkpoints/ (atomic, the last few kept), metrics.jsonl,
 loss.png and time.png, and samples.png (a grid of Langevin samples for energy
