@@ -96,7 +96,10 @@ func TestRendezvousMaxSkipsLastCall(t *testing.T) {
 
 func TestRendezvousTooFewTimesOut(t *testing.T) {
 	nodes := msCluster(t, "j", 3)
-	cfg := RendezvousConfig{Min: 3, LastCall: -1, Timeout: time.Second}
+	// The timeout must outlast the gossip that tells each participant the
+	// other is ready: 1 s was not always enough on a loaded 2-core machine
+	// (the error then counted 1 ready, not 2).
+	cfg := RendezvousConfig{Min: 3, LastCall: -1, Timeout: 3 * time.Second}
 	// h2 is present but does not take part.
 	chs := []<-chan rdvResult{rdvStart(nodes[0], cfg), rdvStart(nodes[1], cfg)}
 	for _, ch := range chs {
