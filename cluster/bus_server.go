@@ -90,7 +90,7 @@ func StartBusServer(cfg BusServerConfig) (*BusServer, error) {
 	if opts.Port <= 0 {
 		opts.Port = server.RANDOM_PORT
 	}
-	if !busIsLoopback(opts.Host) && cfg.Token == "" && len(cfg.NKeyPublic) == 0 && !cfg.Insecure {
+	if !isLoopbackHost(opts.Host) && cfg.Token == "" && len(cfg.NKeyPublic) == 0 && !cfg.Insecure {
 		// Every rank's telemetry would be readable by anyone who can reach
 		// the port.
 		return nil, fmt.Errorf("control bus server on %s: other machines could connect without authentication: set %s (or nkeys), or %s=1 (fdsm launch --insecure) to run it open",
@@ -144,7 +144,7 @@ func StartBusServer(cfg BusServerConfig) (*BusServer, error) {
 	ev := cfg.Log.Info().Str("url", b.ClientURL()).Bool("token", cfg.Token != "").
 		Int("nkeys", len(cfg.NKeyPublic)).Bool("tls", cfg.TLS != nil)
 	ev.Msg("control bus listening")
-	if !busIsLoopback(opts.Host) && cfg.Token == "" && len(cfg.NKeyPublic) == 0 {
+	if !isLoopbackHost(opts.Host) && cfg.Token == "" && len(cfg.NKeyPublic) == 0 {
 		cfg.Log.Warn().Str("host", opts.Host).
 			Msg("insecure: the control bus accepts clients from other machines without authentication")
 	}
@@ -200,7 +200,9 @@ func (b *BusServer) Shutdown() {
 	})
 }
 
-func busIsLoopback(host string) bool {
+// isLoopbackHost reports whether host (a name or an IP) is this machine's
+// loopback only: localhost or a loopback address.
+func isLoopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}

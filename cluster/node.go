@@ -444,5 +444,5 @@ func loopbackAddr(addr string) bool {
 	if err != nil {
 		host = addr
 	}
-	return busIsLoopback(host)
+	return isLoopbackHost(host)
 }

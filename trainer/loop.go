@@ -221,7 +221,6 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 		}
 	}
 	sum := Summary{Model: m, Rank: d.rank()}
-	// snapshot is everything state.json records at this point.
 	// snapshotAt is everything state.json records, with the loader at st.
 	snapshotAt := func(st data.SamplerState) trainState {
 		best, bad := val.state()
@@ -636,7 +635,6 @@ func ModelFile(path string) (string, error) {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-// checkWritable creates dir and proves a file can be written there.
 // claimDir makes the run directory this run's: a fresh run refuses (or,
 // with Overwrite, moves aside) a directory holding another run; then the
 // directory must be writable. A resume keeps what is there.
@@ -653,6 +651,7 @@ func (r Run) claimDir() error {
 	return checkWritable(r.Dir)
 }
 
+// checkWritable creates dir and proves a file can be written there.
 func checkWritable(dir string) error {
 	if dir == "" {
 		return errors.New("output directory: empty path")

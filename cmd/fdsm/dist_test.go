@@ -39,7 +39,13 @@ type distWorker struct {
 // out after 20 s (a frozen peer is found by the failure detector well
 // before that).
 func startDistJob(t *testing.T, dir string, n, min, steps int) []*distWorker {
-	return startDistJobConfig(t, dir, n, min, fmt.Sprintf(`model: {kind: mlp, input_dim: 2, hidden: [32, 32], activation: softplus}
+	return startDistJobConfig(t, dir, n, min, toyJobYAML(steps))
+}
+
+// toyJobYAML is the config of the process tests' job: a small MLP on the
+// 2-D mixture, float64, a checkpoint every 5 steps.
+func toyJobYAML(steps int) string {
+	return fmt.Sprintf(`model: {kind: mlp, input_dim: 2, hidden: [32, 32], activation: softplus}
 data: {name: "toy:gmm2d-8"}
 objective: {name: fd-ssm, eps: 0.05}
 optimizer: {kind: adam, lr: 0.003}
@@ -50,7 +56,7 @@ steps: %d
 jitter: 0
 checkpoint: {every: 5, keep: 3}
 samples: {n: 0}
-`, steps))
+`, steps)
 }
 
 // startDistJobConfig starts n workers of the job the YAML config describes.
@@ -466,17 +472,7 @@ func dumpStacks(ws []*distWorker) {
 func launchToyJob(ctx context.Context, t *testing.T, dir string, steps int, logs *syncBuffer, env ...string) <-chan error {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "job.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`model: {kind: mlp, input_dim: 2, hidden: [32, 32], activation: softplus}
-data: {name: "toy:gmm2d-8"}
-objective: {name: fd-ssm, eps: 0.05}
-schedule: {kind: constant}
-dtype: float64
-batch: 16
-steps: %d
-jitter: 0
-checkpoint: {every: 5, keep: 3}
-samples: {n: 0}
-`, steps)), 0o644)
+	os.WriteFile(cfg, []byte(toyJobYAML(steps)), 0o644)
 	done := make(chan error, 1)
 	go func() {
 		done <- launch.Run(ctx, launch.Config{NProcPerNode: 3, GossipPortBase: launch.AnyPort, MaxRestarts: 1,

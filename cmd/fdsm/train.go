@@ -107,14 +107,8 @@ func runTraining(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
 	log := logger()
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// metrics.jsonl is opened at the first step: a run that fails its
-	// checks (bad data, a run directory it may not use) writes nothing.
-	var mw *trainer.MetricsWriter
-	defer func() {
-		if mw != nil {
-			mw.Close()
-		}
-	}()
+	metrics := newMetricsLog(out)
+	defer metrics.close()
 	exp, stopServe, err := serveMetrics(metricsAddr, log)
 	if err != nil {
 		return err
@@ -129,16 +123,8 @@ func runTraining(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
 	}
 	tty := isatty.IsTerminal(os.Stderr.Fd())
 	bar := &stepBar{w: stderrFor(cmd.ErrOrStderr()), total: cfg.Steps, draw: progress}
-	var writeErr error
 	run := trainer.Run{Config: cfg, Dir: out, Resume: resume, ResumeFinite: o.resumeFinite, Overwrite: o.overwrite, Log: *log, OnStep: func(m trainer.StepMetrics) {
-		if mw == nil && writeErr == nil {
-			mw, writeErr = trainer.NewMetricsWriter(filepath.Join(out, trainer.MetricsFile))
-		}
-		if mw != nil {
-			if err := mw.Write(m); err != nil && writeErr == nil {
-				writeErr = err
-			}
-		}
+		metrics.write(m)
 		exp.Observe(m)
 		bar.step(m)
 		if sb != nil {
@@ -165,13 +151,13 @@ func runTraining(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
 		sb.event(kind, sum.Steps, nil)
 	}
 	bar.end(err)
-	if err := trainOutcome(cmd, sum, err, writeErr); err != nil {
+	if err := trainOutcome(cmd, sum, err, metrics.close()); err != nil {
 		return err
 	}
 	if sum.AlreadyComplete {
 		return printComplete(cmd, out, sum.Steps, sum.Checkpoint)
 	}
-	return finishRun(cmd, cfg, sum, mw.Path(), out)
+	return finishRun(cmd, cfg, sum, metrics.path, out)
 }
 
 // reportComplete prints that the run in out is complete, and reports true,

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
@@ -61,17 +59,8 @@ func runDistributed(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
 		return err
 	}
 	defer stopServe()
-	metricsPath := filepath.Join(out, "metrics.jsonl")
-	var (
-		mu       sync.Mutex
-		mw       *trainer.MetricsWriter // opened by whoever is rank 0 when it first steps
-		writeErr error
-	)
-	defer func() {
-		if mw != nil {
-			mw.Close()
-		}
-	}()
+	metrics := newMetricsLog(out) // written by whoever is rank 0
+	defer metrics.close()
 	publish := func(ev cluster.Event) {
 		if b := node.Bus(); b != nil {
 			ev.Job = job
@@ -80,16 +69,7 @@ func runDistributed(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
 	}
 	run := trainer.Run{Config: cfg, Dir: out, Resume: resume, ResumeFinite: o.resumeFinite, Log: *log, PollCommand: node.PollCommand,
 		OnStep: func(m trainer.StepMetrics) {
-			mu.Lock()
-			defer mu.Unlock()
-			if mw == nil && writeErr == nil {
-				mw, writeErr = trainer.NewMetricsWriter(metricsPath)
-			}
-			if mw != nil {
-				if err := mw.Write(m); err != nil && writeErr == nil {
-					writeErr = err
-				}
-			}
+			metrics.write(m)
 			exp.Observe(m)
 			if m.Step%100 == 0 || m.Step == cfg.Steps {
 				log.Info().Int("step", m.Step).Float64("loss", m.Loss).Float64("step_ms", m.StepMs).Msg("train")
@@ -115,18 +95,12 @@ func runDistributed(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
 	log.Info().Str("out", out).Str("job", job).Str("objective", cfg.Objective.Name).Interface("model", cfg.Model["kind"]).
 		Str("data", cfg.Data.Name).Int("steps", cfg.Steps).Msg("training (data parallel)")
 	sum, err := el.Train(ctx)
-	if err := trainOutcome(cmd, sum, err, writeErr); err != nil {
+	if err := trainOutcome(cmd, sum, err, metrics.close()); err != nil {
 		return err
 	}
 	if sum.Rank != 0 || sum.Model == nil {
 		log.Info().Int("steps", sum.Steps).Int("rank", sum.Rank).Msg("done")
 		return nil
 	}
-	mu.Lock()
-	if mw != nil {
-		mw.Close()
-		mw = nil
-	}
-	mu.Unlock()
-	return finishRun(cmd, cfg, sum, metricsPath, out)
+	return finishRun(cmd, cfg, sum, metrics.path, out)
 }
