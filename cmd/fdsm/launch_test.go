@@ -109,6 +109,8 @@ func TestLaunchShowsProgressAndSummary(t *testing.T) {
 		fmt.Sprintf(": step 300 of 300, final loss %.6g\n", last.Loss),
 		"workers: 0 (rank 0) exit status 0, 0 restarts; 1 (rank 1) exit status 0, 0 restarts",
 		"logs: " + filepath.Join(out, "logs") + "; run directory: " + out + "\n",
+		"job secret: made for this job (data plane, gossip, bus), in " + filepath.Join(out, "logs", cluster.JobSecretFileName) +
+			"; watch with: fdsm watch --job progress-test --job-secret-file ",
 	} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("console lacks %q:\n%s", want, stderr)
