@@ -25,17 +25,21 @@ type loaderWorker struct {
 	rng  *tensor.RNG
 }
 
-// fill reads, transforms and stores the job's samples. A float32 host batch
-// receives the last step's output directly; other dtypes and device batches
-// go through a scratch buffer and a conversion.
+// fill reads, transforms and stores the job's samples. A float32 batch
+// receives the last step's output directly (in place on the host, in the
+// staging buffer for a device); float64 batches take a conversion.
 func (w *loaderWorker) fill(j loaderJob) {
 	l, s := w.l, j.slot
-	direct := l.host && l.dt == tensor.Float32
+	direct := l.dt == tensor.Float32
 	for p := j.from; p < j.to; p++ {
 		i := s.indices[p]
 		var out []float32
 		if direct {
-			out = s.x.Float32s()[p*l.outN : (p+1)*l.outN]
+			all := s.stage32
+			if l.host {
+				all = s.x.Float32s()
+			}
+			out = all[p*l.outN : (p+1)*l.outN]
 		}
 		src, cur := w.bufs[0][:l.numels[0]], 0
 		if direct && len(l.ts) == 0 {
@@ -58,7 +62,7 @@ func (w *loaderWorker) fill(j loaderJob) {
 			src, cur = dst, 1-cur
 		}
 		if !direct {
-			dst := s.hostBuf
+			dst := s.stage64
 			if l.host {
 				dst = s.x.Float64s()
 			}
@@ -71,9 +75,11 @@ func (w *loaderWorker) fill(j loaderJob) {
 }
 
 type batchSlot struct {
-	l       *Loader
-	x       *tensor.Tensor
-	hostBuf []float64 // device backends: the batch before Upload
+	l *Loader
+	x *tensor.Tensor
+	// Device backends: the batch on the host before its one typed write.
+	stage32 []float32
+	stage64 []float64
 	labels  []int
 	indices []int
 	errs    []error // per job of the batch being filled
@@ -127,8 +133,11 @@ func (l *Loader) slot(n int) *batchSlot {
 		}
 		s.x = l.be.Empty(l.dt, append([]int{n}, l.OutShape()...)...)
 	}
-	if !l.host && len(s.hostBuf) != n*l.outN {
-		s.hostBuf = make([]float64, n*l.outN)
+	if !l.host && l.dt == tensor.Float32 && len(s.stage32) != n*l.outN {
+		s.stage32 = make([]float32, n*l.outN)
+	}
+	if !l.host && l.dt == tensor.Float64 && len(s.stage64) != n*l.outN {
+		s.stage64 = make([]float64, n*l.outN)
 	}
 	if cap(s.indices) < n {
 		s.indices, s.labels = make([]int, n), make([]int, n)
@@ -181,8 +190,10 @@ func (l *Loader) produce(run *loaderRun, epoch int, idx []int) {
 		if err := s.firstError(); err != nil {
 			l.recycle(s)
 			it = loaderItem{err: fmt.Errorf("data: loader for %s, epoch %d: %w", l.ds.Name(), epoch, err)}
+		} else if !l.host && l.dt == tensor.Float32 {
+			l.be.WriteFloat32s(s.x, s.stage32)
 		} else if !l.host {
-			l.be.Upload(s.x, s.hostBuf)
+			l.be.WriteFloat64s(s.x, s.stage64)
 		}
 		select {
 		case run.ready <- it:

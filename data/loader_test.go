@@ -118,10 +118,20 @@ func (f fakeDevice) Empty(dt tensor.DType, shape ...int) *tensor.Tensor {
 	return tensor.NewDeviceTensor(f, dt, shape, make([]float64, tensor.Shape(shape).Numel()))
 }
 func (f fakeDevice) Release(*tensor.Tensor) { /* garbage collected */ }
-func (f fakeDevice) Upload(dst *tensor.Tensor, src []float64) {
+func (f fakeDevice) WriteFloat32s(dst *tensor.Tensor, src []float32) {
+	for i, v := range src {
+		dst.DeviceHandle().([]float64)[i] = float64(v)
+	}
+}
+func (f fakeDevice) WriteFloat64s(dst *tensor.Tensor, src []float64) {
 	copy(dst.DeviceHandle().([]float64), src)
 }
-func (f fakeDevice) Download(dst []float64, t *tensor.Tensor) {
+func (f fakeDevice) ReadFloat32s(dst []float32, t *tensor.Tensor) {
+	for i, v := range t.DeviceHandle().([]float64) {
+		dst[i] = float32(v)
+	}
+}
+func (f fakeDevice) ReadFloat64s(dst []float64, t *tensor.Tensor) {
 	copy(dst, t.DeviceHandle().([]float64))
 }
 

@@ -99,34 +99,18 @@ func SaveCheckpoint(path string, m Model, extra map[string]string) error {
 		}
 		meta[k] = v
 	}
-	// One float64 staging buffer, sized for the largest tensor, serves every
-	// tensor: data leaves the backend through Download (tensors may live on
-	// a device) and is encoded piecewise straight into the file's writer.
-	scratch := make([]float64, maxNumel(st))
-	var chunk []byte
+	// One staging buffer, sized for the largest tensor, serves every
+	// tensor: each leaves the backend by one typed read (tensors may live
+	// on a device) in its own dtype, which is the file's.
+	scratch := make([]byte, maxBytes(st))
 	list := make([]safetensors.Tensor, len(st))
 	for i, e := range st {
-		fdt := fileDType(e.t.DType())
-		list[i] = safetensors.Tensor{Name: e.name, DType: fdt, Shape: e.t.Shape().Clone(),
+		list[i] = safetensors.Tensor{Name: e.name, DType: fileDType(e.t.DType()), Shape: e.t.Shape().Clone(),
 			Stream: func(w io.Writer) error {
-				n := e.t.Numel()
-				vals := scratch[:n]
-				e.t.Backend().Download(vals, e.t)
-				const step = 1 << 15 // elements per write
-				if chunk == nil {
-					chunk = make([]byte, step*8)
-				}
-				for j := 0; j < n; j += step {
-					k := min(step, n-j)
-					b := chunk[:k*fdt.Size()]
-					if err := safetensors.Encode(b, fdt, vals[j:j+k]); err != nil {
-						return err
-					}
-					if _, err := w.Write(b); err != nil {
-						return err
-					}
-				}
-				return nil
+				b := scratch[:e.t.Bytes()]
+				e.t.Backend().ReadBytes(b, e.t)
+				_, err := w.Write(b)
+				return err
 			}}
 	}
 	if err := safetensors.WriteFile(path, list, meta); err != nil {
@@ -211,14 +195,24 @@ func loadInto(r *safetensors.Reader, m Model, path string) error {
 	// Every value is checked before any is copied in; decoding twice keeps
 	// memory at one tensor (TestCheckpointStreams).
 	scratch := make([]float64, maxNumel(st))
+	var scratch32 []float32 // float32 tensors: the converted values for one typed write
 	for _, check := range []bool{true, false} {
 		for _, e := range st {
 			v := scratch[:e.t.Numel()]
 			if err := r.DecodeFloat64s(e.name, v); err != nil {
 				return fmt.Errorf("checkpoint %s: %w", path, err)
 			}
-			if !check {
-				e.t.Backend().Upload(e.t, v)
+			if !check && e.t.DType() == tensor.Float64 {
+				e.t.Backend().WriteFloat64s(e.t, v)
+			} else if !check {
+				if scratch32 == nil {
+					scratch32 = make([]float32, len(scratch))
+				}
+				f := scratch32[:len(v)]
+				for i, x := range v {
+					f[i] = float32(x)
+				}
+				e.t.Backend().WriteFloat32s(e.t, f)
 			} else if err := CheckFinite(e.name, v); err != nil {
 				return fmt.Errorf("checkpoint %s: %w", path, err)
 			}
@@ -260,6 +254,14 @@ func maxNumel(st []stateEntry) int {
 	n := 0
 	for _, e := range st {
 		n = max(n, e.t.Numel())
+	}
+	return n
+}
+
+func maxBytes(st []stateEntry) int {
+	n := 0
+	for _, e := range st {
+		n = max(n, e.t.Bytes())
 	}
 	return n
 }

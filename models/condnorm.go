@@ -38,13 +38,11 @@ func NewCondInstanceNorm2dPlus(b *Builder, name string, c, levels int) *CondInst
 	p := b.Param(join(name, "embed.weight"), tensor.Normal(1, 0.02), levels, 3*c)
 	// β (the last C columns) starts at zero. Done through the backend so it
 	// works for device-resident parameters too.
-	be := b.Backend()
-	vals := make([]float64, levels*3*c)
-	be.Download(vals, p.Value)
+	vals := p.Value.ToFloat64s()
 	for l := 0; l < levels; l++ {
 		clear(vals[l*3*c+2*c : (l+1)*3*c])
 	}
-	be.Upload(p.Value, vals)
+	tensor.WriteAs(p.Value, vals)
 	return &CondInstanceNorm2dPlus{Embed: p, C: c, L: levels}
 }
 

@@ -112,7 +112,7 @@ func NewDKEF(b *Builder, o DKEFOptions) (*DKEF, error) {
 		})
 	}
 	dk.logSigma = b.Const("log_sigma", 0, o.NumKernels)
-	dk.be.Upload(dk.logSigma.Value, ls)
+	tensor.WriteAs(dk.logSigma.Value, ls)
 	dk.weights = b.Const("kernel_weights", 0, o.NumKernels)
 	dk.inducing = b.Param("inducing_points", tensor.Normal(0, 1), m, d)
 	dk.logLambda = b.Const("log_lambda", o.LogLambdaInit, 1)

@@ -113,7 +113,7 @@ func projectionScale(proj Projection, eps float64, d int) float64 {
 // released with the tape.
 func perSample(tp *ad.Tape, dt tensor.DType, vals []float64) *ad.Var {
 	t := tp.Backend().Empty(dt, len(vals))
-	tp.Backend().Upload(t, vals)
+	tensor.WriteAs(t, vals)
 	return tp.Owned(t)
 }
 

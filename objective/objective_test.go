@@ -106,8 +106,14 @@ func close(a, b, rel float64) bool {
 }
 
 // TestSMAgainstCentralDifferences: the exact SM value 0.5‖g‖² + tr(H) equals
-// the same quantity from float64 central differences of log p (step 1e-4:
-// truncation ~h²·f””/12 ≈ 1e-9, rounding ~1e-16/h² ≈ 1e-8; tolerance 1e-6).
+// the same quantity from float64 finite differences of log p, with the
+// fourth-order five-point stencils g ≈ (f₋₂ − 8f₋₁ + 8f₁ − f₂)/12h and
+// f” ≈ (−f₋₂ + 16f₋₁ − 30f₀ + 16f₁ − f₂)/12h² at h = 1e-3. Their truncation
+// (h⁴·f⁽⁶⁾/90 ≈ 1e-14) is negligible; rounding is not: each f carries
+// ε|f| (ε = 2⁻⁵²), so f” errs by up to 64ε|f|/12h² ≈ 1.2e-9·|f| per
+// coordinate, and the SM value (about 6e-3 here, far smaller than |f|) by
+// d times that. The tolerance is three times that bound plus 1e-9 relative:
+// a wrong Hessian trace or gradient (errors of the size of the value) fails.
 func TestSMAgainstCentralDifferences(t *testing.T) {
 	m := smallMLP(t)
 	x := randT(5, tensor.Normal(0, 1), 3, 3)
@@ -117,23 +123,25 @@ func TestSMAgainstCentralDifferences(t *testing.T) {
 		defer tp.Reset()
 		return m.LogDensity(tp.Const(tensor.FromFloat64s(cpu, tensor.Float64, tensor.Shape{1, 3}, row))).Item()
 	}
-	const h = 1e-4
+	const h, d, eps = 1e-3, 3, 0x1p-52
 	xs := x.Float64s()
 	for i := 0; i < 3; i++ {
 		row := append([]float64(nil), xs[i*3:i*3+3]...)
 		f0 := logp(row)
-		want := 0.0
-		for j := 0; j < 3; j++ {
-			row[j] += h
-			fp := logp(row)
-			row[j] -= 2 * h
-			fm := logp(row)
-			row[j] += h
-			g := (fp - fm) / (2 * h)
-			want += 0.5*g*g + (fp+fm-2*f0)/(h*h)
+		at := func(j int, k float64) float64 {
+			r := append([]float64(nil), row...)
+			r[j] += k * h
+			return logp(r)
 		}
-		if !close(per[i], want, 1e-6) {
-			t.Errorf("sample %d: sm %v, central differences %v", i, per[i], want)
+		want := 0.0
+		for j := 0; j < d; j++ {
+			fm2, fm1, fp1, fp2 := at(j, -2), at(j, -1), at(j, 1), at(j, 2)
+			g := (fm2 - 8*fm1 + 8*fp1 - fp2) / (12 * h)
+			want += 0.5*g*g + (-fm2+16*fm1-30*f0+16*fp1-fp2)/(12*h*h)
+		}
+		tol := 3*d*64*eps*math.Abs(f0)/(12*h*h) + 1e-9*math.Abs(want)
+		if diff := math.Abs(per[i] - want); diff > tol {
+			t.Errorf("sample %d: sm %v, finite differences %v (|f| %.3g): differ by %.3g > %.3g", i, per[i], want, f0, diff, tol)
 		}
 	}
 }

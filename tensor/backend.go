@@ -11,6 +11,8 @@ package tensor
 //   - All operands of one call share a dtype and belong to this backend.
 //   - Unless a method says otherwise, dst must not alias an input.
 //   - Methods are safe for concurrent use on distinct destinations.
+//   - Work is enqueued and may run after the call returns: the ordering
+//     rules (events, host reads, Sync) are in queue.go.
 type Backend interface {
 	// Name identifies the backend in logs, e.g. "cpu/openblas".
 	Name() string
@@ -29,12 +31,35 @@ type Backend interface {
 	// benchmark can measure the peak of one computation.
 	ResetPeak()
 
-	// Upload copies src (len = dst.Numel()) into dst, converting to dst's dtype.
-	Upload(dst *Tensor, src []float64)
-	// Download copies t into dst (len = t.Numel()) as float64.
-	Download(dst []float64, t *Tensor)
+	// WriteFloat32s copies src (len = dst.Numel()) into the float32 tensor
+	// dst, WriteFloat64s into a float64 one, and WriteBytes the raw
+	// little-endian elements of dst's dtype (len = dst.Bytes()). The host
+	// slice may be reused as soon as the call returns. A dtype or length
+	// mismatch panics: there is no conversion on the way.
+	WriteFloat32s(dst *Tensor, src []float32)
+	WriteFloat64s(dst *Tensor, src []float64)
+	WriteBytes(dst *Tensor, src []byte)
+	// ReadFloat32s, ReadFloat64s and ReadBytes are the converse: they wait
+	// for the work that writes src, then copy it to the host (a host
+	// synchronisation).
+	ReadFloat32s(dst []float32, src *Tensor)
+	ReadFloat64s(dst []float64, src *Tensor)
+	ReadBytes(dst []byte, src *Tensor)
 	// Copy copies src into dst (same numel; shapes may differ; dtypes may differ).
 	Copy(dst, src *Tensor)
+
+	// Record returns an event that completes when the work enqueued so far
+	// has run.
+	Record() Event
+	// WaitFor makes the work enqueued after this call wait until e (of
+	// any backend) completes, without blocking the caller.
+	WaitFor(e Event)
+	// Sync waits for all enqueued work and returns the first asynchronous
+	// failure since the previous Sync.
+	Sync() error
+	// Transfers returns the host synchronisations and bytes copied between
+	// host and backend memory since the backend was made.
+	Transfers() TransferStats
 
 	// Fill sets every element to v.
 	Fill(dst *Tensor, v float64)

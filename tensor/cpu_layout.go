@@ -328,26 +328,7 @@ func (c *CPU) Concat(dst *Tensor, xs []*Tensor, axis int) {
 	c.own(dst)
 	c.own(xs...)
 	sameDType("concat", append([]*Tensor{dst}, xs...)...)
-	r := dst.Rank()
-	ax := layoutAxis("concat", axis, dst)
-	total := 0
-	for i, x := range xs {
-		ok := x.Rank() == r
-		for a := 0; ok && a < r; a++ {
-			ok = a == ax || x.shape[a] == dst.shape[a]
-		}
-		if !ok {
-			panic(fmt.Sprintf("tensor: concat along axis %d: input %d x%v does not match dst%v", axis, i, x.shape, dst.shape))
-		}
-		total += x.shape[ax]
-	}
-	if total != dst.shape[ax] {
-		shapes := make([]Shape, len(xs))
-		for i, x := range xs {
-			shapes[i] = x.shape
-		}
-		panic(fmt.Sprintf("tensor: concat along axis %d of %v: extents sum to %d, dst%v has %d", axis, shapes, total, dst.shape, dst.shape[ax]))
-	}
+	ax := concatCheck(dst, xs, axis)
 	outer, inner := layoutSplit(dst.shape, ax)
 	row := dst.shape[ax] * inner
 	off := 0
@@ -463,4 +444,29 @@ func layoutNoAlias(op string, dst, x *Tensor) {
 	if same {
 		panic(fmt.Sprintf("tensor: %s dst%v aliases its input %v", op, dst.shape, x.shape))
 	}
+}
+
+// concatCheck validates Concat's shapes and returns the normalised axis.
+func concatCheck(dst *Tensor, xs []*Tensor, axis int) int {
+	r := dst.Rank()
+	ax := layoutAxis("concat", axis, dst)
+	total := 0
+	for i, x := range xs {
+		ok := x.Rank() == r
+		for a := 0; ok && a < r; a++ {
+			ok = a == ax || x.shape[a] == dst.shape[a]
+		}
+		if !ok {
+			panic(fmt.Sprintf("tensor: concat along axis %d: input %d x%v does not match dst%v", axis, i, x.shape, dst.shape))
+		}
+		total += x.shape[ax]
+	}
+	if total != dst.shape[ax] {
+		shapes := make([]Shape, len(xs))
+		for i, x := range xs {
+			shapes[i] = x.shape
+		}
+		panic(fmt.Sprintf("tensor: concat along axis %d of %v: extents sum to %d, dst%v has %d", axis, shapes, total, dst.shape, dst.shape[ax]))
+	}
+	return ax
 }

@@ -150,21 +150,36 @@ func (t *Tensor) offset(idx []int) int {
 	return off
 }
 
-// Item returns the single element of a one-element tensor, downloading it if
-// needed. It panics if t has more than one element.
+// Item returns the single element of a one-element tensor, reading it to
+// the host (a host synchronisation). It panics if t has more than one
+// element.
 func (t *Tensor) Item() float64 {
 	if t.Numel() != 1 {
 		panic(fmt.Sprintf("tensor: Item on shape %v", t.shape))
 	}
+	if t.dtype == Float32 {
+		var buf [1]float32
+		t.backend.ReadFloat32s(buf[:], t)
+		return float64(buf[0])
+	}
 	var buf [1]float64
-	t.backend.Download(buf[:], t)
+	t.backend.ReadFloat64s(buf[:], t)
 	return buf[0]
 }
 
-// ToFloat64s copies the elements into a new float64 slice (any backend).
+// ToFloat64s reads the elements to the host as a new float64 slice (any
+// backend; a host synchronisation).
 func (t *Tensor) ToFloat64s() []float64 {
 	out := make([]float64, t.Numel())
-	t.backend.Download(out, t)
+	if t.dtype == Float64 {
+		t.backend.ReadFloat64s(out, t)
+		return out
+	}
+	f := make([]float32, t.Numel())
+	t.backend.ReadFloat32s(f, t)
+	for i, v := range f {
+		out[i] = float64(v)
+	}
 	return out
 }
 

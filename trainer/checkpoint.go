@@ -187,7 +187,7 @@ func loadCheckpoint(path string, m models.Model, opt Optimizer) (trainState, err
 			return st, fmt.Errorf("%s: optimizer state: %w", filepath.Join(path, "optimizer.safetensors"), err)
 		}
 		x := be.Empty(m.DType(), t.Shape...)
-		be.Upload(x, v)
+		tensor.WriteAs(x, v)
 		state[name] = x
 	}
 	if err := opt.LoadState(state, m.Params()); err != nil {

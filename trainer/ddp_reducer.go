@@ -188,7 +188,7 @@ func (r *reducer) work(launch <-chan *bucket, result chan<- error) {
 		}
 		if b.index == 0 {
 			n := b.flat.Numel()
-			r.be.Upload(r.statBuf, r.stats[:])
+			tensor.WriteAs(r.statBuf, r.stats[:])
 			r.be.SetSlice(b.flat, r.statBuf, 0, n-statSlots)
 		}
 		if err = r.comm.AllReduce(r.ctx, b.flat, cluster.Average); err != nil {

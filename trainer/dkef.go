@@ -67,6 +67,6 @@ func initInducingPoints(m *models.DKEF, d data.Dataset) error {
 		}
 	}
 	t := pts.Value.Backend().Empty(pts.Value.DType(), pts.Value.Shape()...)
-	t.Backend().Upload(t, vals)
+	tensor.WriteAs(t, vals)
 	return m.SetInducingPoints(t)
 }

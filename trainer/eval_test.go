@@ -227,7 +227,7 @@ func TestEvalNLLNICE(t *testing.T) {
 	}
 	nice := mm.(*models.NICE)
 	scale := []float64{0.3, -0.2, 0.1, 0.5}
-	be.Upload(nice.Scale().Value, scale)
+	tensor.WriteAs(nice.Scale().Value, scale)
 	ds := evalGaussData(t, 37, []float64{0, 1, -1, 0.5}, []float64{1, 2, 0.5, 1}, 4)
 	r, err := EvalNLL(nice, ds, EvalNLLOptions{BatchSize: 10}) // 4 calls, the last partial
 	if err != nil {

@@ -51,7 +51,7 @@ func (scoreOnly) Sigmas() {}
 
 func upload(be tensor.Backend, dt tensor.DType, v []float64, shape ...int) *tensor.Tensor {
 	t := be.Empty(dt, shape...)
-	be.Upload(t, v)
+	tensor.WriteAs(t, v)
 	return t
 }
 

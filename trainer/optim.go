@@ -411,10 +411,15 @@ func counter(n int) *tensor.Tensor {
 func copyFor(p *autodiff.Param, src *tensor.Tensor) *tensor.Tensor {
 	be := p.Value.Backend()
 	dst := be.Empty(p.Value.DType(), p.Value.Shape()...)
-	if src.Backend() == be {
+	switch {
+	case src.Backend() == be:
 		be.Copy(dst, src)
-	} else {
-		be.Upload(dst, src.ToFloat64s())
+	case src.DType() == dst.DType():
+		raw := make([]byte, src.Bytes())
+		src.Backend().ReadBytes(raw, src)
+		be.WriteBytes(dst, raw)
+	default:
+		tensor.WriteAs(dst, src.ToFloat64s())
 	}
 	return dst
 }

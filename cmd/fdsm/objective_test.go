@@ -111,7 +111,7 @@ func (f objFixture) direct(t *testing.T, method string, shiftParam string, shift
 		if p.Name == shiftParam {
 			vals := p.Value.ToFloat64s()
 			vals[shiftIdx] += h
-			be.Upload(p.Value, vals)
+			tensor.WriteAs(p.Value, vals)
 		}
 	}
 	obj, err := objective.New(method, objective.Options{})

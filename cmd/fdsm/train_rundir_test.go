@@ -148,7 +148,7 @@ func TestEvalRefusesNonFiniteModel(t *testing.T) {
 	p := m.Params()[0]
 	v := p.Value.ToFloat64s()
 	v[0] = math.Inf(1)
-	p.Value.Backend().Upload(p.Value, v)
+	tensor.WriteAs(p.Value, v)
 	if err := models.SaveCheckpoint(file, m, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,8 @@
 //
 // Each primitive is compared, for both dtypes, against a naive float64
 // reference written in this package (ref.go) as plain loops over indices.
-// Inputs are built with Backend.Empty and Backend.Upload and results read back
-// with Backend.Download, so the suite never touches a backend's memory
+// Inputs are built with Backend.Empty and the typed writes and results read
+// back with the typed reads, so the suite never touches a backend's memory
 // directly and works for device backends too. The references are evaluated on
 // the values the backend actually holds (read back after the upload), so the
 // rounding of float32 inputs is never mistaken for an error.
@@ -41,6 +41,7 @@ type group struct {
 var groups = []group{
 	{"Memory", testMemory},
 	{"Transfer", testTransfer},
+	{"Events", testEvents},
 	{"Fill", testFill},
 	{"Random", testRandom},
 	{"Gemm", testGemm},
@@ -77,7 +78,7 @@ func Run(t *testing.T, b tensor.Backend) {
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x5eed)) }
 
 // upload returns a tensor of b with the given shape holding data converted to
-// dt, and the values it actually holds, read back with Download. The tensor is
+// dt, and the values it actually holds, read back with ToFloat64s. The tensor is
 // released when the (sub)test ends.
 func upload(t *testing.T, b tensor.Backend, dt tensor.DType, shape tensor.Shape, data []float64) (*tensor.Tensor, []float64) {
 	t.Helper()
@@ -86,7 +87,7 @@ func upload(t *testing.T, b tensor.Backend, dt tensor.DType, shape tensor.Shape,
 	}
 	x := b.Empty(dt, shape...)
 	t.Cleanup(func() { b.Release(x) })
-	b.Upload(x, data)
+	tensor.WriteAs(x, data)
 	return x, x.ToFloat64s()
 }
 

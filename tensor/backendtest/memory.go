@@ -1,6 +1,7 @@
 package backendtest
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"testing"
@@ -134,8 +135,8 @@ func testMemory(t *testing.T, b tensor.Backend, dt tensor.DType) {
 		for i := range data {
 			data[i] = float64(i) - 3.5
 		}
-		b.Upload(x, data)
-		checkExact(t, "view after Upload to its tensor", v.Shape(), v.ToFloat64s(), data)
+		tensor.WriteAs(x, data)
+		checkExact(t, "view after a write to its tensor", v.Shape(), v.ToFloat64s(), data)
 		b.Fill(v, 2.5)
 		checkExact(t, "tensor after Fill of its view", x.Shape(), x.ToFloat64s(), constSlice(24, 2.5))
 		before := b.MemStats()
@@ -155,12 +156,12 @@ func constSlice(n int, v float64) []float64 {
 	return s
 }
 
-// transferValues are the values Upload/Download/Copy must carry: ordinary,
+// transferValues are the values the copies must carry: ordinary,
 // tiny, huge, inexact in float32, and the specials.
 var transferValues = []float64{0, math.Copysign(0, -1), 1, -2.5, 0.1, 1.0 / 3, 1e-3, -123456.789,
 	65504, 3e38, -3e38, 1e-30, 1e-40, 1e-300, 1e300, math.Inf(1), math.Inf(-1), math.NaN()}
 
-// Transfer: Upload, Download and Copy (within and across dtypes).
+// Transfer: the typed host copies and Copy (within and across dtypes).
 func testTransfer(t *testing.T, b tensor.Backend, dt tensor.DType) {
 	other := tensor.Float64
 	if dt == tensor.Float64 {
@@ -173,32 +174,76 @@ func testTransfer(t *testing.T, b tensor.Backend, dt tensor.DType) {
 	}
 	shape := tensor.Shape{6, 10}
 
-	t.Run("UploadDownload", func(t *testing.T) {
+	t.Run("TypedCopies", func(t *testing.T) {
 		x := b.Empty(dt, shape...)
 		defer b.Release(x)
-		b.Upload(x, vals)
-		got := make([]float64, len(vals))
-		b.Download(got, x)
-		// Upload converts to dt (rounding to nearest; out-of-range float32
-		// values become infinities), Download widens exactly.
-		checkExact(t, "Download(Upload(v))", shape, got, roundAll(dt, vals))
-		checkExact(t, "ToFloat64s", shape, x.ToFloat64s(), roundAll(dt, vals))
+		want := roundAll(dt, vals)
+		before := b.Transfers()
+		// The typed forms copy exactly, with no conversion on the way.
+		if dt == tensor.Float32 {
+			src := make([]float32, len(vals))
+			for i, v := range vals {
+				src[i] = float32(v)
+			}
+			b.WriteFloat32s(x, src)
+			src[0] = 99 // the slice is the caller's again once Write returns
+			got := make([]float32, len(vals))
+			b.ReadFloat32s(got, x)
+			checkExact(t, "ReadFloat32s(WriteFloat32s(v))", shape, widen32(got), want)
+		} else {
+			src := append([]float64(nil), vals...)
+			b.WriteFloat64s(x, src)
+			src[0] = 99
+			got := make([]float64, len(vals))
+			b.ReadFloat64s(got, x)
+			checkExact(t, "ReadFloat64s(WriteFloat64s(v))", shape, got, want)
+		}
+		after := b.Transfers().Sub(before)
+		if n := int64(x.Bytes()); after.H2DBytes != n || after.D2HBytes != n || after.HostSyncs < 1 {
+			t.Errorf("one write and one read of %d bytes counted %+v", n, after)
+		}
+		checkExact(t, "ToFloat64s", shape, x.ToFloat64s(), want)
+		// Bytes are the little-endian elements.
+		raw := make([]byte, x.Bytes())
+		b.ReadBytes(raw, x)
+		checkExact(t, "ReadBytes decoded", shape, decodeLE(dt, raw), want)
+		y := b.Empty(dt, shape...)
+		defer b.Release(y)
+		b.WriteBytes(y, raw)
+		checkExact(t, "WriteBytes(ReadBytes(x))", shape, y.ToFloat64s(), want)
 		v := b.Empty(dt)
-		b.Upload(v, []float64{-0.75})
+		tensor.WriteAs(v, []float64{-0.75})
 		if got := v.Item(); got != -0.75 {
 			t.Errorf("scalar round trip: got %v, want -0.75", got)
 		}
 		b.Release(v)
 		z := b.Empty(dt, 0, 3)
-		b.Upload(z, nil)
-		b.Download(nil, z)
+		tensor.WriteAs(z, nil)
+		b.ReadBytes(nil, z)
 		b.Release(z)
+	})
+
+	// Typed copies never convert: the wrong slice type or length panics.
+	t.Run("TypedCopyMismatch", func(t *testing.T) {
+		x := b.Empty(dt, 2, 3)
+		defer b.Release(x)
+		if dt == tensor.Float32 {
+			mustPanic(t, "WriteFloat64s into float32", func() { b.WriteFloat64s(x, make([]float64, 6)) }, "float32")
+			mustPanic(t, "ReadFloat64s from float32", func() { b.ReadFloat64s(make([]float64, 6), x) }, "float32")
+			mustPanic(t, "WriteFloat32s of 5 into 6", func() { b.WriteFloat32s(x, make([]float32, 5)) }, "5")
+		} else {
+			mustPanic(t, "WriteFloat32s into float64", func() { b.WriteFloat32s(x, make([]float32, 6)) }, "float64")
+			mustPanic(t, "ReadFloat32s from float64", func() { b.ReadFloat32s(make([]float32, 6), x) }, "float64")
+			mustPanic(t, "WriteFloat64s of 5 into 6", func() { b.WriteFloat64s(x, make([]float64, 5)) }, "5")
+		}
+		mustPanic(t, "WriteBytes of the wrong length", func() { b.WriteBytes(x, make([]byte, 7)) }, "7")
+		mustPanic(t, "ReadBytes of the wrong length", func() { b.ReadBytes(make([]byte, 7), x) }, "7")
 	})
 
 	t.Run("Copy", func(t *testing.T) {
 		src := b.Empty(dt, shape...)
 		defer b.Release(src)
-		b.Upload(src, vals)
+		tensor.WriteAs(src, vals)
 		held := src.ToFloat64s()
 		// Same dtype, different shape of the same size.
 		dst := nanTensor(t, b, dt, 3, 4, 5)
@@ -223,7 +268,7 @@ func testFill(t *testing.T, b tensor.Backend, dt tensor.DType) {
 	for _, s := range []tensor.Shape{{}, {1}, {7}, {3, 5}, {0, 4}, {300, 211}} {
 		for _, v := range []float64{0, -2.5, 0.1, 1e10, math.Inf(-1), math.NaN()} {
 			x := b.Empty(dt, s...)
-			b.Upload(x, constSlice(s.Numel(), 42))
+			tensor.WriteAs(x, constSlice(s.Numel(), 42))
 			b.Fill(x, v)
 			checkExact(t, fmt.Sprintf("Fill(%v, %v)", s, v), s, x.ToFloat64s(), constSlice(s.Numel(), roundTo(dt, v)))
 			b.Release(x)
@@ -388,4 +433,28 @@ func countSame(a, b []float64) int {
 		}
 	}
 	return n
+}
+
+func widen32(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+// decodeLE decodes little-endian elements of dt.
+func decodeLE(dt tensor.DType, raw []byte) []float64 {
+	if dt == tensor.Float32 {
+		out := make([]float64, len(raw)/4)
+		for i := range out {
+			out[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:])))
+		}
+		return out
+	}
+	out := make([]float64, len(raw)/8)
+	for i := range out {
+		out[i] = math.Float64frombits(binary.LittleEndian.Uint64(raw[8*i:]))
+	}
+	return out
 }
