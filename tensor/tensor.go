@@ -244,3 +244,14 @@ func NewDeviceTensor(b Backend, dt DType, shape Shape, handle any) *Tensor {
 	}
 	return &Tensor{dtype: dt, shape: shape.Clone(), backend: b, device: handle}
 }
+
+// NewHost returns a zeroed host tensor outside any pool, for buffers that
+// live in host memory whatever the compute device is (staging for the host
+// ring, control values).
+func NewHost(dt DType, shape ...int) *Tensor {
+	n := Shape(shape).Numel()
+	if dt == Float32 {
+		return NewHostTensor(defaultCPU, shape, make([]float32, n), nil)
+	}
+	return NewHostTensor(defaultCPU, shape, nil, make([]float64, n))
+}

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/fdsm-go/fdsm/data"
+	"github.com/fdsm-go/fdsm/device"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/objective"
 	"github.com/fdsm-go/fdsm/tensor"
@@ -24,8 +25,11 @@ import (
 // Config is a training run. Every field can be set from YAML and overridden
 // with --set key=value (dotted keys, e.g. optimizer.lr=1e-4).
 type Config struct {
-	Model     map[string]any  `json:"model"` // a model spec: kind plus options
-	DType     string          `json:"dtype"`
+	Model map[string]any `json:"model"` // a model spec: kind plus options
+	DType string         `json:"dtype"`
+	// Device is the backend to train on (package device: "cpu", the
+	// default, or "devsim:N"); --device overrides it.
+	Device    string          `json:"device"`
 	Data      DataConfig      `json:"data"`
 	Objective ObjectiveConfig `json:"objective"`
 	Optimizer OptimizerConfig `json:"optimizer"`
@@ -296,6 +300,9 @@ func (c Config) Validate() error {
 	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
 	if _, err := tensor.ParseDType(c.DType); err != nil {
 		bad("dtype: %v", err)
+	}
+	if err := device.Check(c.Device); err != nil {
+		bad("%v", err)
 	}
 	if k, _ := c.Model["kind"].(string); k == "" {
 		bad("model: needs a kind (valid: %s)", strings.Join(models.Kinds(), ", "))

@@ -50,7 +50,7 @@ func TestSetTypeErrors(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	err := cfg.Set("stepz=1")
-	if err == nil || !strings.HasPrefix(err.Error(), "--set stepz: unknown key (valid keys: model, dtype, data,") {
+	if err == nil || !strings.HasPrefix(err.Error(), "--set stepz: unknown key (valid keys: model, dtype, device, data,") {
 		t.Errorf("unknown top-level key: %v", err)
 	}
 }

@@ -32,7 +32,8 @@ type bucket struct {
 	params  []*autodiff.Param
 	offsets []int // element offset of each param in flat
 	flat    *tensor.Tensor
-	waiting int // params of this step not yet ready
+	host    *tensor.Tensor // device backends: flat's host copy for the host ring
+	waiting int            // params of this step not yet ready
 }
 
 // reducer averages gradients across ranks in buckets filled in reverse
@@ -108,6 +109,9 @@ func newReducer(comm cluster.Comm, params []*autodiff.Param, firstBytes, bucketB
 			n += statSlots
 		}
 		b.flat = r.be.Zeros(dt, n)
+		if !b.flat.IsHost() {
+			b.host = tensor.NewHost(dt, n)
+		}
 	}
 	r.statBuf = r.be.Zeros(dt, statSlots)
 	return r, nil
@@ -191,7 +195,7 @@ func (r *reducer) work(launch <-chan *bucket, result chan<- error) {
 			tensor.WriteAs(r.statBuf, r.stats[:])
 			r.be.SetSlice(b.flat, r.statBuf, 0, n-statSlots)
 		}
-		if err = r.comm.AllReduce(r.ctx, b.flat, cluster.Average); err != nil {
+		if err = r.allReduce(b); err != nil {
 			continue
 		}
 		for i, p := range b.params {
@@ -200,4 +204,27 @@ func (r *reducer) work(launch <-chan *bucket, result chan<- error) {
 		}
 	}
 	result <- err
+}
+
+// allReduce averages b.flat over the ranks. The communicator (the host
+// ring) reads host memory, so a device bucket goes through its host copy:
+// the typed read waits for the work that packed it.
+func (r *reducer) allReduce(b *bucket) error {
+	if b.host == nil {
+		return r.comm.AllReduce(r.ctx, b.flat, cluster.Average)
+	}
+	if b.host.DType() == tensor.Float32 {
+		r.be.ReadFloat32s(b.host.Float32s(), b.flat)
+	} else {
+		r.be.ReadFloat64s(b.host.Float64s(), b.flat)
+	}
+	if err := r.comm.AllReduce(r.ctx, b.host, cluster.Average); err != nil {
+		return err
+	}
+	if b.host.DType() == tensor.Float32 {
+		r.be.WriteFloat32s(b.flat, b.host.Float32s())
+	} else {
+		r.be.WriteFloat64s(b.flat, b.host.Float64s())
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fdsm-go/fdsm/autodiff"
 	"github.com/fdsm-go/fdsm/data"
+	"github.com/fdsm-go/fdsm/device"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/objective"
 	"github.com/fdsm-go/fdsm/tensor"
@@ -113,7 +114,10 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 		}
 	}
 	dt, _ := tensor.ParseDType(cfg.DType)
-	be := tensor.DefaultCPU()
+	be, err := device.Open(cfg.Device)
+	if err != nil {
+		return Summary{}, err
+	}
 	m, err := models.Build(cfg.ModelSpec(), be, dt, cfg.Seed)
 	if err != nil {
 		return Summary{}, err

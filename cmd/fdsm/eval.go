@@ -9,20 +9,24 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fdsm-go/fdsm/data"
+	"github.com/fdsm-go/fdsm/device"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/progress"
-	"github.com/fdsm-go/fdsm/tensor"
 	"github.com/fdsm-go/fdsm/trainer"
 )
 
 // loadModel reads a model from a run directory (its newest checkpoint), a
 // checkpoint directory or a model .safetensors file.
-func loadModel(path string) (models.Model, error) {
+func loadModel(path, dev string) (models.Model, error) {
+	be, err := openDevice(dev)
+	if err != nil {
+		return nil, err
+	}
 	file, err := trainer.ModelFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return models.LoadCheckpoint(file, tensor.DefaultCPU(), 0)
+	return models.LoadCheckpoint(file, be, 0)
 }
 
 // evalFlags are eval's data flags; empty values take the run's own.
@@ -109,13 +113,14 @@ func newEvalCmd() *cobra.Command {
 	var batches, batchSize, chunkRows, samples int
 	var asJSON, noProgress bool
 	var dg digitsFlags
+	var dev string
 	cmd := &cobra.Command{
 		Use:   "eval CHECKPOINT",
 		Short: "Evaluate a trained model: exact SM loss, NLL (NICE exact, DKEF importance-sampled), OOD AUC, digit samples",
 		Long:  evalLong,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := loadModel(args[0])
+			m, err := loadModel(args[0], dev)
 			if err != nil {
 				return err
 			}
@@ -162,6 +167,7 @@ func newEvalCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&what, "what", "sm", "sm, nll, ood or digits")
+	addDeviceFlag(cmd, &dev, device.Default)
 	cmd.Flags().IntVar(&dg.n, "n", 64, "digits: samples to draw and judge")
 	cmd.Flags().Uint64Var(&dg.seed, "seed", 1, "digits: sampler seed")
 	cmd.Flags().StringVar(&dg.file, "samples-file", "", "digits: judge these samples (.npy in pixel scale, from fdsm sample --out) instead of drawing")

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	ad "github.com/fdsm-go/fdsm/autodiff"
+	"github.com/fdsm-go/fdsm/device"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/objective"
 	"github.com/fdsm-go/fdsm/safetensors"
@@ -21,8 +22,8 @@ import (
 type objectiveFlags struct {
 	model, params, method, dtype, out string
 	x, v, noise, levels, sigmas       string
+	scaling, projection, device       string
 	sigma, eps                        float64
-	scaling, projection               string
 	seed                              uint64
 	sequential                        bool
 }
@@ -89,6 +90,7 @@ written as safetensors, under the parameters' names, in the model's dtype.`,
 	fl.StringVar(&f.projection, "projection", "", "SSM directions: gaussian, rademacher, sphere (default gaussian)")
 	fl.BoolVar(&f.sequential, "sequential", false, "FD objectives: one model call per shifted block instead of one batched call")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the RNG for inputs not given")
+	addDeviceFlag(cmd, &f.device, device.Default)
 	return cmd
 }
 
@@ -114,7 +116,10 @@ func runObjective(cmd *cobra.Command, f objectiveFlags) error {
 	if err != nil {
 		return err
 	}
-	be := tensor.DefaultCPU()
+	be, err := openDevice(f.device)
+	if err != nil {
+		return err
+	}
 	m, err := models.Build(spec, be, dt, 0)
 	if err != nil {
 		return fmt.Errorf("--model: %w", err)

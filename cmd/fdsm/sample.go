@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fdsm-go/fdsm/device"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/progress"
 	"github.com/fdsm-go/fdsm/tensor"
@@ -27,6 +28,7 @@ func newSampleCmd() *cobra.Command {
 	var scale float64
 	var out string
 	var seed uint64
+	var dev string
 	var noProgress bool
 	cmd := &cobra.Command{
 		Use:   "sample CHECKPOINT [--n N] [--out FILE.png|FILE.npy]",
@@ -47,7 +49,7 @@ func newSampleCmd() *cobra.Command {
 			if err := trainer.CheckSamplePath(out); err != nil {
 				return err
 			}
-			m, err := loadModel(args[0])
+			m, err := loadModel(args[0], dev)
 			if err != nil {
 				return err
 			}
@@ -60,6 +62,7 @@ func newSampleCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&n, "n", 64, "number of samples")
+	addDeviceFlag(cmd, &dev, device.Default)
 	cmd.Flags().Float64Var(&scale, "scale", 1, "multiplies the run's sampler step counts (longer: slower, often better)")
 	cmd.Flags().StringVar(&out, "out", "", "output .png (grid) or .npy (array in pixel scale); default: samples-seed<SEED>.png in the run directory")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "sampler seed")

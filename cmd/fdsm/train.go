@@ -20,7 +20,7 @@ import (
 )
 
 func newTrainCmd() *cobra.Command {
-	var cfgPath, out, metricsAddr string
+	var cfgPath, out, metricsAddr, dev string
 	var sets []string
 	var resume, resumeFinite, overwrite, noProgress bool
 	var bf busFlags
@@ -55,6 +55,9 @@ directory it may not use), 130 interrupted after a checkpoint.`,
 					return usage(err)
 				}
 			}
+			if dev != "" {
+				cfg.Device = dev
+			}
 			if err := cfg.Validate(); err != nil {
 				return usage(err)
 			}
@@ -71,6 +74,7 @@ directory it may not use), 130 interrupted after a checkpoint.`,
 	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML config (default: the main job)")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a config field, key=value (repeatable)")
 	cmd.Flags().StringVar(&out, "out", "runs/default", "run directory")
+	addDeviceFlag(cmd, &dev, "")
 	cmd.Flags().BoolVar(&resume, "resume", false, "continue from the newest checkpoint in --out")
 	cmd.Flags().BoolVar(&resumeFinite, "resume-finite", false, "with --resume: skip checkpoints holding NaN or Inf and resume from the newest finite one")
 	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "start over in an --out that holds a run, moving that run to <out>.old-<time> first")

@@ -120,9 +120,8 @@ func (d *Device) in(t *tensor.Tensor) *tensor.Tensor {
 		}
 		panic(fmt.Sprintf("devsim %s: given a tensor %v that lives in %s (%s)", d.name, t.Shape(), where, caller()))
 	}
-	if t.Shape().Equal(b.t.Shape()) {
-		return b.t
-	}
+	// A header of its own: the pool reuses b.t's header for the next
+	// tensor once t is released, while this call's work may still be queued.
 	return b.t.Reshape(t.Shape()...)
 }
 

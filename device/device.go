@@ -1,0 +1,115 @@
+// Package device names the backends a command can compute on and opens
+// them: "cpu" (the default), "devsim:N" (the strict simulated device of
+// package tensor/devsim) and, once the CUDA backend exists, "cuda:N".
+// Commands take --device NAME and configs may set device: NAME; models,
+// objectives and the trainer get their backend from here, so nothing else
+// names the CPU.
+package device
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/fdsm-go/fdsm/tensor"
+	"github.com/fdsm-go/fdsm/tensor/devsim"
+)
+
+// Default is the device used when none is named.
+const Default = "cpu"
+
+// SimDevices is the number of simulated devices, devsim:0 to
+// devsim:SimDevices-1 (a node of eight, as a GPU node has).
+const SimDevices = 8
+
+// Error is a device name that cannot be opened. Commands report it as a
+// usage error (exit code 2) before anything is written.
+type Error struct {
+	Name, Why string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("device %q: %s (available: %s)", e.Name, e.Why, strings.Join(Available(), ", "))
+}
+
+// Available lists the device names this binary can open on this machine.
+func Available() []string {
+	return []string{"cpu", fmt.Sprintf("devsim:0..%d", SimDevices-1)}
+}
+
+var (
+	mu   sync.Mutex
+	sims = map[int]*devsim.Device{}
+)
+
+// Open returns the backend for name ("" is Default). Devices live for the
+// process: opening a name twice gives the same backend.
+func Open(name string) (tensor.Backend, error) {
+	kind, index, err := parse(name)
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case "cpu":
+		return tensor.DefaultCPU(), nil
+	case "devsim":
+		mu.Lock()
+		defer mu.Unlock()
+		d, ok := sims[index]
+		if !ok {
+			d = devsim.New(fmt.Sprintf("devsim:%d", index))
+			sims[index] = d
+		}
+		return d, nil
+	}
+	panic("unreachable")
+}
+
+// Check reports whether name can be opened, without opening it.
+func Check(name string) error {
+	_, _, err := parse(name)
+	return err
+}
+
+// Canonical returns the name in the form Open's backends report: "cpu",
+// "devsim:N".
+func Canonical(name string) (string, error) {
+	kind, index, err := parse(name)
+	if err != nil {
+		return "", err
+	}
+	if kind == "cpu" {
+		return "cpu", nil
+	}
+	return fmt.Sprintf("%s:%d", kind, index), nil
+}
+
+// parse splits name into a kind and an index, checking both.
+func parse(name string) (kind string, index int, err error) {
+	if name == "" {
+		name = Default
+	}
+	kind, idx, hasIdx := strings.Cut(name, ":")
+	if hasIdx {
+		index, err = strconv.Atoi(idx)
+		if err != nil || index < 0 {
+			return "", 0, &Error{name, fmt.Sprintf("%q is not a device index", idx)}
+		}
+	}
+	switch kind {
+	case "cpu":
+		if index != 0 {
+			return "", 0, &Error{name, "there is one CPU device, cpu (it uses every core)"}
+		}
+	case "devsim":
+		if index >= SimDevices {
+			return "", 0, &Error{name, fmt.Sprintf("there are %d simulated devices, devsim:0 to devsim:%d", SimDevices, SimDevices-1)}
+		}
+	case "cuda":
+		return "", 0, &Error{name, "this build has no CUDA backend yet (docs/engine.md, section Devices)"}
+	default:
+		return "", 0, &Error{name, "unknown device kind " + strconv.Quote(kind)}
+	}
+	return kind, index, nil
+}

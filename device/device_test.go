@@ -1,0 +1,55 @@
+package device
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/fdsm-go/fdsm/tensor"
+)
+
+func TestOpen(t *testing.T) {
+	for _, name := range []string{"", "cpu", "cpu:0"} {
+		be, err := Open(name)
+		if err != nil || be != tensor.Backend(tensor.DefaultCPU()) {
+			t.Fatalf("Open(%q) = %v, %v; want the CPU backend", name, be, err)
+		}
+	}
+	a, err := Open("devsim:3")
+	if err != nil || a.Name() != "devsim:3" {
+		t.Fatalf("Open(devsim:3) = %v, %v", a, err)
+	}
+	if b, _ := Open("devsim:3"); b != a {
+		t.Fatal("opening devsim:3 twice gave two devices")
+	}
+	if b, _ := Open("devsim"); b.Name() != "devsim:0" {
+		t.Fatalf("devsim opens %s, want devsim:0", b.Name())
+	}
+}
+
+// TestBadNames: each bad name is an *Error naming the name, why, and what
+// is available.
+func TestBadNames(t *testing.T) {
+	for name, why := range map[string]string{
+		"cpu:7":    "one CPU device",
+		"devsim:8": "devsim:0 to devsim:7",
+		"devsim:x": "not a device index",
+		"cuda:0":   "no CUDA backend",
+		"tpu":      "unknown device kind",
+		"cpu:-1":   "not a device index",
+	} {
+		_, err := Open(name)
+		var de *Error
+		if !errors.As(err, &de) {
+			t.Fatalf("Open(%q): error %v, want *Error", name, err)
+		}
+		for _, want := range []string{name, why, "available: cpu, devsim:0..7"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("Open(%q): %q does not say %q", name, err, want)
+			}
+		}
+		if Check(name) == nil {
+			t.Errorf("Check(%q) accepts it", name)
+		}
+	}
+}
