@@ -15,7 +15,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure speed and memory (medians of side-by-side rounds)",
 	}
-	cmd.AddCommand(newBenchEngineCmd(), newBenchModelsCmd(), newBenchObjectivesCmd(), newBenchDerivativeCmd(), newBenchDataCmd(), newBenchAllReduceCmd(), newBenchAllReduceWorkerCmd(), newBenchDDPCmd())
+	cmd.AddCommand(newBenchEngineCmd(), newBenchModelsCmd(), newBenchObjectivesCmd(), newBenchDerivativeCmd(), newBenchDataCmd(), newBenchAllReduceCmd(), newBenchAllReduceWorkerCmd(), newBenchDDPCmd(), newBenchTrainCmd())
 	return cmd
 }
 
