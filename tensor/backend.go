@@ -77,6 +77,10 @@ type Backend interface {
 	// Binary applies op elementwise with NumPy broadcasting of a and b to
 	// dst's shape. dst may alias an input of dst's shape.
 	Binary(op BinaryOp, dst, a, b *Tensor)
+	// ScalarOp applies op elementwise with a scalar operand, dst = op(x, s),
+	// or op(s, x) with scalarFirst (s rounded to the dtype first, as a
+	// scalar tensor would be). dst may alias x.
+	ScalarOp(op BinaryOp, dst, x *Tensor, s float64, scalarFirst bool)
 	// ReduceTo reduces x to dst's shape, which must broadcast to x's shape
 	// (after left-padding with ones): each dst element combines the x
 	// elements that broadcast from it.
@@ -105,6 +109,25 @@ type Backend interface {
 	AvgPool2D(y, x *Tensor, p PoolParams)
 	// AvgPool2DAdjoint computes dx, the adjoint of AvgPool2D applied to gy.
 	AvgPool2DAdjoint(dx, gy *Tensor, p PoolParams)
+
+	// SumSquares sets the one-element dst to the sum of the squares of
+	// every element of xs, accumulated in float64: a multi-tensor
+	// reduction whose result stays on the backend (a NaN or Inf anywhere
+	// gives NaN or +Inf).
+	SumSquares(dst *Tensor, xs []*Tensor)
+	// AdamStep applies one torch.optim.Adam update to p in place, fused and
+	// gated on the backend (gate [2]: a gradient multiplier c and a flag;
+	// flag 0 leaves p, m, v and t unchanged). With g = c·grad + wd·p and
+	// the step count t [1] incremented first:
+	//   m ← β1·m + (1-β1)·g,  v ← β2·v + (1-β2)·g²,
+	//   p ← p − lr/(1-β1^t) · m / (√v/√(1-β2^t) + ε).
+	// Element arithmetic is float64, rounded once to the dtype.
+	AdamStep(p, grad, m, v, t, gate *Tensor, a AdamArgs)
+	// SGDStep applies one torch.optim.SGD update (dampening 0, no
+	// Nesterov), gated as AdamStep: g = c·grad + wd·p; with momentum μ > 0
+	// buf ← g on the first step (t = 0) and buf ← μ·buf + g after, then
+	// p ← p − lr·buf (p ← p − lr·g without momentum; buf may then be nil).
+	SGDStep(p, grad, buf, t, gate *Tensor, a SGDArgs)
 
 	// Solve solves a x = b for square a [n,n] and b [n,k] (or [n]) into x.
 	// It returns ErrSingular when a is singular to working precision.
@@ -221,3 +244,9 @@ func Uniform(low, high float64) Distribution { return Distribution{DistUniform, 
 
 // Rademacher returns the ±1 distribution.
 func Rademacher() Distribution { return Distribution{Kind: DistRademacher} }
+
+// AdamArgs are AdamStep's hyperparameters.
+type AdamArgs struct{ LR, Beta1, Beta2, Eps, WeightDecay float64 }
+
+// SGDArgs are SGDStep's hyperparameters.
+type SGDArgs struct{ LR, Momentum, WeightDecay float64 }

@@ -168,3 +168,27 @@ func (c *Counting) SetSlice(dst, src *Tensor, axis, start int) {
 	c.Backend.SetSlice(dst, src, axis, start)
 	c.addMoved(src.Numel())
 }
+
+func (c *Counting) ScalarOp(op BinaryOp, dst, x *Tensor, s float64, scalarFirst bool) {
+	c.Backend.ScalarOp(op, dst, x, s, scalarFirst)
+	c.addElementwise(dst.Numel())
+}
+
+func (c *Counting) SumSquares(dst *Tensor, xs []*Tensor) {
+	c.Backend.SumSquares(dst, xs)
+	n := 0
+	for _, x := range xs {
+		n += x.Numel()
+	}
+	c.addElementwise(n)
+}
+
+func (c *Counting) AdamStep(p, grad, m, v, t, gate *Tensor, a AdamArgs) {
+	c.Backend.AdamStep(p, grad, m, v, t, gate, a)
+	c.addElementwise(p.Numel())
+}
+
+func (c *Counting) SGDStep(p, grad, buf, t, gate *Tensor, a SGDArgs) {
+	c.Backend.SGDStep(p, grad, buf, t, gate, a)
+	c.addElementwise(p.Numel())
+}

@@ -113,3 +113,31 @@ func (d *Device) Solve(x, a, b *tensor.Tensor) error {
 	d.hostWait()
 	return err
 }
+
+func (d *Device) ScalarOp(op tensor.BinaryOp, dst, x *tensor.Tensor, s float64, scalarFirst bool) {
+	tensor.CheckScalarOp(op, dst, x)
+	o, i := d.in(dst), d.in(x)
+	d.enqueue(func() { d.cpu.ScalarOp(op, o, i, s, scalarFirst) })
+}
+
+func (d *Device) SumSquares(dst *tensor.Tensor, xs []*tensor.Tensor) {
+	tensor.CheckSumSquares(dst, xs)
+	o, is := d.in(dst), d.ins(xs)
+	d.enqueue(func() { d.cpu.SumSquares(o, is) })
+}
+
+func (d *Device) AdamStep(p, grad, m, v, t, gate *tensor.Tensor, a tensor.AdamArgs) {
+	tensor.CheckOptimizerStep("adam", p, grad, m, v, t, gate)
+	ps := d.ins([]*tensor.Tensor{p, grad, m, v, t, gate})
+	d.enqueue(func() { d.cpu.AdamStep(ps[0], ps[1], ps[2], ps[3], ps[4], ps[5], a) })
+}
+
+func (d *Device) SGDStep(p, grad, buf, t, gate *tensor.Tensor, a tensor.SGDArgs) {
+	b := buf
+	if a.Momentum == 0 && buf == nil {
+		b = p
+	}
+	tensor.CheckOptimizerStep("sgd", p, grad, b, b, t, gate)
+	ps := d.ins([]*tensor.Tensor{p, grad, b, t, gate})
+	d.enqueue(func() { d.cpu.SGDStep(ps[0], ps[1], ps[2], ps[3], ps[4], a) })
+}
