@@ -127,8 +127,7 @@ func (o scaleOp) Name() string { return "scale" }
 func Scale(x *Var, c float64) *Var {
 	tp := tapeOf(x)
 	out := tp.alloc(x.value.DType(), x.value.Shape()...)
-	s := tp.scalarTensor(x.value.DType(), c)
-	tp.be.Binary(tensor.OpMul, out, x.value, s)
+	tp.be.ScalarOp(tensor.OpMul, out, x.value, c, false)
 	return tp.record(scaleOp{c}, out, x)
 }
 
@@ -144,8 +143,7 @@ func (o addScalarOp) Name() string { return "add_scalar" }
 func AddScalar(x *Var, c float64) *Var {
 	tp := tapeOf(x)
 	out := tp.alloc(x.value.DType(), x.value.Shape()...)
-	s := tp.scalarTensor(x.value.DType(), c)
-	tp.be.Binary(tensor.OpAdd, out, x.value, s)
+	tp.be.ScalarOp(tensor.OpAdd, out, x.value, c, false)
 	return tp.record(addScalarOp{c}, out, x)
 }
 
@@ -156,7 +154,8 @@ func (o addScalarOp) VJP(g, out *Var, in []*Var, needs []bool) []*Var {
 // OneMinus returns 1-x.
 func OneMinus(x *Var) *Var { return AddScalar(Neg(x), 1) }
 
-// scalarTensor returns a one-element tensor owned by the tape.
+// scalarTensor returns a one-element tensor owned by the tape (for a
+// broadcast; scalar operands of elementwise ops use Backend.ScalarOp).
 func (tp *Tape) scalarTensor(dt tensor.DType, c float64) *tensor.Tensor {
 	s := tp.alloc(dt)
 	tp.be.Fill(s, c)

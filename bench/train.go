@@ -6,10 +6,12 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/fdsm-go/fdsm/device"
+	"github.com/fdsm-go/fdsm/tensor"
 	"github.com/fdsm-go/fdsm/trainer"
 )
 
@@ -25,13 +27,15 @@ type TrainOptions struct {
 	Progress func(done, total int)
 }
 
-// TrainResult is `fdsm bench train --json`: time per step (median of the
-// measured steps) and, per step, the host synchronisations and the bytes
-// copied host to device and back, counted by the device.
+// TrainResult is `fdsm bench train --json`: time per step (the median of
+// the measured steps when every step is logged, else the window's mean)
+// and, per step, the host synchronisations and the bytes copied host to
+// device and back, counted by the device.
 type TrainResult struct {
 	Config           string  `json:"config"`
 	Device           string  `json:"device"`
 	Steps            int     `json:"steps"`
+	LogEvery         int     `json:"log_every"`
 	MsPerStep        float64 `json:"ms_per_step"`
 	HostSyncsPerStep float64 `json:"host_syncs_per_step"`
 	H2DBytesPerStep  float64 `json:"h2d_bytes_per_step"`
@@ -43,7 +47,7 @@ type TrainResult struct {
 
 func (r TrainResult) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "train %s on %s, %d measured steps\n", r.Config, r.Device, r.Steps)
+	fmt.Fprintf(&b, "train %s on %s, %d measured steps, logging every %d\n", r.Config, r.Device, r.Steps, r.LogEvery)
 	fmt.Fprintf(&b, "  time per step (median)      %10.2f ms\n", r.MsPerStep)
 	fmt.Fprintf(&b, "  host synchronisations/step  %10.2f\n", r.HostSyncsPerStep)
 	fmt.Fprintf(&b, "  host-to-device bytes/step   %10.0f (one input batch: %d)\n", r.H2DBytesPerStep, r.BatchBytes)
@@ -60,6 +64,10 @@ func Train(o TrainOptions) (TrainResult, error) {
 		o.Warmup = 3
 	}
 	cfg := o.Config
+	// The window opens at a logging step (the run reports only those), so
+	// the warm-up is rounded up to a multiple of log_every.
+	every := max(cfg.LogEvery, 1)
+	o.Warmup = (o.Warmup + every - 1) / every * every
 	cfg.Steps = o.Warmup + o.Steps
 	cfg.Checkpoint = trainer.CheckpointConfig{Every: 0, Keep: 1}
 	cfg.Samples.N = 0
@@ -77,22 +85,24 @@ func Train(o TrainOptions) (TrainResult, error) {
 	}
 	defer os.RemoveAll(dir)
 	name, _ := device.Canonical(cfg.Device)
-	res := TrainResult{Config: o.Name, Device: name, Steps: o.Steps}
-	start := be.Transfers()
-	var times []float64
+	res := TrainResult{Config: o.Name, Device: name, Steps: o.Steps, LogEvery: every}
+	var start tensor.TransferStats
+	var t0 time.Time
+	var times []float64 // per-step times, when every step is logged
 	run := trainer.Run{Config: cfg, Dir: dir, Log: zerolog.Nop(), OnStep: func(m trainer.StepMetrics) {
-		if m.Step == o.Warmup {
-			start = be.Transfers()
-		}
-		if m.Step > o.Warmup {
-			times = append(times, m.StepMs)
-		}
-		if m.Step == cfg.Steps {
+		switch {
+		case m.Step == o.Warmup:
+			start, t0 = be.Transfers(), time.Now()
+		case m.Step == cfg.Steps:
 			d := be.Transfers().Sub(start)
 			n := float64(o.Steps)
+			res.MsPerStep = float64(time.Since(t0).Nanoseconds()) / 1e6 / n
 			res.HostSyncsPerStep = float64(d.HostSyncs) / n
 			res.H2DBytesPerStep = float64(d.H2DBytes) / n
 			res.D2HBytesPerStep = float64(d.D2HBytes) / n
+		}
+		if m.Step > o.Warmup {
+			times = append(times, m.StepMs)
 		}
 		if o.Progress != nil {
 			o.Progress(m.Step, cfg.Steps)
@@ -102,11 +112,13 @@ func Train(o TrainOptions) (TrainResult, error) {
 	if err != nil {
 		return TrainResult{}, err
 	}
-	if len(times) != o.Steps {
-		return TrainResult{}, fmt.Errorf("bench train: %d of %d steps measured (the run ended early)", len(times), o.Steps)
+	if t0.IsZero() || res.MsPerStep == 0 {
+		return TrainResult{}, fmt.Errorf("bench train: the run ended before step %d", cfg.Steps)
 	}
-	slices.Sort(times)
-	res.MsPerStep = times[len(times)/2]
+	if len(times) == o.Steps { // every step logged: the median is robust to a slow one
+		slices.Sort(times)
+		res.MsPerStep = times[len(times)/2]
+	}
 	res.BatchBytes = cfg.Batch * max(1, cfg.Accumulate) * sum.Model.DType().Size() * numel(sum.Model.InputShape())
 	return res, nil
 }

@@ -66,7 +66,7 @@ func Train(train *data.InMemory, o TrainOptions) (*Classifier, error) {
 			ad.ZeroGrad(c.params)
 			ad.Backward(loss, c.params)
 			lr := o.LR * 0.5 * (1 + math.Cos(math.Pi*float64(done)/float64(steps)))
-			opt.Step(c.params, lr)
+			opt.Step(c.params, lr, nil)
 			tp.Reset()
 			done++
 			if o.Progress != nil {

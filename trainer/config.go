@@ -51,6 +51,13 @@ type Config struct {
 	TrainOnly  []string         `json:"train_only"`
 	BadSteps   BadStepConfig    `json:"bad_steps"`
 	Checkpoint CheckpointConfig `json:"checkpoint"`
+	// LogEvery: the step's loss, gradient norm and skip counters are read
+	// from the backend (a host synchronisation), logged and written to
+	// metrics.jsonl every LogEvery steps and at the last (0 or 1: every
+	// step). Between reads a step only enqueues work; bad steps are still
+	// skipped at once, and a run with bad_steps.max_consecutive bad steps
+	// in a row stops at the next read.
+	LogEvery   int              `json:"log_every"`
 	Samples    SamplesConfig    `json:"samples"`
 	Validation ValidationConfig `json:"validation"`
 	DDP        DDPConfig        `json:"ddp"`

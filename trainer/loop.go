@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,8 +223,16 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 		}
 	}
 	sum := Summary{Model: m, Rank: d.rank()}
+	var dev *deviceSteps // one process: the step's statistics live on the backend
+	if red == nil {
+		dev = newDeviceSteps(be, dt, cfg, s.skipped, s.consecutive)
+	}
 	// snapshotAt is everything state.json records, with the loader at st.
 	snapshotAt := func(st data.SamplerState) trainState {
+		if dev != nil { // the skip counters, current (a host read at checkpoints)
+			ds := dev.read()
+			s.skipped, s.consecutive = ds.skipped, ds.consecutive
+		}
 		best, bad := val.state()
 		ts := trainState{Step: s.step, Epoch: st.Epoch, Position: st.Position, Offset: st.Offset, RNG: encodeRNG(rng),
 			Skipped: s.skipped, Consecutive: s.consecutive, ValBest: best, ValBad: bad, Config: cfg}
@@ -271,6 +277,7 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 	// rank 0 and is checkpointed.
 	cut := func(err error) bool { return err != nil && ctx.Err() != nil && d != nil }
 	tp := autodiff.NewTape(be)
+	env := &stepEnv{tp: tp, m: m, params: trainable, obj: obj, opt: opt, sched: sched, loader: loader, rng: rng, red: red, dev: dev}
 	for s.step < cfg.Steps {
 		if ctx.Err() != nil {
 			return interrupted(loader.State())
@@ -278,16 +285,18 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 		// The step about to run draws its batches first; if it is cut
 		// short, the checkpoint must not count them as consumed.
 		atStep := loader.State()
-		met, cmd, err := r.step(ctx, tp, m, trainable, obj, opt, sched, loader, rng, red, &s)
+		met, cmd, err := r.step(ctx, env, &s)
 		if cut(err) {
 			return interrupted(atStep)
 		}
 		if err != nil {
 			return sum, err
 		}
-		sum.LastLoss = met.Loss
-		if r.OnStep != nil && lead {
-			r.OnStep(met)
+		if met.Logged { // the statistics were read from the backend this step
+			sum.LastLoss = met.Loss
+			if r.OnStep != nil && lead {
+				r.OnStep(met)
+			}
 		}
 		switch cmd {
 		case cmdCheckpoint:
@@ -384,144 +393,6 @@ func (r Run) validate(ctx context.Context, val *validator, tp *autodiff.Tape, m 
 	}
 	return t.Float64s()[0], nil
 }
-
-// step runs one optimisation step (Accumulate micro-batches). With red
-// (data parallel) the last micro-batch's backward hands gradients to the
-// reducer as they complete, and every rank takes part in the reduction even
-// after a bad loss, so all ranks agree to skip the step.
-func (r Run) step(ctx context.Context, tp *autodiff.Tape, m models.Model, params []*autodiff.Param, obj objective.Objective, opt Optimizer, sched Schedule,
-	loader *data.Loader, rng *tensor.RNG, red *reducer, s *runState) (met StepMetrics, cmd command, err error) {
-	cfg := r.Config
-	be := tp.Backend()
-	d := r.Dist
-	if d != nil {
-		rng.Reseed(stepSeed(cfg.Seed, d.rank(), s.step))
-	}
-	met = StepMetrics{Step: s.step + 1, Epoch: s.epoch, Time: time.Now()}
-	if r.PollCommand != nil && d.rank() == 0 {
-		cmd = parseCommand(r.PollCommand())
-	}
-	t0 := time.Now()
-	lossSum, bad, prepared := 0.0, false, false
-	for micro := 0; micro < cfg.Accumulate; micro++ {
-		td := time.Now()
-		var b data.Batch
-		b, err = loader.Next()
-		for errors.Is(err, io.EOF) {
-			s.epoch++
-			if err = loader.Start(s.epoch, 0); err != nil {
-				return met, cmd, err
-			}
-			b, err = loader.Next()
-		}
-		if err != nil {
-			return met, cmd, err
-		}
-		met.DataWaitMs += ms(time.Since(td))
-		if bad {
-			b.Release() // data parallel: keep the sampler in lockstep
-			continue
-		}
-		x := b.X
-		if cfg.Jitter > 0 {
-			noise := tp.Random(x.DType(), tensor.Normal(0, cfg.Jitter), rng, x.Shape()...)
-			x = autodiff.Add(tp.Const(x), noise).Value()
-		}
-		tf := time.Now()
-		em := m
-		if dk, ok := m.(*models.DKEF); ok {
-			if em, x, err = splitForDKEF(tp, dk, x); err != nil {
-				b.Release()
-				return met, cmd, err
-			}
-		}
-		res, err := obj.Eval(tp, em, objective.Batch{X: x}, rng)
-		if err != nil {
-			b.Release()
-			return met, cmd, err
-		}
-		loss := res.Loss.Item()
-		met.ForwardMs += ms(time.Since(tf))
-		lossSum += loss
-		if math.IsNaN(loss) || math.IsInf(loss, 0) || (s.step >= cfg.BadSteps.After && loss > cfg.BadSteps.MaxLoss) {
-			bad = true
-		} else {
-			tb := time.Now()
-			if red != nil && micro == cfg.Accumulate-1 {
-				red.prepare(ctx, lossSum/float64(cfg.Accumulate), false, cmd)
-				prepared = true
-				autodiff.BackwardReady(res.Loss, params, red.ready)
-			} else {
-				autodiff.Backward(res.Loss, params)
-			}
-			met.BackwardMs += ms(time.Since(tb))
-			if f, ok := em.(dkefFitted); ok {
-				f.SetAlpha(f.alpha.Value())
-			}
-		}
-		met.EngineBytes = max(met.EngineBytes, be.MemStats().InUseBytes)
-		tp.Reset()
-		b.Release()
-		if bad && red == nil {
-			break
-		}
-	}
-	met.Loss = lossSum / float64(cfg.Accumulate)
-	var dm DistStepMetrics
-	if red != nil {
-		if !prepared {
-			red.prepare(ctx, math.NaN(), true, cmd)
-		}
-		loss, anyBad, agreed, wait, err := red.finish()
-		if err != nil {
-			return met, cmd, fmt.Errorf("step %d: gradient all-reduce: %w", s.step+1, err)
-		}
-		met.Loss, bad, cmd = loss, anyBad, agreed
-		dm = DistStepMetrics{Rank: d.rank(), World: d.world(), Generation: d.Generation, Step: s.step + 1,
-			CollectiveWaitMs: ms(wait), Arrival: red.arrival, Loss: loss}
-	}
-	to := time.Now()
-	if !bad {
-		if cfg.Accumulate > 1 {
-			ScaleGrads(params, 1/float64(cfg.Accumulate))
-		}
-		clip := cfg.ClipNorm
-		if clip == 0 {
-			clip = math.Inf(1)
-		}
-		met.GradNorm = ClipGradNorm(params, clip)
-		if math.IsNaN(met.GradNorm) || math.IsInf(met.GradNorm, 0) {
-			bad = true
-		}
-	}
-	met.LR = sched.LR(s.step) // updates done so far: LR(0) is the first update's rate
-	s.step++
-	if bad {
-		s.skipped++
-		s.consecutive++
-		met.Skipped = true
-		r.Log.Warn().Int("step", s.step).Float64("loss", met.Loss).Float64("grad_norm", met.GradNorm).Msg("bad step skipped")
-		autodiff.ZeroGrad(params)
-		if s.consecutive >= cfg.BadSteps.MaxConsecutive {
-			return met, cmd, fmt.Errorf("step %d: %d consecutive bad steps (NaN/Inf or loss above %g): stopping; lower the learning rate or check the data", s.step, s.consecutive, cfg.BadSteps.MaxLoss)
-		}
-	} else {
-		s.consecutive = 0
-		opt.Step(params, met.LR)
-		autodiff.ZeroGrad(params)
-	}
-	met.OptimizerMs = ms(time.Since(to))
-	met.StepMs = ms(time.Since(t0))
-	met.SamplesPerSec = float64(cfg.Batch*cfg.Accumulate) / time.Since(t0).Seconds()
-	if d != nil && d.OnStep != nil {
-		dm.StepMs, dm.DataWaitMs, dm.ComputeMs = met.StepMs, met.DataWaitMs, met.ForwardMs+met.BackwardMs
-		dm.SamplesPerSec = met.SamplesPerSec
-		d.OnStep(dm)
-	}
-	return met, cmd, nil
-}
-
-func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
 // newLoader opens the dataset and checks its samples fit the model.
 func (r Run) newLoader(m models.Model, be tensor.Backend, dt tensor.DType) (*data.Loader, data.Dataset, error) {

@@ -43,6 +43,10 @@ type StepMetrics struct {
 	SamplesPerSec float64   `json:"samples_per_sec"`
 	EngineBytes   int64     `json:"engine_bytes"`
 	Time          time.Time `json:"time,omitzero"`
+	// Logged: Loss, GradNorm and Skipped were read from the backend at
+	// this step (every log_every steps and the last); Run.OnStep sees
+	// logged steps only.
+	Logged bool `json:"-"`
 }
 
 // jfloat carries a float64 through JSON. Skipped steps usually have a NaN or
@@ -116,7 +120,7 @@ func (m *StepMetrics) UnmarshalJSON(b []byte) error {
 	}
 	*m = StepMetrics{w.Step, w.Epoch, float64(w.Loss), float64(w.LR), float64(w.GradNorm),
 		w.Skipped, float64(w.DataWaitMs), float64(w.ForwardMs), float64(w.BackwardMs),
-		float64(w.OptimizerMs), float64(w.StepMs), float64(w.SamplesPerSec), w.EngineBytes, w.Time}
+		float64(w.OptimizerMs), float64(w.StepMs), float64(w.SamplesPerSec), w.EngineBytes, w.Time, true}
 	return nil
 }
 

@@ -15,8 +15,12 @@ import (
 // arithmetic goes through tensor.Backend primitives, so any backend works, and
 // state tensors have their parameter's dtype and backend, as in PyTorch.
 type Optimizer interface {
-	// Step applies one update with learning rate lr.
-	Step(params []*autodiff.Param, lr float64)
+	// Step enqueues one update with learning rate lr, gated on the
+	// parameters' backend by gate, a [2] tensor there holding a gradient
+	// multiplier and a flag (0: leave everything as it was); nil applies
+	// the update with multiplier 1. The host never learns whether a gated
+	// step applied: step counts live on the backend too.
+	Step(params []*autodiff.Param, lr float64, gate *tensor.Tensor)
 	// State returns the optimizer state by name for checkpointing. Buffer
 	// tensors are the live ones (save them before the next Step); counters
 	// are fresh one-element float64 host tensors.
@@ -28,7 +32,8 @@ type Optimizer interface {
 	// misshapen entries and a missing step count are errors. On error the
 	// optimizer is unchanged.
 	LoadState(st map[string]*tensor.Tensor, params []*autodiff.Param) error
-	// Steps returns how many times Step has been called (restored by LoadState).
+	// Steps returns how many times Step has been called, gated-off calls
+	// included (restored by LoadState).
 	Steps() int
 }
 
@@ -99,20 +104,21 @@ type Adam struct {
 
 	steps int
 	state map[string]*adamState
+	ones  gates
 }
 
 type adamState struct {
-	m, v *tensor.Tensor
-	step int
+	m, v, t *tensor.Tensor // t: the parameter's step count, on its backend
 }
 
-// Step implements Optimizer.
-func (a *Adam) Step(params []*autodiff.Param, lr float64) {
+// Step implements Optimizer: one fused, gated AdamStep per parameter.
+func (a *Adam) Step(params []*autodiff.Param, lr float64, gate *tensor.Tensor) {
 	a.steps++
 	if a.state == nil {
 		a.state = map[string]*adamState{}
 	}
 	checkUniqueNames(params)
+	args := tensor.AdamArgs{LR: lr, Beta1: a.Beta1, Beta2: a.Beta2, Eps: a.Eps, WeightDecay: a.WeightDecay}
 	for _, p := range params {
 		if p.Grad == nil {
 			continue
@@ -121,31 +127,12 @@ func (a *Adam) Step(params []*autodiff.Param, lr float64) {
 		be, dt, shape := p.Value.Backend(), p.Value.DType(), p.Value.Shape()
 		st := a.state[p.Name]
 		if st == nil {
-			st = &adamState{m: be.Zeros(dt, shape...), v: be.Zeros(dt, shape...)}
+			st = &adamState{m: be.Zeros(dt, shape...), v: be.Zeros(dt, shape...), t: be.Zeros(dt, 1)}
 			a.state[p.Name] = st
 		} else if !st.m.Shape().Equal(shape) {
 			panic(fmt.Sprintf("trainer: adam state of %s is %v, parameter %v", p.Name, st.m.Shape(), shape))
 		}
-		st.step++
-		sc := scratch{be: be, dt: dt}
-		g := withWeightDecay(&sc, p, a.WeightDecay)
-		t := sc.tensor(shape)
-		be.Binary(tensor.OpMul, st.m, st.m, sc.scalar(a.Beta1))
-		be.Binary(tensor.OpMul, t, g, sc.scalar(1-a.Beta1))
-		be.Binary(tensor.OpAdd, st.m, st.m, t)
-		be.Binary(tensor.OpMul, t, g, g)
-		be.Binary(tensor.OpMul, t, t, sc.scalar(1-a.Beta2))
-		be.Binary(tensor.OpMul, st.v, st.v, sc.scalar(a.Beta2))
-		be.Binary(tensor.OpAdd, st.v, st.v, t)
-		bc1 := 1 - math.Pow(a.Beta1, float64(st.step))
-		bc2 := 1 - math.Pow(a.Beta2, float64(st.step))
-		be.Unary(tensor.OpSqrt, t, st.v)
-		be.Binary(tensor.OpDiv, t, t, sc.scalar(math.Sqrt(bc2)))
-		be.Binary(tensor.OpAdd, t, t, sc.scalar(a.Eps))
-		be.Binary(tensor.OpDiv, t, st.m, t)
-		be.Binary(tensor.OpMul, t, t, sc.scalar(lr/bc1))
-		be.Binary(tensor.OpSub, p.Value, p.Value, t)
-		sc.release()
+		be.AdamStep(p.Value, p.Grad, st.m, st.v, st.t, a.ones.or(gate, be, dt), args)
 	}
 }
 
@@ -156,9 +143,13 @@ func (a *Adam) Steps() int { return a.steps }
 func (a *Adam) State() map[string]*tensor.Tensor {
 	out := map[string]*tensor.Tensor{"adam.step": counter(a.steps)}
 	for name, st := range a.state {
+		n := int(st.t.Item()) // a host read, at checkpoints only
+		if n == 0 {
+			continue // every step so far was gated off: no state yet
+		}
 		out["adam.exp_avg."+name] = st.m
 		out["adam.exp_avg_sq."+name] = st.v
-		out["adam.step."+name] = counter(st.step)
+		out["adam.step."+name] = counter(n)
 	}
 	return out
 }
@@ -179,7 +170,7 @@ func (a *Adam) LoadState(st map[string]*tensor.Tensor, params []*autodiff.Param)
 		if err != nil {
 			return err
 		}
-		state[p.Name] = &adamState{m: copyFor(p, e["exp_avg"]), v: copyFor(p, e["exp_avg_sq"]), step: n}
+		state[p.Name] = &adamState{m: copyFor(p, e["exp_avg"]), v: copyFor(p, e["exp_avg_sq"]), t: stepCount(p, n)}
 	}
 	a.steps, a.state = steps, state
 	return nil
@@ -195,42 +186,39 @@ type SGD struct {
 
 	steps int
 	buf   map[string]*tensor.Tensor
+	t     map[string]*tensor.Tensor // per parameter, on its backend: 0 until its first applied step
+	ones  gates
 }
 
-// Step implements Optimizer.
-func (s *SGD) Step(params []*autodiff.Param, lr float64) {
+// Step implements Optimizer: one fused, gated SGDStep per parameter.
+func (s *SGD) Step(params []*autodiff.Param, lr float64, gate *tensor.Tensor) {
 	s.steps++
 	if s.buf == nil {
-		s.buf = map[string]*tensor.Tensor{}
+		s.buf, s.t = map[string]*tensor.Tensor{}, map[string]*tensor.Tensor{}
 	}
 	checkUniqueNames(params)
+	args := tensor.SGDArgs{LR: lr, Momentum: s.Momentum, WeightDecay: s.WeightDecay}
 	for _, p := range params {
 		if p.Grad == nil {
 			continue
 		}
 		checkGradShape(p)
 		be, dt, shape := p.Value.Backend(), p.Value.DType(), p.Value.Shape()
-		sc := scratch{be: be, dt: dt}
-		d := withWeightDecay(&sc, p, s.WeightDecay)
+		b, t := s.buf[p.Name], s.t[p.Name]
+		if t == nil {
+			t = be.Zeros(dt, 1)
+			s.t[p.Name] = t
+		}
 		if s.Momentum != 0 {
-			b := s.buf[p.Name]
 			switch {
 			case b == nil:
-				b = be.Empty(dt, shape...)
-				be.Copy(b, d)
+				b = be.Zeros(dt, shape...)
 				s.buf[p.Name] = b
 			case !b.Shape().Equal(shape):
 				panic(fmt.Sprintf("trainer: sgd momentum buffer of %s is %v, parameter %v", p.Name, b.Shape(), shape))
-			default:
-				be.Binary(tensor.OpMul, b, b, sc.scalar(s.Momentum))
-				be.Binary(tensor.OpAdd, b, b, d)
 			}
-			d = b
 		}
-		t := sc.tensor(shape)
-		be.Binary(tensor.OpMul, t, d, sc.scalar(lr))
-		be.Binary(tensor.OpSub, p.Value, p.Value, t)
-		sc.release()
+		be.SGDStep(p.Value, p.Grad, b, t, s.ones.or(gate, be, dt), args)
 	}
 }
 
@@ -241,6 +229,9 @@ func (s *SGD) Steps() int { return s.steps }
 func (s *SGD) State() map[string]*tensor.Tensor {
 	out := map[string]*tensor.Tensor{"sgd.step": counter(s.steps)}
 	for name, b := range s.buf {
+		if s.t[name].Item() == 0 { // a host read, at checkpoints only
+			continue // every step so far was gated off: no buffer yet
+		}
 		out["sgd.momentum_buffer."+name] = b
 	}
 	return out
@@ -252,54 +243,46 @@ func (s *SGD) LoadState(st map[string]*tensor.Tensor, params []*autodiff.Param) 
 	if err != nil {
 		return err
 	}
-	buf := map[string]*tensor.Tensor{}
+	buf, ts := map[string]*tensor.Tensor{}, map[string]*tensor.Tensor{}
 	for _, p := range params {
 		if e := per[p.Name]; e != nil {
 			buf[p.Name] = copyFor(p, e["momentum_buffer"])
+			ts[p.Name] = stepCount(p, 1) // a buffer means a step was taken
 		}
 	}
-	s.steps, s.buf = steps, buf
+	s.steps, s.buf, s.t = steps, buf, ts
 	return nil
 }
 
-// withWeightDecay returns grad + wd·θ in scratch memory, or the gradient
-// itself when wd is 0.
-func withWeightDecay(sc *scratch, p *autodiff.Param, wd float64) *tensor.Tensor {
-	if wd == 0 {
-		return p.Grad
+// gates holds a gate that always applies (multiplier 1, flag 1) per
+// backend and dtype, for Step calls without one.
+type gates map[tensor.Backend]map[tensor.DType]*tensor.Tensor
+
+func (g *gates) or(gate *tensor.Tensor, be tensor.Backend, dt tensor.DType) *tensor.Tensor {
+	if gate != nil {
+		return gate
 	}
-	g := sc.tensor(p.Value.Shape())
-	sc.be.Binary(tensor.OpMul, g, p.Value, sc.scalar(wd))
-	sc.be.Binary(tensor.OpAdd, g, p.Grad, g)
-	return g
-}
-
-// scratch hands out pool tensors for one parameter's update and returns them
-// together, so a steady-state step makes no fresh allocations.
-type scratch struct {
-	be   tensor.Backend
-	dt   tensor.DType
-	used []*tensor.Tensor
-}
-
-func (s *scratch) tensor(shape tensor.Shape) *tensor.Tensor {
-	t := s.be.Empty(s.dt, shape...)
-	s.used = append(s.used, t)
+	if *g == nil {
+		*g = gates{}
+	}
+	if (*g)[be] == nil {
+		(*g)[be] = map[tensor.DType]*tensor.Tensor{}
+	}
+	t := (*g)[be][dt]
+	if t == nil {
+		t = be.Empty(dt, 2)
+		be.Fill(t, 1)
+		(*g)[be][dt] = t
+	}
 	return t
 }
 
-// scalar returns a rank-0 tensor holding v, which broadcasts to any shape.
-func (s *scratch) scalar(v float64) *tensor.Tensor {
-	t := tensor.Scalar(s.be, s.dt, v)
-	s.used = append(s.used, t)
+// stepCount returns a parameter's step count n as a one-element tensor on
+// its backend.
+func stepCount(p *autodiff.Param, n int) *tensor.Tensor {
+	t := p.Value.Backend().Empty(p.Value.DType(), 1)
+	p.Value.Backend().Fill(t, float64(n))
 	return t
-}
-
-func (s *scratch) release() {
-	for _, t := range s.used {
-		s.be.Release(t)
-	}
-	s.used = s.used[:0]
 }
 
 func checkGradShape(p *autodiff.Param) {
@@ -436,27 +419,22 @@ func sortedKeys(m map[string]*tensor.Tensor) []string {
 // ClipGradNorm is torch.nn.utils.clip_grad_norm_ (2-norm): it returns the
 // total norm of all gradients (nil ones skipped) and, when
 // c = maxNorm/(total+1e-6) < 1, scales every gradient by c. A NaN or Inf total
-// is returned without touching the gradients (the loop skips such steps);
-// maxNorm = +Inf never clips. Each parameter costs one one-element download.
+// is returned without touching the gradients; maxNorm = +Inf never clips.
+// The norm is one SumSquares on the backend and one host read (the
+// training step keeps it on the backend instead: see stepGate).
 func ClipGradNorm(params []*autodiff.Param, maxNorm float64) (total float64) {
 	if !(maxNorm >= 0) {
 		panic(fmt.Sprintf("trainer: ClipGradNorm max norm must be >= 0, got %g", maxNorm))
 	}
-	sum := 0.0
-	for _, p := range params {
-		if p.Grad == nil {
-			continue
-		}
-		be, dt := p.Grad.Backend(), p.Grad.DType()
-		sq := be.Empty(dt, p.Grad.Shape()...)
-		be.Binary(tensor.OpMul, sq, p.Grad, p.Grad)
-		s := be.Empty(dt)
-		be.ReduceTo(tensor.ReduceSum, s, sq)
-		sum += s.Item()
-		be.Release(sq)
-		be.Release(s)
+	grads := gradsOf(params)
+	if len(grads) == 0 {
+		return 0
 	}
-	total = math.Sqrt(sum)
+	be := grads[0].Backend()
+	ss := be.Empty(grads[0].DType(), 1)
+	be.SumSquares(ss, grads)
+	total = math.Sqrt(ss.Item())
+	be.Release(ss)
 	if math.IsNaN(total) || math.IsInf(total, 0) {
 		return total
 	}
@@ -467,16 +445,21 @@ func ClipGradNorm(params []*autodiff.Param, maxNorm float64) (total float64) {
 	return total
 }
 
+// gradsOf returns the non-nil gradients of params.
+func gradsOf(params []*autodiff.Param) []*tensor.Tensor {
+	var gs []*tensor.Tensor
+	for _, p := range params {
+		if p.Grad != nil {
+			gs = append(gs, p.Grad)
+		}
+	}
+	return gs
+}
+
 // ScaleGrads multiplies every non-nil gradient by s, e.g. s = 1/k to turn the
 // sum of k accumulated micro-batch gradients into their mean.
 func ScaleGrads(params []*autodiff.Param, s float64) {
-	for _, p := range params {
-		if p.Grad == nil {
-			continue
-		}
-		be := p.Grad.Backend()
-		c := tensor.Scalar(be, p.Grad.DType(), s)
-		be.Binary(tensor.OpMul, p.Grad, p.Grad, c)
-		be.Release(c)
+	for _, g := range gradsOf(params) {
+		g.Backend().ScalarOp(tensor.OpMul, g, g, s, false)
 	}
 }

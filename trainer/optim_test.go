@@ -109,7 +109,7 @@ func compareToReference(t *testing.T, dt tensor.DType, opt Optimizer, ref func(n
 		for _, p := range ps {
 			ref(p.Name, want[p.Name], p.Grad.ToFloat64s(), lr)
 		}
-		opt.Step(ps, lr)
+		opt.Step(ps, lr, nil)
 		for _, p := range ps {
 			for i, got := range p.Value.ToFloat64s() {
 				if d := math.Abs(got - want[p.Name][i]); !(d <= tol) {
@@ -169,13 +169,13 @@ func TestAdamFirstStepClosedForm(t *testing.T) {
 	}
 	a.Grad = tensor.FromFloat64s(be, tensor.Float64, tensor.Shape{5}, []float64{1, 1, 1, 1, 1})
 	const lr = 0.1
-	opt.Step([]*autodiff.Param{a, late}, lr) // late has no gradient: skipped
-	opt.Step([]*autodiff.Param{a, late}, lr)
+	opt.Step([]*autodiff.Param{a, late}, lr, nil) // late has no gradient: skipped
+	opt.Step([]*autodiff.Param{a, late}, lr, nil)
 	if late.Value.At(0) != 1 {
 		t.Fatalf("a parameter with a nil gradient moved")
 	}
 	late.Grad = tensor.FromFloat64s(be, tensor.Float64, tensor.Shape{5}, g)
-	opt.Step([]*autodiff.Param{a, late}, lr)
+	opt.Step([]*autodiff.Param{a, late}, lr, nil)
 	// 1e-15: θ ≤ 5 rounds to half an ulp (4.4e-16); the ~0.1 update is off by
 	// a few ulp of itself (~1e-17).
 	for i, gi := range g {
@@ -212,11 +212,11 @@ func TestOptimizerStateResumesBitwise(t *testing.T) {
 				first, _ := NewOptimizer(kind, o)
 				for k := 0; k < 6; k++ {
 					setGrads(psA, rngA)
-					full.Step(psA, 0.01*float64(k+1))
+					full.Step(psA, 0.01*float64(k+1), nil)
 				}
 				for k := 0; k < 3; k++ {
 					setGrads(psB, rngB)
-					first.Step(psB, 0.01*float64(k+1))
+					first.Step(psB, 0.01*float64(k+1), nil)
 				}
 				resumed, _ := NewOptimizer(kind, o)
 				if err := resumed.LoadState(cloneState(first.State(), dt), psB); err != nil {
@@ -227,7 +227,7 @@ func TestOptimizerStateResumesBitwise(t *testing.T) {
 				}
 				for k := 3; k < 6; k++ {
 					setGrads(psB, rngB)
-					resumed.Step(psB, 0.01*float64(k+1))
+					resumed.Step(psB, 0.01*float64(k+1), nil)
 				}
 				for i := range psA {
 					a, b := psA[i].Value.ToFloat64s(), psB[i].Value.ToFloat64s()
@@ -258,7 +258,7 @@ func TestOptimizerLoadStateErrors(t *testing.T) {
 	ps := optParams(t, tensor.Float64, 5)
 	setGrads(ps, tensor.NewRNG(6))
 	src, _ := NewOptimizer("adam", OptimizerOptions{})
-	src.Step(ps, 0.1)
+	src.Step(ps, 0.1, nil)
 	good := src.State()
 	be := tensor.DefaultCPU()
 	edit := func(f func(st map[string]*tensor.Tensor)) map[string]*tensor.Tensor {
@@ -267,7 +267,7 @@ func TestOptimizerLoadStateErrors(t *testing.T) {
 		return st
 	}
 	sgd, _ := NewOptimizer("sgd", OptimizerOptions{})
-	sgd.Step(ps, 0.1)
+	sgd.Step(ps, 0.1, nil)
 	cases := []struct {
 		name, want string
 		st         map[string]*tensor.Tensor
@@ -407,10 +407,10 @@ func TestOptimizerStepNoAllocations(t *testing.T) {
 	ps := []*autodiff.Param{p}
 	for _, kind := range []string{"adam", "sgd"} {
 		opt, _ := NewOptimizer(kind, OptimizerOptions{WeightDecay: 0.1})
-		opt.Step(ps, 0.1)
+		opt.Step(ps, 0.1, nil)
 		ClipGradNorm(ps, 0.1)
 		before := be.MemStats()
-		opt.Step(ps, 0.1)
+		opt.Step(ps, 0.1, nil)
 		ClipGradNorm(ps, 0.1)
 		if after := be.MemStats(); after.Allocs != before.Allocs || after.InUseBytes != before.InUseBytes {
 			t.Errorf("%s: steady-state step allocated: %+v -> %+v", kind, before, after)
