@@ -22,6 +22,8 @@ type EngineOptions struct {
 	Iters  int // iterations per round; default 20
 	Warmup int // untimed iterations first; default 5
 	Batch  int // MLP batch; default 192
+	// Backend is the device to run on (nil: a fresh CPU backend).
+	Backend tensor.Backend
 	// Progress, if set, is called after each round.
 	Progress func(done, total int)
 }
@@ -72,6 +74,13 @@ type EngineResult struct {
 	AllocsPerStep float64 `json:"allocs_per_step"`
 	BytesPerStep  float64 `json:"bytes_per_step"`
 
+	// What one MLP step asks of the host, counted by the device: host
+	// synchronisations and bytes copied each way (0 for a step that only
+	// enqueues work).
+	HostSyncsPerStep float64 `json:"host_syncs_per_step"`
+	H2DBytesPerStep  float64 `json:"h2d_bytes_per_step"`
+	D2HBytesPerStep  float64 `json:"d2h_bytes_per_step"`
+
 	// Conv block: conv 3x3 64->64 + bias + softplus on 32x32, batch 32,
 	// forward + backward (input and weight gradients).
 	ConvMs     float64 `json:"conv_ms"`
@@ -81,7 +90,10 @@ type EngineResult struct {
 // Engine runs the engine benchmark on the CPU backend.
 func Engine(opts EngineOptions) EngineResult {
 	opts = opts.withDefaults()
-	be := tensor.NewCPU()
+	be := opts.Backend
+	if be == nil {
+		be = tensor.NewCPU()
+	}
 	mlp := newMLPBench(be, opts.Batch)
 	hand := newHandMLP(mlp)
 	conv := newConvBench(be)
@@ -94,8 +106,8 @@ func Engine(opts EngineOptions) EngineResult {
 	}
 	rounds := make([]engineRound, 0, opts.Rounds)
 	for r := 0; r < opts.Rounds; r++ {
-		rounds = append(rounds, engineRound{step: timeIt(opts.Iters, mlp.step), gemm: timeIt(opts.Iters, mlp.gemms),
-			hand: timeIt(opts.Iters, hand.step), conv: timeIt(opts.Iters, conv.step)})
+		rounds = append(rounds, engineRound{step: timeOn(be, opts.Iters, mlp.step), gemm: timeOn(be, opts.Iters, mlp.gemms),
+			hand: timeOn(be, opts.Iters, hand.step), conv: timeOn(be, opts.Iters, conv.step)})
 		if opts.Progress != nil {
 			opts.Progress(r+1, opts.Rounds)
 		}
@@ -104,6 +116,16 @@ func Engine(opts EngineOptions) EngineResult {
 	res.Backend, res.Kernels, res.GOMAXPROCS = be.Name(), tensor.KernelsName(), runtime.GOMAXPROCS(0)
 	res.Iters, res.Batch = opts.Iters, opts.Batch
 	res.AllocsPerStep, res.BytesPerStep = allocsPer(opts.Iters, mlp.step)
+	before := be.Transfers()
+	for range opts.Iters {
+		mlp.step()
+	}
+	tr := be.Transfers().Sub(before)
+	n := float64(opts.Iters)
+	res.HostSyncsPerStep, res.H2DBytesPerStep, res.D2HBytesPerStep = float64(tr.HostSyncs)/n, float64(tr.H2DBytes)/n, float64(tr.D2HBytes)/n
+	if err := be.Sync(); err != nil {
+		panic(fmt.Sprintf("bench engine: %s failed: %v", be.Name(), err))
+	}
 	res.GFLOPS = mlp.flops / (res.StepMs * 1e6)
 	res.GemmGFLOPS = mlp.flops / (res.GemmMs * 1e6)
 	res.ConvGFLOPS = conv.flops / (res.ConvMs * 1e6)
@@ -131,11 +153,24 @@ func engineResult(rounds []engineRound) EngineResult {
 	return res
 }
 
-// timeIt returns the mean milliseconds per call over n calls.
+// timeIt returns the mean milliseconds per call over n calls (of
+// synchronous CPU work).
 func timeIt(n int, f func()) float64 {
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		f()
+	}
+	return float64(time.Since(start).Nanoseconds()) / 1e6 / float64(n)
+}
+
+// timeOn is timeIt for work enqueued on be: it waits for be to finish it.
+func timeOn(be tensor.Backend, n int, f func()) float64 {
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		f()
+	}
+	if err := be.Sync(); err != nil {
+		panic(fmt.Sprintf("bench engine: %s failed: %v", be.Name(), err))
 	}
 	return float64(time.Since(start).Nanoseconds()) / 1e6 / float64(n)
 }
@@ -176,6 +211,7 @@ func (r EngineResult) String() string {
 	writeRatio(&b, "step / GEMMs", r.StepMs, r.GemmMs, r.StepOverGemmRounds)
 	writeRatio(&b, "step / hand-written", r.StepMs, r.HandwrittenMs, r.StepOverHandwrittenRounds)
 	fmt.Fprintf(&b, "  allocations         %9.1f per step, %.0f bytes per step\n", r.AllocsPerStep, r.BytesPerStep)
+	fmt.Fprintf(&b, "  host syncs          %9.2f per step; bytes to the device %.0f, from it %.0f\n", r.HostSyncsPerStep, r.H2DBytesPerStep, r.D2HBytesPerStep)
 	b.WriteString("conv block 64->64 3x3, 32x32, batch 32, forward+backward:\n")
 	fmt.Fprintf(&b, "  step                %9.3f ms   (%.1f GFLOP/s)\n", r.ConvMs, r.ConvGFLOPS)
 	return b.String()

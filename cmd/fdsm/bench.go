@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fdsm-go/fdsm/bench"
+	"github.com/fdsm-go/fdsm/device"
 	"github.com/fdsm-go/fdsm/tensor"
 )
 
@@ -117,6 +118,7 @@ func newBenchModelsCmd() *cobra.Command {
 func newBenchEngineCmd() *cobra.Command {
 	var opts bench.EngineOptions
 	var asJSON bool
+	var dev string
 	cmd := &cobra.Command{
 		Use:   "engine",
 		Short: "Time an MLP energy step against its GEMMs, and a conv block",
@@ -135,9 +137,15 @@ after it is that of the per-round ratios (how much the rounds scatter).`,
 			opts.Progress = func(done, total int) {
 				log.Info().Int("round", done).Int("of", total).Msg("bench engine")
 			}
+			be, err := openDevice(dev)
+			if err != nil {
+				return err
+			}
+			opts.Backend = be
 			return printResult(cmd, asJSON, bench.Engine(opts))
 		},
 	}
+	addDeviceFlag(cmd, &dev, device.Default)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().IntVar(&opts.Rounds, "rounds", 7, "measurement rounds (the median is reported)")
 	cmd.Flags().IntVar(&opts.Iters, "iters", 20, "iterations per round")
