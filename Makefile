@@ -56,12 +56,15 @@ BUILDVCS := $(if $(shell command -v git 2>/dev/null),,-buildvcs=false)
 # The race detector needs cgo; skip it (loudly) where cgo is off.
 CGO_ON := $(shell $(GO) env CGO_ENABLED 2>/dev/null)
 
-# $(call run_tests,<tag flags>): vet, test, then the race detector.
+# $(call run_tests,<tag flags>): vet, test, the autodiff and trainer tests
+# again on devsim (the strict simulated device), then the race detector.
 define run_tests
 	$(GO) vet $(1) ./...
 	$(GO) test $(1) ./...
+	FDSM_TEST_DEVICE=devsim:0 $(GO) test $(1) ./autodiff/ ./trainer/
 	$(if $(filter 1,$(CGO_ON)),$(GO) test -race -short $(1) $(RACE_PKGS),@echo "notice: cgo is disabled, so the race detector cannot run; skipped $(RACE_PKGS)")
 	$(if $(filter 1,$(CGO_ON)),$(GO) test -race -short $(1) -run '$(RACE_TRAINER_RUN)' ./trainer/)
+	$(if $(filter 1,$(CGO_ON)),FDSM_TEST_DEVICE=devsim:0 $(GO) test -race -short $(1) ./autodiff/)
 endef
 
 .PHONY: all build test test-noblas test-mainjob bench clean

@@ -8,13 +8,13 @@ import (
 )
 
 func scalar(tp *Tape, v float64) *Var {
-	return tp.Leaf(tensor.Scalar(cpu, tensor.Float64, v))
+	return tp.Leaf(tensor.Scalar(testBE, tensor.Float64, v))
 }
 
 // TestCubeSecondDerivative is the regression for the gorgonia failure that
 // made us write this engine: d²/dx² x³ at x = 2 is 6x = 12 (gorgonia gave 4).
 func TestCubeSecondDerivative(t *testing.T) {
-	tp := NewTape(cpu)
+	tp := NewTape(testBE)
 	x := scalar(tp, 2)
 	y := Mul(Mul(x, x), x)
 	d1 := Grad([]*Var{y}, []*Var{x}, GradOptions{CreateGraph: true})[0]
@@ -35,7 +35,7 @@ func TestCubeSecondDerivative(t *testing.T) {
 // after a CreateGraph call, give the answers of fresh graphs.
 func TestGradCallsAreIndependent(t *testing.T) {
 	fresh := func() (float64, float64) {
-		tp := NewTape(cpu)
+		tp := NewTape(testBE)
 		x := scalar(tp, 2)
 		y := Mul(Mul(x, x), x)
 		d1 := Grad([]*Var{y}, []*Var{x}, GradOptions{CreateGraph: true})[0]
@@ -44,7 +44,7 @@ func TestGradCallsAreIndependent(t *testing.T) {
 	}
 	w1, w2 := fresh()
 
-	tp := NewTape(cpu)
+	tp := NewTape(testBE)
 	x := scalar(tp, 2)
 	y := Mul(Mul(x, x), x)
 	for i := 0; i < 3; i++ {
@@ -94,7 +94,7 @@ func TestThirdOrderMLP(t *testing.T) {
 		tp := ps[0].Tape()
 		return vHv(tp.Leaf(xt), tp.Const(vt), ps, true)
 	}
-	if err := CheckGrad(cpu, f, mlpParams(42, d, h), CheckOptions{}); err != nil {
+	if err := CheckGrad(testBE, f, mlpParams(42, d, h), CheckOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -102,7 +102,7 @@ func TestThirdOrderMLP(t *testing.T) {
 // TestVJPSeed: a custom output cotangent gives the vector-Jacobian product;
 // for y = A x, the VJP with seed s is Aᵀ s.
 func TestVJPSeed(t *testing.T) {
-	tp := NewTape(cpu)
+	tp := NewTape(testBE)
 	a := tp.Const(rnd(50, 1, 0, 3, 4))
 	x := tp.Leaf(rnd(51, 1, 0, 4, 1))
 	y := MatMul(a, x, false, false)
@@ -115,7 +115,7 @@ func TestVJPSeed(t *testing.T) {
 }
 
 func TestUnusedInputGetsZeros(t *testing.T) {
-	tp := NewTape(cpu)
+	tp := NewTape(testBE)
 	x, z := tp.Leaf(rnd(60, 1, 0, 2, 2)), tp.Leaf(rnd(61, 1, 0, 3))
 	g := Grad1(Sum(Square(x)), x, z)
 	if !g[1].Shape().Equal(tensor.Shape{3}) {
@@ -131,7 +131,7 @@ func TestUnusedInputGetsZeros(t *testing.T) {
 // TestNoGradBackwardIsConstant: without CreateGraph the backward pass records
 // nothing, and its results are constants.
 func TestNoGradBackwardIsConstant(t *testing.T) {
-	tp := NewTape(cpu)
+	tp := NewTape(testBE)
 	x := tp.Leaf(rnd(70, 1, 0, 4))
 	y := Sum(Exp(x))
 	before := tp.Len()
@@ -153,7 +153,7 @@ func TestNoGradBackwardIsConstant(t *testing.T) {
 }
 
 func TestStaleVarPanics(t *testing.T) {
-	tp := NewTape(cpu)
+	tp := NewTape(testBE)
 	x := tp.Leaf(rnd(80, 1, 0, 2))
 	tp.Reset()
 	defer func() {
@@ -190,20 +190,21 @@ func TestResetReturnsMemory(t *testing.T) {
 
 // TestBackwardAccumulates: Backward adds into Param.Grad; ZeroGrad clears it.
 func TestBackwardAccumulates(t *testing.T) {
-	tp := NewTape(cpu)
+	tp := NewTape(testBE)
 	p := NewParam("w", rnd(90, 1, 0, 3))
 	for i := 0; i < 2; i++ {
 		y := Sum(Square(tp.Param(p)))
 		Backward(y, []*Param{p})
 		tp.Reset()
 	}
-	for i, v := range p.Value.Float64s() {
-		if got := p.Grad.Float64s()[i]; math.Abs(got-4*v) > 1e-15 {
+	grad := p.Grad.ToFloat64s()
+	for i, v := range p.Value.ToFloat64s() {
+		if got := grad[i]; math.Abs(got-4*v) > 1e-15 {
 			t.Fatalf("grad[%d] = %v, want 2·2w = %v", i, got, 4*v)
 		}
 	}
 	ZeroGrad([]*Param{p})
-	for _, g := range p.Grad.Float64s() {
+	for _, g := range p.Grad.ToFloat64s() {
 		if g != 0 {
 			t.Fatal("ZeroGrad left", g)
 		}
@@ -214,7 +215,7 @@ func TestBackwardAccumulates(t *testing.T) {
 // E = 0.5 xᵀ A x the Hessian is (A+Aᵀ)/2 symmetrised, trace = tr(A).
 func TestHessianTrace(t *testing.T) {
 	const d = 4
-	tp := NewTape(cpu)
+	tp := NewTape(testBE)
 	at := rnd(95, 1, 0, d, d)
 	x := tp.Leaf(rnd(96, 1, 0, d, 1))
 	e := Scale(Sum(Mul(x, MatMul(tp.Const(at), x, false, false))), 0.5)
@@ -222,11 +223,11 @@ func TestHessianTrace(t *testing.T) {
 	tr := 0.0
 	for i := 0; i < d; i++ {
 		gi := Slice(g, 0, i, i+1)
-		tr += Grad1(Sum(gi), x)[0].Value().At(i, 0)
+		tr += Grad1(Sum(gi), x)[0].Value().ToFloat64s()[i]
 	}
-	want := 0.0
+	want, av := 0.0, at.ToFloat64s()
 	for i := 0; i < d; i++ {
-		want += at.At(i, i)
+		want += av[i*d+i]
 	}
 	if math.Abs(tr-want) > 1e-12 {
 		t.Fatalf("trace %v, want %v", tr, want)
@@ -236,16 +237,17 @@ func TestHessianTrace(t *testing.T) {
 // TestParamSharesLeaf: a parameter whose tensor was wrapped by Leaf uses that
 // leaf, so gradients with respect to it are taken through the model.
 func TestParamSharesLeaf(t *testing.T) {
-	tp := NewTape(cpu)
+	tp := NewTape(testBE)
 	p := NewParam("w", rnd(97, 1, 0, 3))
 	leaf := tp.Leaf(p.Value)
 	if tp.Param(p) != leaf {
 		t.Fatal("Param made a second leaf for a wrapped tensor")
 	}
 	g := Grad1(Sum(Square(tp.Param(p))), leaf)[0]
-	for i, v := range p.Value.Float64s() {
-		if g.Value().Float64s()[i] != 2*v {
-			t.Fatalf("grad %v, want 2w", g.Value().Float64s())
+	gv := g.Value().ToFloat64s()
+	for i, v := range p.Value.ToFloat64s() {
+		if gv[i] != 2*v {
+			t.Fatalf("grad %v, want 2w", gv)
 		}
 	}
 }

@@ -114,18 +114,29 @@ func CheckParamGrad(be tensor.Backend, f func(tp *Tape) *Var, params []*Param, o
 }
 
 // NumericGrad returns the central differences (eval(x+h e_j) -
-// eval(x-h e_j)) / 2h for every element j of the host float64 tensor x,
-// restoring x afterwards.
+// eval(x-h e_j)) / 2h for every element j of the float64 tensor x,
+// restoring x afterwards. A host tensor is perturbed in place; a device
+// tensor through typed writes of the whole perturbed vector.
 func NumericGrad(eval func() float64, x *tensor.Tensor, h float64) []float64 {
-	d := x.Float64s()
+	var d []float64
+	set := func() {} // makes the device copy follow d
+	if x.IsHost() {
+		d = x.Float64s()
+	} else {
+		d = x.ToFloat64s()
+		set = func() { x.Backend().WriteFloat64s(x, d) }
+	}
 	out := make([]float64, len(d))
 	for j := range d {
 		orig := d[j]
 		d[j] = orig + h
+		set()
 		fp := eval()
 		d[j] = orig - h
+		set()
 		fm := eval()
 		d[j] = orig
+		set()
 		out[j] = (fp - fm) / (2 * h)
 	}
 	return out

@@ -3,17 +3,30 @@ package autodiff
 import (
 	"fmt"
 	"math"
+	"os"
 	"testing"
 
+	"github.com/fdsm-go/fdsm/device"
 	"github.com/fdsm-go/fdsm/tensor"
 )
 
-var cpu = tensor.DefaultCPU()
+// testBE is the backend the tests run on: the CPU, or the device named by
+// FDSM_TEST_DEVICE (make test-devsim runs them on devsim:0, the strict
+// simulated device).
+var testBE = testBackend()
+
+func testBackend() tensor.Backend {
+	be, err := device.Open(os.Getenv("FDSM_TEST_DEVICE"))
+	if err != nil {
+		panic(err)
+	}
+	return be
+}
 
 // rnd returns a float64 tensor with N(0,1) entries scaled and shifted.
 func rnd(seed uint64, scale, shift float64, shape ...int) *tensor.Tensor {
-	t := cpu.Empty(tensor.Float64, shape...)
-	cpu.Random(t, tensor.Normal(shift, scale), tensor.NewRNG(seed))
+	t := testBE.Empty(tensor.Float64, shape...)
+	testBE.Random(t, tensor.Normal(shift, scale), tensor.NewRNG(seed))
 	return t
 }
 
@@ -22,15 +35,15 @@ func as(dt tensor.DType, t *tensor.Tensor) *tensor.Tensor {
 	if dt == t.DType() {
 		return t
 	}
-	y := cpu.Empty(dt, t.Shape()...)
-	cpu.Copy(y, t)
+	y := testBE.Empty(dt, t.Shape()...)
+	testBE.Copy(y, t)
 	return y
 }
 
 // pos returns a float64 tensor with entries in [lo, hi).
 func pos(seed uint64, lo, hi float64, shape ...int) *tensor.Tensor {
-	t := cpu.Empty(tensor.Float64, shape...)
-	cpu.Random(t, tensor.Uniform(lo, hi), tensor.NewRNG(seed))
+	t := testBE.Empty(tensor.Float64, shape...)
+	testBE.Random(t, tensor.Uniform(lo, hi), tensor.NewRNG(seed))
 	return t
 }
 
@@ -80,11 +93,13 @@ func opCases() []opCase {
 	// Values kept away from kinks (|x| > 0.1) so differences do not straddle them.
 	away := func() []*tensor.Tensor {
 		t := rnd(3, 1, 0, 3, 4)
-		for i, v := range t.Float64s() {
+		vs := t.ToFloat64s()
+		for i, v := range vs {
 			if math.Abs(v) < 0.1 {
-				t.Float64s()[i] = 0.1 + v
+				vs[i] = 0.1 + v
 			}
 		}
+		tensor.WriteAs(t, vs)
 		return []*tensor.Tensor{t}
 	}
 	two := func(sa, sb []int) func() []*tensor.Tensor {
@@ -159,9 +174,11 @@ func must(err error) {
 // wellConditioned returns a random diagonally dominant n×n matrix.
 func wellConditioned(seed uint64, n int) *tensor.Tensor {
 	t := rnd(seed, 0.3, 0, n, n)
+	vs := t.ToFloat64s()
 	for i := 0; i < n; i++ {
-		t.Set(t.At(i, i)+2, i, i)
+		vs[i*n+i] += 2
 	}
+	tensor.WriteAs(t, vs)
 	return t
 }
 
@@ -171,13 +188,13 @@ func wellConditioned(seed uint64, n int) *tensor.Tensor {
 func TestOpDerivatives(t *testing.T) {
 	for i, c := range opCases() {
 		t.Run(c.name, func(t *testing.T) {
-			if err := CheckGrad(cpu, weighted(c.f, uint64(100+i)), c.inputs(), CheckOptions{}); err != nil {
+			if err := CheckGrad(testBE, weighted(c.f, uint64(100+i)), c.inputs(), CheckOptions{}); err != nil {
 				t.Errorf("first order: %v", err)
 			}
 			if c.noSecond {
 				return
 			}
-			if err := CheckGrad(cpu, secondOrder(c.f, uint64(200+i)), c.inputs(), CheckOptions{}); err != nil {
+			if err := CheckGrad(testBE, secondOrder(c.f, uint64(200+i)), c.inputs(), CheckOptions{}); err != nil {
 				t.Errorf("second order: %v", err)
 			}
 		})
@@ -193,12 +210,12 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			xs := c.inputs()
 			run := func(dt tensor.DType) ([]float64, [][]float64) {
-				tp := NewTape(cpu)
+				tp := NewTape(testBE)
 				defer tp.Reset()
 				ls := make([]*Var, len(xs))
 				for j, x := range xs {
-					y := cpu.Empty(dt, x.Shape()...)
-					cpu.Copy(y, x)
+					y := testBE.Empty(dt, x.Shape()...)
+					testBE.Copy(y, x)
 					ls[j] = tp.Leaf(y)
 				}
 				out := weighted(c.f, uint64(300+i))(ls)

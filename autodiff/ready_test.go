@@ -23,7 +23,7 @@ func TestBackwardReadyMatchesBackward(t *testing.T) {
 		return Sum(Square(Linear(h, tp.Param(ps[4]), tp.Param(ps[5]))))
 	}
 	ref, got := mk(), mk()
-	tp := NewTape(cpu)
+	tp := NewTape(testBE)
 	Backward(loss(tp, ref), ref)
 	tp.Reset()
 
@@ -31,7 +31,7 @@ func TestBackwardReadyMatchesBackward(t *testing.T) {
 	atReport := map[string][]float64{}
 	BackwardReady(loss(tp, got), got, func(p *Param) {
 		order = append(order, p.Name)
-		atReport[p.Name] = append([]float64(nil), p.Grad.Float64s()...)
+		atReport[p.Name] = append([]float64(nil), p.Grad.ToFloat64s()...)
 	})
 	tp.Reset()
 	if len(order) != len(got) {
@@ -49,10 +49,10 @@ func TestBackwardReadyMatchesBackward(t *testing.T) {
 		t.Errorf("completion order %v: want l2 before l1 before l0, unused last", order)
 	}
 	for i, p := range got {
-		for k, v := range p.Grad.Float64s() {
+		for k, v := range p.Grad.ToFloat64s() {
 			r := 0.0 // Backward leaves an unused parameter's buffer nil
 			if ref[i].Grad != nil {
-				r = ref[i].Grad.Float64s()[k]
+				r = ref[i].Grad.ToFloat64s()[k]
 			}
 			if v != r {
 				t.Fatalf("%s[%d] = %v, Backward gives %v", p.Name, k, v, r)
@@ -67,7 +67,7 @@ func TestBackwardReadyMatchesBackward(t *testing.T) {
 // TestGradOnReadyReturnsSameVars: OnReady sees exactly the Vars Grad
 // returns, including zeros for an input nothing depends on.
 func TestGradOnReadyReturnsSameVars(t *testing.T) {
-	tp := NewTape(cpu)
+	tp := NewTape(testBE)
 	a, b, c := tp.Leaf(rnd(9, 1, 0, 3)), tp.Leaf(rnd(10, 1, 0, 3)), tp.Leaf(rnd(11, 1, 0, 3))
 	y := Sum(Mul(Square(a), b))
 	seen := map[int]*Var{}
@@ -77,7 +77,7 @@ func TestGradOnReadyReturnsSameVars(t *testing.T) {
 			t.Errorf("wrt %d: OnReady saw a different Var than Grad returned", j)
 		}
 	}
-	for _, v := range gs[2].Value().Float64s() {
+	for _, v := range gs[2].Value().ToFloat64s() {
 		if v != 0 {
 			t.Fatal("unused input's gradient is not zero")
 		}

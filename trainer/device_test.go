@@ -21,7 +21,7 @@ import (
 func TestDevsimTrainsLikeCPU(t *testing.T) {
 	for _, obj := range []string{"fd-ssm", "dsm", "ssm", "fd-dsm", "ssmvr"} {
 		c := toyConfig(obj, 6)
-		c.Checkpoint.Every = 3
+		c.Checkpoint.Every, c.Device = 3, "cpu"
 		cpuDir, simDir := t.TempDir(), t.TempDir()
 		train(t, c, cpuDir, false)
 		c.Device = "devsim:1"
@@ -31,7 +31,7 @@ func TestDevsimTrainsLikeCPU(t *testing.T) {
 			got := b[name]
 			if strings.HasSuffix(name, "state.json") {
 				// The recorded config names the device.
-				got = bytes.Replace(got, []byte(`"device": "devsim:1"`), []byte(`"device": ""`), 1)
+				got = bytes.Replace(got, []byte(`"device": "devsim:1"`), []byte(`"device": "cpu"`), 1)
 			}
 			if !bytes.Equal(got, want) {
 				t.Errorf("%s: %s differs between cpu and devsim:1", obj, name)
@@ -45,6 +45,7 @@ func TestDevsimTrainsLikeCPU(t *testing.T) {
 // two CPU ranks do, byte for byte.
 func TestDevsimDataParallel(t *testing.T) {
 	c := ddpConfig(4, 1, 4)
+	c.Device = "cpu"
 	cpuDir, simDir := t.TempDir(), t.TempDir()
 	trainWorld(t, c, 2, cpuDir, false)
 	c.Device = "devsim:2"
@@ -53,7 +54,7 @@ func TestDevsimDataParallel(t *testing.T) {
 	for name, want := range a {
 		got := b[name]
 		if strings.HasSuffix(name, "state.json") {
-			got = bytes.Replace(got, []byte(`"device": "devsim:2"`), []byte(`"device": ""`), 1)
+			got = bytes.Replace(got, []byte(`"device": "devsim:2"`), []byte(`"device": "cpu"`), 1)
 		}
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s differs between cpu and devsim:2 ranks", name)

@@ -21,9 +21,12 @@ import (
 	"github.com/fdsm-go/fdsm/tensor"
 )
 
-// toyConfig is a small MLP energy on a 2-D Gaussian mixture.
+// toyConfig is a small MLP energy on a 2-D Gaussian mixture, on the device
+// FDSM_TEST_DEVICE names (default the CPU; make test-devsim runs the
+// trainer's tests on devsim:0).
 func toyConfig(objective string, steps int) Config {
 	c := DefaultConfig()
+	c.Device = os.Getenv("FDSM_TEST_DEVICE")
 	c.Model = map[string]any{"kind": "mlp", "input_dim": 2, "hidden": []any{64, 64}, "activation": "softplus"}
 	c.DType = "float64"
 	c.Data = DataConfig{Name: "toy:gmm2d-8"}
@@ -61,7 +64,7 @@ func scoreError(t *testing.T, m models.Model, sigma float64) float64 {
 	}
 	d := &data.GaussianMixture{Label: "noised", Weights: g0.Weights, Means: g0.Means, Stds: stds}
 	xs := d.Sample(tensor.NewRNG(99), 2000)
-	be := tensor.DefaultCPU()
+	be := m.Params()[0].Value.Backend()
 	x := tensor.FromFloat64s(be, tensor.Float64, tensor.Shape{2000, 2}, xs)
 	tp := ad.NewTape(be)
 	xv := tp.Leaf(x)

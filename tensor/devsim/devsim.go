@@ -28,14 +28,19 @@ import (
 // Device is one simulated device. It is safe for concurrent use (see the
 // threading rules in tensor/queue.go). Close stops its goroutine.
 type Device struct {
-	name  string
-	cpu   *tensor.CPU // the kernels, and the pool that plays device memory
+	name string
+	// mem is the pool that plays device memory: the host hands it out and
+	// takes it back (Empty, Release) in stream order. cpu runs the kernels,
+	// with a pool of its own for their scratch: a kernel allocates when it
+	// runs, and taking scratch from mem could hand it a buffer released by
+	// the host whose queued work has not run yet.
+	mem   *tensor.CPU
+	cpu   *tensor.CPU
 	queue chan func()
 
-	mu      sync.Mutex
-	err     error // first failure since the last Sync
-	closed  bool
-	pending sync.WaitGroup // enqueued and not yet run
+	mu     sync.Mutex
+	err    error // first failure since the last Sync
+	closed bool
 
 	syncs, h2d, d2h atomic.Int64
 }
@@ -45,13 +50,14 @@ var _ tensor.Backend = (*Device)(nil)
 // buffer is a device tensor's handle: the host array the kernels run on,
 // reachable only through the device that made it.
 type buffer struct {
-	dev *Device
-	t   *tensor.Tensor
+	dev   *Device
+	t     *tensor.Tensor
+	owner *tensor.Tensor // the tensor Empty returned: only it releases the memory
 }
 
 // New starts a simulated device named name (for example "devsim:0").
 func New(name string) *Device {
-	d := &Device{name: name, cpu: tensor.NewCPU(), queue: make(chan func(), 4096)}
+	d := &Device{name: name, mem: tensor.NewCPU(), cpu: tensor.NewCPU(), queue: make(chan func(), 4096)}
 	go d.run()
 	return d
 }
@@ -61,7 +67,6 @@ func New(name string) *Device {
 func (d *Device) run() {
 	for f := range d.queue {
 		d.exec(f)
-		d.pending.Done()
 	}
 }
 
@@ -89,13 +94,18 @@ func (d *Device) enqueue(f func()) {
 		d.mu.Unlock()
 		panic(fmt.Sprintf("devsim %s: used after Close", d.name))
 	}
-	d.pending.Add(1)
 	d.mu.Unlock()
 	d.queue <- f
 }
 
 // Close waits for the queued work and stops the device's goroutine.
 func (d *Device) Close() error {
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
+	if closed {
+		return nil
+	}
 	err := d.Sync()
 	d.mu.Lock()
 	if !d.closed {
@@ -158,8 +168,10 @@ func (d *Device) Name() string { return d.name }
 // Empty reserves device memory at once (like a stream-ordered allocator,
 // the pointer exists before any work uses it).
 func (d *Device) Empty(dt tensor.DType, shape ...int) *tensor.Tensor {
-	h := d.cpu.Empty(dt, shape...)
-	return tensor.NewDeviceTensor(d, dt, h.Shape(), &buffer{dev: d, t: h})
+	h := d.mem.Empty(dt, shape...)
+	b := &buffer{dev: d, t: h}
+	b.owner = tensor.NewDeviceTensor(d, dt, h.Shape(), b)
+	return b.owner
 }
 
 func (d *Device) Zeros(dt tensor.DType, shape ...int) *tensor.Tensor {
@@ -176,14 +188,15 @@ func (d *Device) Release(t *tensor.Tensor) {
 		return
 	}
 	b, ok := t.DeviceHandle().(*buffer)
-	if !ok || b.dev != d || !t.Shape().Equal(b.t.Shape()) {
+	if !ok || b.dev != d || t != b.owner {
 		return // not from Empty (a view, or another backend's): a no-op, as on the CPU
 	}
-	d.cpu.Release(b.t)
+	b.owner = nil // a second Release is a no-op too
+	d.mem.Release(b.t)
 }
 
-func (d *Device) MemStats() tensor.MemStats { return d.cpu.MemStats() }
-func (d *Device) ResetPeak()                { d.cpu.ResetPeak() }
+func (d *Device) MemStats() tensor.MemStats { return d.mem.MemStats() }
+func (d *Device) ResetPeak()                { d.mem.ResetPeak() }
 
 func (d *Device) Transfers() tensor.TransferStats {
 	return tensor.TransferStats{HostSyncs: d.syncs.Load(), H2DBytes: d.h2d.Load(), D2HBytes: d.d2h.Load()}
@@ -215,7 +228,7 @@ func (d *Device) WaitFor(e tensor.Event) {
 // Sync.
 func (d *Device) Sync() error {
 	d.syncs.Add(1)
-	d.pending.Wait()
+	d.drain()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	err := d.err
@@ -223,14 +236,19 @@ func (d *Device) Sync() error {
 	return err
 }
 
+// drain blocks until the work enqueued before it has run.
+func (d *Device) drain() {
+	done := make(chan struct{})
+	d.enqueue(func() { close(done) })
+	<-done
+}
+
 // hostWait blocks the caller until the queue has run (a host
 // synchronisation) and panics with the device's failure, since a read
 // cannot return data a failed kernel should have written.
 func (d *Device) hostWait() {
 	d.syncs.Add(1)
-	done := make(chan struct{})
-	d.enqueue(func() { close(done) })
-	<-done
+	d.drain()
 	d.mu.Lock()
 	err := d.err
 	d.mu.Unlock()

@@ -127,3 +127,29 @@ func TestBitwiseCPU(t *testing.T) {
 		t.Fatal("devsim and the CPU backend differ")
 	}
 }
+
+// TestReleaseIsStreamOrdered: memory released while work on it is still
+// queued is not handed to anything that runs before that work, not even
+// to the scratch a kernel allocates when it runs (ReduceTo's float64
+// accumulators, the same size as T here). Kernels once took their scratch
+// from the device pool, and a released T's pending Copy read their sums.
+func TestReleaseIsStreamOrdered(t *testing.T) {
+	d := New("devsim:0")
+	defer d.Close()
+	const n = 4096
+	x, dst := d.Empty(tensor.Float64, 3, n), d.Empty(tensor.Float64, 1, n) // column sums: float64 scratch of n
+	d.Fill(x, 1)
+	T, out := d.Empty(tensor.Float64, n), d.Empty(tensor.Float64, n)
+	gate := tensor.NewPendingEvent()
+	d.WaitFor(gate) // nothing below runs until the host has released T
+	d.Fill(T, 5)
+	d.ReduceTo(tensor.ReduceSum, dst, x)
+	d.Copy(out, T)
+	d.Release(T)
+	gate.Complete(nil)
+	for i, v := range out.ToFloat64s() {
+		if v != 5 {
+			t.Fatalf("out[%d] = %v: a released tensor's queued work saw another kernel's scratch", i, v)
+		}
+	}
+}
