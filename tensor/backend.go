@@ -117,8 +117,9 @@ type Backend interface {
 	SumSquares(dst *Tensor, xs []*Tensor)
 	// AdamStep applies one torch.optim.Adam update to p in place, fused and
 	// gated on the backend (gate [2]: a gradient multiplier c and a flag;
-	// flag 0 leaves p, m, v and t unchanged). With g = c·grad + wd·p and
-	// the step count t [1] incremented first:
+	// flag 0 leaves p, m, v and t unchanged). With g = c·grad + wd·p (AdamW:
+	// g = c·grad and p ← (1 - lr·wd)·p first) and the step count t [1]
+	// incremented first:
 	//   m ← β1·m + (1-β1)·g,  v ← β2·v + (1-β2)·g²,
 	//   p ← p − lr/(1-β1^t) · m / (√v/√(1-β2^t) + ε).
 	// Element arithmetic is float64, rounded once to the dtype.
@@ -245,8 +246,13 @@ func Uniform(low, high float64) Distribution { return Distribution{DistUniform, 
 // Rademacher returns the ±1 distribution.
 func Rademacher() Distribution { return Distribution{Kind: DistRademacher} }
 
-// AdamArgs are AdamStep's hyperparameters.
-type AdamArgs struct{ LR, Beta1, Beta2, Eps, WeightDecay float64 }
+// AdamArgs are AdamStep's hyperparameters. Decoupled makes it AdamW
+// (torch.optim.AdamW): the weight decay shrinks p by (1 - lr·wd) before the
+// update instead of adding wd·p to the gradient.
+type AdamArgs struct {
+	LR, Beta1, Beta2, Eps, WeightDecay float64
+	Decoupled                          bool
+}
 
 // SGDArgs are SGDStep's hyperparameters.
 type SGDArgs struct{ LR, Momentum, WeightDecay float64 }

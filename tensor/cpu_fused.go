@@ -94,13 +94,17 @@ func addStep(t *Tensor) float64 {
 
 func adamKernel[T float](p, g, m, v []T, mult float64, a AdamArgs, bc1, sbc2 float64) {
 	step := a.LR / bc1
+	l2, shrink := a.WeightDecay, 1.0
+	if a.Decoupled {
+		l2, shrink = 0, 1-a.LR*a.WeightDecay
+	}
 	parallelFor(len(p), 8, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			gi := mult*float64(g[i]) + a.WeightDecay*float64(p[i])
+			gi := mult*float64(g[i]) + l2*float64(p[i])
 			mi := a.Beta1*float64(m[i]) + (1-a.Beta1)*gi
 			vi := a.Beta2*float64(v[i]) + (1-a.Beta2)*gi*gi
 			m[i], v[i] = T(mi), T(vi)
-			p[i] = T(float64(p[i]) - step*mi/(math.Sqrt(vi)/sbc2+a.Eps))
+			p[i] = T(shrink*float64(p[i]) - step*mi/(math.Sqrt(vi)/sbc2+a.Eps))
 		}
 	})
 }

@@ -110,7 +110,7 @@ type ObjectiveConfig struct {
 
 // OptimizerConfig selects the optimizer.
 type OptimizerConfig struct {
-	Kind        string  `json:"kind"` // adam or sgd
+	Kind        string  `json:"kind"` // adam, adamw or sgd
 	LR          float64 `json:"lr"`
 	Beta1       float64 `json:"beta1"`
 	Beta2       float64 `json:"beta2"`

@@ -48,7 +48,7 @@ type OptimizerOptions struct {
 	Momentum     float64 // SGD momentum, in [0, 1)
 }
 
-// NewOptimizer returns the optimizer kind ("adam" or "sgd") with options o,
+// NewOptimizer returns the optimizer kind ("adam", "adamw" or "sgd") with options o,
 // after defaulting and validating them.
 func NewOptimizer(kind string, o OptimizerOptions) (Optimizer, error) {
 	def := func(v *float64, d float64) {
@@ -71,7 +71,7 @@ func NewOptimizer(kind string, o OptimizerOptions) (Optimizer, error) {
 		return nil, fmt.Errorf("optimizer: weight_decay must be finite and >= 0, got %g", o.WeightDecay)
 	}
 	switch kind {
-	case "adam":
+	case "adam", "adamw":
 		for _, e := range []error{unit("beta1", o.Beta1), unit("beta2", o.Beta2)} {
 			if e != nil {
 				return nil, e
@@ -80,14 +80,14 @@ func NewOptimizer(kind string, o OptimizerOptions) (Optimizer, error) {
 		if !(o.Eps > 0) || math.IsInf(o.Eps, 0) {
 			return nil, fmt.Errorf("optimizer: eps must be finite and > 0, got %g", o.Eps)
 		}
-		return &Adam{Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps, WeightDecay: o.WeightDecay}, nil
+		return &Adam{Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps, WeightDecay: o.WeightDecay, Decoupled: kind == "adamw"}, nil
 	case "sgd":
 		if err := unit("momentum", o.Momentum); err != nil {
 			return nil, err
 		}
 		return &SGD{Momentum: o.Momentum, WeightDecay: o.WeightDecay}, nil
 	}
-	return nil, fmt.Errorf("optimizer: unknown kind %q (valid: adam, sgd)", kind)
+	return nil, fmt.Errorf("optimizer: unknown kind %q (valid: adam, adamw, sgd)", kind)
 }
 
 // Adam is torch.optim.Adam (amsgrad=False, maximize=False): with
@@ -99,8 +99,12 @@ func NewOptimizer(kind string, o OptimizerOptions) (Optimizer, error) {
 // State: "adam.step" (Step calls) and, per parameter, "adam.exp_avg.<name>",
 // "adam.exp_avg_sq.<name>" and "adam.step.<name>" (PyTorch keeps the step per
 // parameter, so one that skips steps still gets its own bias correction).
+//
+// With Decoupled it is torch.optim.AdamW: g = grad and θ ← (1 - lr·wd)·θ
+// before the update (the state is Adam's).
 type Adam struct {
 	Beta1, Beta2, Eps, WeightDecay float64
+	Decoupled                      bool
 
 	steps int
 	state map[string]*adamState
@@ -118,7 +122,7 @@ func (a *Adam) Step(params []*autodiff.Param, lr float64, gate *tensor.Tensor) {
 		a.state = map[string]*adamState{}
 	}
 	checkUniqueNames(params)
-	args := tensor.AdamArgs{LR: lr, Beta1: a.Beta1, Beta2: a.Beta2, Eps: a.Eps, WeightDecay: a.WeightDecay}
+	args := tensor.AdamArgs{LR: lr, Beta1: a.Beta1, Beta2: a.Beta2, Eps: a.Eps, WeightDecay: a.WeightDecay, Decoupled: a.Decoupled}
 	for _, p := range params {
 		if p.Grad == nil {
 			continue

@@ -41,6 +41,7 @@ func setGrads(ps []*autodiff.Param, rng *tensor.RNG) {
 // refAdam is PyTorch's documented Adam algorithm on float64 slices.
 type refAdam struct {
 	b1, b2, eps, wd float64
+	decoupled       bool // AdamW
 	m, v            map[string][]float64
 	t               map[string]int
 }
@@ -56,6 +57,10 @@ func (r *refAdam) step(name string, th, g []float64, lr float64) {
 	m, v, t := r.m[name], r.v[name], float64(r.t[name])
 	for i := range th {
 		gi := g[i] + r.wd*th[i]
+		if r.decoupled { // torch.optim.AdamW: param.mul_(1 - lr·wd), then Adam on the gradient
+			th[i] *= 1 - lr*r.wd
+			gi = g[i]
+		}
 		m[i] = r.b1*m[i] + (1-r.b1)*gi
 		v[i] = r.b2*v[i] + (1-r.b2)*gi*gi
 		mh := m[i] / (1 - math.Pow(r.b1, t))
@@ -132,11 +137,12 @@ func TestAdamMatchesReference(t *testing.T) {
 	for _, dt := range []tensor.DType{tensor.Float64, tensor.Float32} {
 		tol := map[tensor.DType]float64{tensor.Float64: 1e-12, tensor.Float32: 2e-6}[dt]
 		for _, wd := range []float64{0, 0.05} {
-			ref := &refAdam{b1: 0.9, b2: 0.95, eps: 1e-8, wd: wd}
-			opt := &Adam{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: wd}
-			t.Run(dt.String()+map[bool]string{false: "", true: "/wd"}[wd != 0], func(t *testing.T) {
-				compareToReference(t, dt, opt, ref.step, tol)
-			})
+			for _, decoupled := range []bool{false, true} {
+				ref := &refAdam{b1: 0.9, b2: 0.95, eps: 1e-8, wd: wd, decoupled: decoupled}
+				opt := &Adam{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: wd, Decoupled: decoupled}
+				name := dt.String() + map[bool]string{false: "", true: "/wd"}[wd != 0] + map[bool]string{false: "", true: "/adamw"}[decoupled]
+				t.Run(name, func(t *testing.T) { compareToReference(t, dt, opt, ref.step, tol) })
+			}
 		}
 	}
 }
@@ -382,7 +388,8 @@ func TestNewOptimizerOptions(t *testing.T) {
 		o    OptimizerOptions
 		want string
 	}{
-		{"adamw", OptimizerOptions{}, "unknown kind"},
+		{"lamb", OptimizerOptions{}, "unknown kind"},
+		{"adamw", OptimizerOptions{Beta1: 1}, "beta1"},
 		{"adam", OptimizerOptions{Beta1: 1}, "beta1"},
 		{"adam", OptimizerOptions{Beta2: -0.1}, "beta2"},
 		{"adam", OptimizerOptions{Beta2: math.NaN()}, "beta2"},

@@ -91,13 +91,13 @@ func testOptimizerSteps(t *testing.T, b tensor.Backend, dt tensor.DType) {
 		t.Helper()
 		checkClose(t, what, tensor.Shape{n}, got, want, func(i int) float64 { return rel*math.Abs(want[i]) + 1e-300 })
 	}
-	for _, kind := range []string{"adam", "sgd", "sgd-nomomentum"} {
+	for _, kind := range []string{"adam", "adamw", "sgd", "sgd-nomomentum"} {
 		p, pv := randTensor(t, b, dt, rng, n)
 		g, _ := randTensor(t, b, dt, rng, n)
 		s1, s2 := b.Zeros(dt, n), b.Zeros(dt, n)
 		step := b.Zeros(dt, 1)
 		m, v := make([]float64, n), make([]float64, n)
-		adam := tensor.AdamArgs{LR: 0.01, Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.05}
+		adam := tensor.AdamArgs{LR: 0.01, Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.05, Decoupled: kind == "adamw"}
 		sgd := tensor.SGDArgs{LR: 0.1, Momentum: 0.9, WeightDecay: 0.05}
 		if kind == "sgd-nomomentum" {
 			sgd.Momentum = 0
@@ -108,7 +108,7 @@ func testOptimizerSteps(t *testing.T, b tensor.Backend, dt tensor.DType) {
 			gate, _ := upload(t, b, dt, tensor.Shape{2}, []float64{0.5, map[bool]float64{true: 1, false: 0}[open]})
 			before := [][]float64{p.ToFloat64s(), s1.ToFloat64s(), s2.ToFloat64s(), step.ToFloat64s()}
 			switch kind {
-			case "adam":
+			case "adam", "adamw":
 				b.AdamStep(p, g, s1, s2, step, gate, adam)
 			default:
 				buf := s1
@@ -128,9 +128,13 @@ func testOptimizerSteps(t *testing.T, b tensor.Backend, dt tensor.DType) {
 			mag := make([]float64, n) // |p| + |update|: the scale of p's rounding
 			for i := range pv {
 				d := 0.5*gv[i] + 0.05*pv[i]
+				shrink := 1.0
+				if kind == "adamw" { // decoupled: no L2 term, p shrinks by 1 - lr·wd
+					d, shrink = 0.5*gv[i], 1-0.01*0.05
+				}
 				var upd float64
 				switch kind {
-				case "adam":
+				case "adam", "adamw":
 					b1, b2 := 0.9, 0.95
 					m[i] = b1*m[i] + (1-b1)*d
 					v[i] = b2*v[i] + (1-b2)*d*d
@@ -147,13 +151,13 @@ func testOptimizerSteps(t *testing.T, b tensor.Backend, dt tensor.DType) {
 					upd = 0.1 * d
 				}
 				mag[i] = math.Abs(pv[i]) + math.Abs(upd)
-				pv[i] = roundTo(dt, pv[i]-upd)
+				pv[i] = roundTo(dt, shrink*pv[i]-upd)
 			}
 			checkClose(t, what+": p", tensor.Shape{n}, p.ToFloat64s(), pv, func(i int) float64 { return 2*rel*mag[i] + 1e-300 })
 			if kind != "sgd-nomomentum" {
 				close(what+": first state", s1.ToFloat64s(), m)
 			}
-			if kind == "adam" {
+			if kind == "adam" || kind == "adamw" {
 				close(what+": second state", s2.ToFloat64s(), v)
 			}
 			if c := step.Item(); c != float64(count) {
