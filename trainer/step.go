@@ -87,8 +87,8 @@ func (r Run) microBatch(env *stepEnv, s *runState, met *StepMetrics, keep bool) 
 	}
 	tf := time.Now()
 	em = env.m
-	if dk, ok := env.m.(*models.DKEF); ok {
-		if em, x, err = splitForDKEF(tp, dk, x); err != nil {
+	if bf, ok := env.m.(models.BatchFitter); ok {
+		if em, x, err = bf.FitBatch(tp, x); err != nil {
 			return res, nil, b, err
 		}
 	}
@@ -98,8 +98,9 @@ func (r Run) microBatch(env *stepEnv, s *runState, met *StepMetrics, keep bool) 
 }
 
 // backward adds the loss's gradients into the parameters (handing them to
-// the reducer as they complete when ready is set) and keeps DKEF's fitted α.
-func backward(res objective.Result, em models.Model, params []*autodiff.Param, ready func(*autodiff.Param), met *StepMetrics) {
+// the reducer as they complete when ready is set) and keeps a batch fit
+// (DKEF's α) in the model.
+func backward(m, em models.Model, res objective.Result, params []*autodiff.Param, ready func(*autodiff.Param), met *StepMetrics) {
 	tb := time.Now()
 	if ready != nil {
 		autodiff.BackwardReady(res.Loss, params, ready)
@@ -107,8 +108,8 @@ func backward(res objective.Result, em models.Model, params []*autodiff.Param, r
 		autodiff.Backward(res.Loss, params)
 	}
 	met.BackwardMs += ms(time.Since(tb))
-	if f, ok := em.(dkefFitted); ok {
-		f.SetAlpha(f.alpha.Value())
+	if bf, ok := m.(models.BatchFitter); ok {
+		bf.KeepFit(em)
 	}
 }
 
@@ -125,7 +126,7 @@ func (r Run) stepOnDevice(env *stepEnv, s *runState, met *StepMetrics) error {
 			return err
 		}
 		env.dev.addLoss(res.Loss.Value(), micro == 0)
-		backward(res, em, env.params, nil, met)
+		backward(env.m, em, res, env.params, nil, met)
 		met.EngineBytes = max(met.EngineBytes, env.tp.Backend().MemStats().InUseBytes)
 		env.tp.Reset()
 		b.Release()
@@ -190,9 +191,9 @@ func (r Run) stepDataParallel(ctx context.Context, env *stepEnv, s *runState, me
 			} else if micro == cfg.Accumulate-1 {
 				red.prepare(ctx, lossSum/float64(cfg.Accumulate), false, cmd)
 				prepared = true
-				backward(res, em, env.params, red.ready, met)
+				backward(env.m, em, res, env.params, red.ready, met)
 			} else {
-				backward(res, em, env.params, nil, met)
+				backward(env.m, em, res, env.params, nil, met)
 			}
 		}
 		met.EngineBytes = max(met.EngineBytes, env.tp.Backend().MemStats().InUseBytes)
