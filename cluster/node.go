@@ -63,13 +63,13 @@ type Node struct {
 	mem *Membership
 	log zerolog.Logger
 
-	mu      sync.Mutex
-	server  *BusServer
-	bus     *Bus
-	busURL  string
-	command string // the latest operator command not yet polled (rank 0)
-	rank    int
-	world   int
+	mu       sync.Mutex
+	server   *BusServer
+	bus      *Bus
+	busURL   string
+	commands CommandBox // the latest operator command not yet polled (rank 0)
+	rank     int
+	world    int
 	// Scale-up: when rank 0 last looked for waiting members, and when it
 	// last asked for a regroup to admit them.
 	lastLook, lastRegroup time.Time
@@ -147,12 +147,11 @@ func (n *Node) Bus() *Bus {
 // job's maximum size, it answers "regroup" when members wait to join, so
 // the trainer checkpoints and the next group admits them.
 func (n *Node) PollCommand() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if c := n.command; c != "" {
-		n.command = ""
+	if c := n.commands.Take(); c != "" {
 		return c
 	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	maxWorld := n.cfg.Rendezvous.Max
 	if maxWorld <= 0 {
 		maxWorld = max(n.cfg.Rendezvous.Min, 1)
@@ -376,10 +375,11 @@ func (n *Node) connectBus(ctx context.Context, g *Group, log zerolog.Logger) {
 		}
 		if err := nb.OnCommand(func(c Command) {
 			n.mu.Lock()
-			if n.rank == 0 { // rank 0 decides; the step's all-reduce carries it to all
-				n.command = c.Kind
-			}
+			lead := n.rank == 0
 			n.mu.Unlock()
+			if lead { // rank 0 decides; the step's all-reduce carries it to all
+				n.commands.Put(c.Kind)
+			}
 		}); err != nil {
 			log.Warn().Err(err).Msg("control bus: cannot subscribe to commands")
 		}

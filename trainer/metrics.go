@@ -351,3 +351,10 @@ func (e *Exporter) Serve(addr string) (stop func(context.Context) error, boundAd
 	}
 	return stop, ln.Addr().String(), nil
 }
+
+// Dist returns m as the telemetry of rank 0 of a world of one, the form
+// the control bus carries for every run.
+func (m StepMetrics) Dist() DistStepMetrics {
+	return DistStepMetrics{Rank: 0, World: 1, Step: m.Step, StepMs: m.StepMs, DataWaitMs: m.DataWaitMs,
+		ComputeMs: m.ForwardMs + m.BackwardMs, Loss: m.Loss, SamplesPerSec: m.SamplesPerSec}
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -47,7 +46,11 @@ func resolveSpec(arg, paramsPath string, log *zerolog.Logger) (models.Spec, erro
 	case arg == "":
 		return models.Spec{}, fmt.Errorf("--model not given and %s has no %q metadata: pass --model with a spec file, an inline spec or a kind", paramsPath, models.MetaSpec)
 	case arg == "mlp":
-		s, err := inferMLP(r.Tensors())
+		shapes := map[string][]int{}
+		for _, in := range r.Tensors() {
+			shapes[in.Name] = in.Shape
+		}
+		s, err := models.InferMLPSpec(shapes)
 		if err != nil {
 			return models.Spec{}, fmt.Errorf("--model mlp: cannot infer the sizes from %s: %v; pass a spec file", paramsPath, err)
 		}
@@ -59,43 +62,6 @@ func resolveSpec(arg, paramsPath string, log *zerolog.Logger) (models.Spec, erro
 		why = fmt.Sprintf("holds a %s model, not %s", meta.Kind, arg)
 	}
 	return models.Spec{}, fmt.Errorf("--model %s: %s %s, and the options of this kind cannot be inferred from the parameters; pass a spec file (YAML or JSON) or an inline spec", arg, paramsPath, why)
-}
-
-// inferMLP reads input_dim and hidden off layers.{i}.weight [out, in]: the
-// layers must chain and the last one must have one output.
-func inferMLP(infos []safetensors.Info) (models.Spec, error) {
-	shapes := map[string][]int{}
-	for _, in := range infos {
-		shapes[in.Name] = in.Shape
-	}
-	var outs []int
-	in0 := 0
-	for i := 0; ; i++ {
-		w, ok := shapes["layers."+strconv.Itoa(i)+".weight"]
-		if !ok {
-			break
-		}
-		if len(w) != 2 {
-			return models.Spec{}, fmt.Errorf("layers.%d.weight has shape %v, not [out, in]", i, w)
-		}
-		if i == 0 {
-			in0 = w[1]
-		} else if w[1] != outs[i-1] {
-			return models.Spec{}, fmt.Errorf("layers.%d.weight has shape %v but layer %d has %d outputs", i, w, i-1, outs[i-1])
-		}
-		outs = append(outs, w[0])
-	}
-	if len(outs) == 0 {
-		return models.Spec{}, fmt.Errorf("no layers.0.weight")
-	}
-	if last := outs[len(outs)-1]; last != 1 {
-		return models.Spec{}, fmt.Errorf("the last layer has %d outputs, an mlp energy has 1", last)
-	}
-	hidden := outs[:len(outs)-1]
-	if hidden == nil {
-		hidden = []int{}
-	}
-	return models.Spec{Kind: "mlp", Options: map[string]any{"input_dim": in0, "hidden": hidden}}, nil
 }
 
 // loadBatch reads the .npy inputs in the model's dtype. It returns the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -27,12 +26,10 @@ func (f busFlags) enabled() bool { return f.embed || f.url != "" }
 // run's steps and events as rank 0 of a world of 1 and remembers the latest
 // authenticated command for the training loop to poll.
 type singleBus struct {
-	server *cluster.BusServer
-	bus    *cluster.Bus
-	job    string
-
-	mu  sync.Mutex
-	cmd string
+	server   *cluster.BusServer
+	bus      *cluster.Bus
+	job      string
+	commands cluster.CommandBox
 }
 
 func startSingleBus(ctx context.Context, f busFlags, out string, log zerolog.Logger) (*singleBus, error) {
@@ -66,11 +63,7 @@ func startSingleBus(ctx context.Context, f busFlags, out string, log zerolog.Log
 		return nil, err
 	}
 	sb.bus = b
-	if err := b.OnCommand(func(c cluster.Command) {
-		sb.mu.Lock()
-		sb.cmd = c.Kind
-		sb.mu.Unlock()
-	}); err != nil {
+	if err := b.OnCommand(func(c cluster.Command) { sb.commands.Put(c.Kind) }); err != nil {
 		sb.close()
 		return nil, err
 	}
@@ -79,18 +72,22 @@ func startSingleBus(ctx context.Context, f busFlags, out string, log zerolog.Log
 	return sb, nil
 }
 
-func (sb *singleBus) poll() string {
-	sb.mu.Lock()
-	defer sb.mu.Unlock()
-	c := sb.cmd
-	sb.cmd = ""
-	return c
-}
+func (sb *singleBus) poll() string { return sb.commands.Take() }
 
 func (sb *singleBus) step(m trainer.StepMetrics) {
-	sb.bus.PublishMetrics(cluster.StepMetrics{Job: sb.job, Rank: 0, World: 1, Step: m.Step, Time: m.Time,
-		StepMs: m.StepMs, DataWaitMs: m.DataWaitMs, ComputeMs: m.ForwardMs + m.BackwardMs, Loss: m.Loss,
-		SamplesPerSec: m.SamplesPerSec})
+	sb.bus.PublishMetrics(busMetrics(sb.job, m.Dist(), m.Time))
+}
+
+// busMetrics is the one conversion of a rank's step telemetry to the
+// bus's message, for single processes and data-parallel ranks.
+func busMetrics(job string, d trainer.DistStepMetrics, at time.Time) cluster.StepMetrics {
+	var arrival int64
+	if !d.Arrival.IsZero() {
+		arrival = d.Arrival.UnixNano()
+	}
+	return cluster.StepMetrics{Job: job, Rank: d.Rank, World: d.World, Generation: d.Generation,
+		Step: d.Step, Time: at, StepMs: d.StepMs, DataWaitMs: d.DataWaitMs, ComputeMs: d.ComputeMs,
+		CollectiveWaitMs: d.CollectiveWaitMs, ArrivalUnixNano: arrival, Loss: d.Loss, SamplesPerSec: d.SamplesPerSec}
 }
 
 func (sb *singleBus) event(kind string, step int, detail map[string]string) {

@@ -82,13 +82,7 @@ func runDistributed(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
 	dist := cfg.DDP.Distributed()
 	dist.OnStep = func(d trainer.DistStepMetrics) {
 		if b := node.Bus(); b != nil {
-			var arrival int64
-			if !d.Arrival.IsZero() {
-				arrival = d.Arrival.UnixNano()
-			}
-			b.PublishMetrics(cluster.StepMetrics{Job: job, Rank: d.Rank, World: d.World, Generation: d.Generation,
-				Step: d.Step, Time: time.Now(), StepMs: d.StepMs, DataWaitMs: d.DataWaitMs, ComputeMs: d.ComputeMs,
-				CollectiveWaitMs: d.CollectiveWaitMs, ArrivalUnixNano: arrival, Loss: d.Loss, SamplesPerSec: d.SamplesPerSec})
+			b.PublishMetrics(busMetrics(job, d, time.Now()))
 		}
 	}
 	el := trainer.Elastic{Run: run, Former: node, OnEvent: publish, Dist: dist}
