@@ -13,6 +13,7 @@ import (
 
 // DerivativeOptions size the directional-derivative benchmark (paper Fig. 2).
 type DerivativeOptions struct {
+	Backend       tensor.Backend // the device (nil: a fresh CPU backend)
 	MaxOrder      int     // highest order T; default 5
 	Eps           float64 // ‖v‖, the FD step; default 0.3
 	Batch         int     // default 16
@@ -66,7 +67,10 @@ func Derivative(opts DerivativeOptions) (DerivativeResult, error) {
 	if opts.Iters <= 0 {
 		opts.Iters = 2
 	}
-	be := tensor.NewCPU()
+	be := opts.Backend
+	if be == nil {
+		be = tensor.NewCPU()
+	}
 	spec := models.Spec{Kind: "resnet_ebm", Options: map[string]any{"n_chan": 8, "image_size": 16, "activation": "shifted_softplus",
 		"blocks": []any{map[string]any{"out": 16, "down": true}, map[string]any{"out": 16}, map[string]any{"out": 32, "down": true}}}}
 	m, err := models.Build(spec, be, tensor.Float64, 1)
@@ -117,7 +121,7 @@ func Derivative(opts DerivativeOptions) (DerivativeResult, error) {
 			tp.Reset()
 			var ts []float64
 			for r := 0; r < opts.Rounds; r++ {
-				ts = append(ts, timeIt(opts.Iters, func() { f(); tp.Reset() }))
+				ts = append(ts, timeOn(be, opts.Iters, func() { f(); tp.Reset() }))
 			}
 			return median(ts), bytes, out
 		}
@@ -136,9 +140,11 @@ func Derivative(opts DerivativeOptions) (DerivativeResult, error) {
 	return res, nil
 }
 
-// normalizeRows scales each sample of a host float64 tensor to unit norm.
+// normalizeRows scales each sample of a float64 tensor to unit norm (on
+// the host: set-up, not timed).
 func normalizeRows(t *tensor.Tensor) {
-	v, n := t.Float64s(), t.Dim(0)
+	v, n := t.ToFloat64s(), t.Dim(0)
+	defer tensor.WriteAs(t, v)
 	d := len(v) / n
 	for i := 0; i < n; i++ {
 		s := 0.0

@@ -39,6 +39,7 @@ func DefaultModelCases() []ModelCase {
 
 // ModelsOptions size the models benchmark.
 type ModelsOptions struct {
+	Backend               tensor.Backend // the device (nil: a fresh CPU backend)
 	Rounds, Iters, Warmup int
 	DType                 tensor.DType
 	Cases                 []ModelCase // default DefaultModelCases
@@ -85,19 +86,24 @@ func Models(opts ModelsOptions) ModelsResult {
 	if opts.Cases == nil {
 		opts.Cases = DefaultModelCases()
 	}
-	be := tensor.NewCPU()
+	be := opts.Backend
+	if be == nil {
+		be = tensor.NewCPU()
+	}
 	res := ModelsResult{Backend: be.Name(), GOMAXPROCS: runtime.GOMAXPROCS(0), DType: opts.DType.String(), Rounds: opts.Rounds, Iters: opts.Iters}
 	for _, c := range opts.Cases {
 		if opts.Progress != nil {
 			opts.Progress(c.Name)
 		}
 		res.Models = append(res.Models, benchModel(be, c, opts))
-		be.Trim()
+		if t, ok := be.(interface{ Trim() }); ok {
+			t.Trim() // the CPU frees its pool between models
+		}
 	}
 	return res
 }
 
-func benchModel(be *tensor.CPU, c ModelCase, opts ModelsOptions) ModelResult {
+func benchModel(be tensor.Backend, c ModelCase, opts ModelsOptions) ModelResult {
 	r := ModelResult{Name: c.Name, Kind: c.Spec.Kind, Batch: c.Batch}
 	m, err := models.Build(c.Spec, be, opts.DType, 1)
 	if err != nil {
@@ -124,8 +130,8 @@ func benchModel(be *tensor.CPU, c ModelCase, opts ModelsOptions) ModelResult {
 	}
 	var fs, ss []float64
 	for i := 0; i < opts.Rounds; i++ {
-		fs = append(fs, timeIt(opts.Iters, fwd))
-		ss = append(ss, timeIt(opts.Iters, step))
+		fs = append(fs, timeOn(be, opts.Iters, fwd))
+		ss = append(ss, timeOn(be, opts.Iters, step))
 	}
 	r.ForwardMs, r.StepMs = median(fs), median(ss)
 	r.SamplesSec = float64(c.Batch) / (r.StepMs / 1e3)

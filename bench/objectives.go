@@ -13,6 +13,7 @@ import (
 
 // ObjectivesOptions size the objectives benchmark (paper Table 2).
 type ObjectivesOptions struct {
+	Backend       tensor.Backend // the device (nil: a fresh CPU backend); its work is counted
 	Model         string // "mlp" (784-512-512, default) or "resnet" (small resnet_ebm)
 	Batch         int    // default 64 (the paper's SSM-family batch)
 	Rounds, Iters int    // defaults 5 and 3
@@ -79,7 +80,11 @@ func Objectives(opts ObjectivesOptions) (ObjectivesResult, error) {
 	if opts.Warmup <= 0 {
 		opts.Warmup = 1
 	}
-	be := tensor.NewCounting(tensor.NewCPU())
+	dev := opts.Backend
+	if dev == nil {
+		dev = tensor.NewCPU()
+	}
+	be := tensor.NewCounting(dev)
 	var energy models.Spec
 	switch opts.Model {
 	case "mlp":
@@ -154,7 +159,7 @@ func Objectives(opts ObjectivesOptions) (ObjectivesResult, error) {
 	times := make([][]float64, len(cases))
 	for r := 0; r < opts.Rounds; r++ {
 		for i, c := range cases {
-			times[i] = append(times[i], timeIt(opts.Iters, func() { _ = step(c) }))
+			times[i] = append(times[i], timeOn(be, opts.Iters, func() { _ = step(c) }))
 		}
 		if opts.Progress != nil {
 			opts.Progress(r+1, opts.Rounds)

@@ -34,6 +34,7 @@ func printResult(cmd *cobra.Command, asJSON bool, res fmt.Stringer) error {
 func newBenchObjectivesCmd() *cobra.Command {
 	var opts bench.ObjectivesOptions
 	var asJSON bool
+	var dev string
 	cmd := &cobra.Command{
 		Use:   "objectives",
 		Short: "Time per step, peak memory and counted MACs of SSM, DSM, SSM-VR against their finite-difference forms (paper Table 2)",
@@ -41,6 +42,11 @@ func newBenchObjectivesCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := logger()
 			opts.Progress = func(r, n int) { log.Info().Int("round", r).Int("of", n).Msg("bench objectives") }
+			be, err := openDevice(dev)
+			if err != nil {
+				return err
+			}
+			opts.Backend = be
 			res, err := bench.Objectives(opts)
 			if err != nil {
 				return err
@@ -50,6 +56,7 @@ func newBenchObjectivesCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().StringVar(&opts.Model, "model", "mlp", "energy model: mlp (784-512-512) or resnet (small resnet_ebm)")
+	addDeviceFlag(cmd, &dev, device.Default)
 	cmd.Flags().IntVar(&opts.Batch, "batch", 64, "batch size of the energy model (the score network takes a quarter)")
 	cmd.Flags().IntVar(&opts.Rounds, "rounds", 5, "measurement rounds (the median is reported)")
 	cmd.Flags().IntVar(&opts.Iters, "iters", 3, "steps per round")
@@ -59,6 +66,7 @@ func newBenchObjectivesCmd() *cobra.Command {
 func newBenchDerivativeCmd() *cobra.Command {
 	var opts bench.DerivativeOptions
 	var asJSON bool
+	var dev string
 	cmd := &cobra.Command{
 		Use:   "derivative",
 		Short: "T-th directional derivative of a resnet_ebm's log density: nested autodiff vs FD stencil (paper Fig. 2)",
@@ -69,6 +77,11 @@ func newBenchDerivativeCmd() *cobra.Command {
 			}
 			log := logger()
 			opts.Progress = func(t int) { log.Info().Int("order", t).Msg("bench derivative") }
+			be, err := openDevice(dev)
+			if err != nil {
+				return err
+			}
+			opts.Backend = be
 			res, err := bench.Derivative(opts)
 			if err != nil {
 				return err
@@ -78,6 +91,7 @@ func newBenchDerivativeCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().IntVar(&opts.MaxOrder, "max-order", 5, "highest derivative order T (1-8; exact cost grows exponentially)")
+	addDeviceFlag(cmd, &dev, device.Default)
 	cmd.Flags().IntVar(&opts.Batch, "batch", 16, "batch size")
 	cmd.Flags().Float64Var(&opts.Eps, "eps", 0.3, "finite-difference step ‖v‖")
 	cmd.Flags().IntVar(&opts.Rounds, "rounds", 3, "measurement rounds (the median is reported)")
@@ -88,7 +102,7 @@ func newBenchDerivativeCmd() *cobra.Command {
 func newBenchModelsCmd() *cobra.Command {
 	var opts bench.ModelsOptions
 	var asJSON bool
-	var dtype string
+	var dtype, dev string
 	cmd := &cobra.Command{
 		Use:   "models",
 		Short: "Time forward and forward+backward of every model at CPU sizes and the paper's batch sizes",
@@ -102,6 +116,9 @@ func newBenchModelsCmd() *cobra.Command {
 				return fmt.Errorf("--rounds and --iters must be at least 1")
 			}
 			opts.DType = dt
+			if opts.Backend, err = openDevice(dev); err != nil {
+				return err
+			}
 			log := logger()
 			opts.Progress = func(name string) { log.Info().Str("model", name).Msg("bench models") }
 			return printResult(cmd, asJSON, bench.Models(opts))
@@ -112,6 +129,7 @@ func newBenchModelsCmd() *cobra.Command {
 	cmd.Flags().IntVar(&opts.Iters, "iters", 3, "iterations per round")
 	cmd.Flags().IntVar(&opts.Warmup, "warmup", 1, "untimed warm-up iterations")
 	cmd.Flags().StringVar(&dtype, "dtype", "float32", "float32 or float64")
+	addDeviceFlag(cmd, &dev, device.Default)
 	return cmd
 }
 
