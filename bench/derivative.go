@@ -14,10 +14,10 @@ import (
 // DerivativeOptions size the directional-derivative benchmark (paper Fig. 2).
 type DerivativeOptions struct {
 	Backend       tensor.Backend // the device (nil: a fresh CPU backend)
-	MaxOrder      int     // highest order T; default 5
-	Eps           float64 // ‖v‖, the FD step; default 0.3
-	Batch         int     // default 16
-	Rounds, Iters int     // defaults 3 and 2
+	MaxOrder      int            // highest order T; default 5
+	Eps           float64        // ‖v‖, the FD step; default 0.3
+	Batch         int            // default 16
+	Rounds, Iters int            // defaults 3 and 2
 	Progress      func(order int)
 }
 

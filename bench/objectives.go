@@ -14,10 +14,10 @@ import (
 // ObjectivesOptions size the objectives benchmark (paper Table 2).
 type ObjectivesOptions struct {
 	Backend       tensor.Backend // the device (nil: a fresh CPU backend); its work is counted
-	Model         string // "mlp" (784-512-512, default) or "resnet" (small resnet_ebm)
-	Batch         int    // default 64 (the paper's SSM-family batch)
-	Rounds, Iters int    // defaults 5 and 3
-	Warmup        int    // default 1
+	Model         string         // "mlp" (784-512-512, default) or "resnet" (small resnet_ebm)
+	Batch         int            // default 64 (the paper's SSM-family batch)
+	Rounds, Iters int            // defaults 5 and 3
+	Warmup        int            // default 1
 	Progress      func(round, rounds int)
 }
 
