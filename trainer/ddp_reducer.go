@@ -36,6 +36,13 @@ type bucket struct {
 	waiting int            // params of this step not yet ready
 }
 
+// launched is a bucket handed to the worker, with the event after which
+// its gradients are final.
+type launched struct {
+	b     *bucket
+	ready tensor.Event
+}
+
 // reducer averages gradients across ranks in buckets filled in reverse
 // parameter order, launching each bucket's all-reduce as soon as all its
 // gradients are final while backward continues (autodiff.BackwardReady).
@@ -44,7 +51,10 @@ type bucket struct {
 //
 // Threading: prepare, ready and finish are called from the training
 // goroutine; one worker goroutine per step packs, reduces and unpacks
-// buckets in launch order. A parameter's gradient is read and written by the
+// buckets in launch order, each after an event recorded when it launched,
+// so its work follows the computation of its gradients on the backend's
+// queue (a device's communication queue waits on it the same way). A
+// parameter's gradient is read and written by the
 // worker only between its ready call and finish returning.
 type reducer struct {
 	comm    cluster.Comm
@@ -53,7 +63,7 @@ type reducer struct {
 	be      tensor.Backend
 
 	next    int // next bucket to launch
-	launch  chan *bucket
+	launch  chan launched
 	result  chan error
 	stats   [statSlots]float64
 	statBuf *tensor.Tensor // stats staged for the first bucket, reused every step
@@ -130,7 +140,7 @@ func (r *reducer) prepare(ctx context.Context, loss float64, bad bool, cmd comma
 	for _, b := range r.buckets {
 		b.waiting = len(b.params)
 	}
-	r.launch = make(chan *bucket, len(r.buckets))
+	r.launch = make(chan launched, len(r.buckets))
 	r.result = make(chan error, 1)
 	go r.work(r.launch, r.result)
 }
@@ -147,7 +157,7 @@ func (r *reducer) ready(p *autodiff.Param) {
 		if r.next == 0 {
 			r.arrival = time.Now()
 		}
-		r.launch <- r.buckets[r.next]
+		r.launch <- launched{r.buckets[r.next], r.be.Record()}
 		r.next++
 	}
 }
@@ -163,7 +173,7 @@ func (r *reducer) finish() (loss float64, bad bool, cmd command, wait time.Durat
 		if r.next == 0 {
 			r.arrival = time.Now()
 		}
-		r.launch <- r.buckets[r.next]
+		r.launch <- launched{r.buckets[r.next], r.be.Record()}
 	}
 	close(r.launch)
 	err = <-r.result
@@ -180,12 +190,14 @@ func (r *reducer) finish() (loss float64, bad bool, cmd command, wait time.Durat
 }
 
 // work packs, reduces (average over ranks) and unpacks buckets in order.
-func (r *reducer) work(launch <-chan *bucket, result chan<- error) {
+func (r *reducer) work(launch <-chan launched, result chan<- error) {
 	var err error
-	for b := range launch {
+	for l := range launch {
 		if err != nil {
 			continue // drain; the first error is reported
 		}
+		b := l.b
+		r.be.WaitFor(l.ready)
 		for i, p := range b.params {
 			n := p.Value.Numel()
 			r.be.SetSlice(b.flat, p.Grad.Reshape(n), 0, b.offsets[i])
