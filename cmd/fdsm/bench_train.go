@@ -4,7 +4,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fdsm-go/fdsm/bench"
-	"github.com/fdsm-go/fdsm/trainer"
 )
 
 func newBenchTrainCmd() *cobra.Command {
@@ -22,20 +21,9 @@ the host synchronisations and the bytes copied host to device and back per
 step. On devsim these show what a GPU step would wait for.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := trainer.LoadConfig(cfgPath)
+			cfg, err := loadTrainConfig(cfgPath, sets, dev)
 			if err != nil {
-				return usage(err)
-			}
-			for _, s := range sets {
-				if err := cfg.Set(s); err != nil {
-					return usage(err)
-				}
-			}
-			if dev != "" {
-				cfg.Device = dev
-			}
-			if err := cfg.Validate(); err != nil {
-				return usage(err)
+				return err
 			}
 			opts.Config, opts.Name = cfg, cfgPath
 			if cfgPath == "" {

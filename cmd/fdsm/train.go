@@ -46,20 +46,9 @@ Exit status: 0 done, 1 failed, 2 refused its input (bad config, a run
 directory it may not use), 130 interrupted after a checkpoint.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := trainer.LoadConfig(cfgPath)
+			cfg, err := loadTrainConfig(cfgPath, sets, dev)
 			if err != nil {
-				return usage(err)
-			}
-			for _, s := range sets {
-				if err := cfg.Set(s); err != nil {
-					return usage(err)
-				}
-			}
-			if dev != "" {
-				cfg.Device = dev
-			}
-			if err := cfg.Validate(); err != nil {
-				return usage(err)
+				return err
 			}
 			if resumeFinite && !resume {
 				return usage(fmt.Errorf("--resume-finite modifies --resume: give both"))
@@ -277,4 +266,26 @@ func serveMetrics(addr string, log *zerolog.Logger) (exp *trainer.Exporter, stop
 	}
 	log.Info().Str("addr", bound).Msg("serving Prometheus metrics on /metrics")
 	return exp, func() { stopServe(context.Background()) }, nil
+}
+
+// loadTrainConfig is the one place a command builds a training config: the
+// file (the main job without one), the --set overrides and --device, then
+// one validation. Every failure is a usage error (exit 2).
+func loadTrainConfig(path string, sets []string, dev string) (trainer.Config, error) {
+	cfg, err := trainer.LoadConfig(path)
+	if err != nil {
+		return cfg, usage(err)
+	}
+	for _, s := range sets {
+		if err := cfg.Set(s); err != nil {
+			return cfg, usage(err)
+		}
+	}
+	if dev != "" {
+		cfg.Device = dev
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, usage(err)
+	}
+	return cfg, nil
 }
