@@ -149,7 +149,9 @@ func outputOf(m models.Model, batch int) func(x *autodiff.Var) *autodiff.Var {
 		for i := range levels {
 			levels[i] = i % mm.Levels()
 		}
-		return func(x *autodiff.Var) *autodiff.Var { return mm.Score(x, levels) }
+		return func(x *autodiff.Var) *autodiff.Var {
+			return mm.Score(x, models.OneHot(x.Tape(), x.DType(), levels, mm.Levels()))
+		}
 	}
 	panic(fmt.Sprintf("bench: model %T is neither an energy nor a score", m))
 }

@@ -40,9 +40,10 @@ type Score interface {
 	// Levels returns the number of noise levels the network is conditioned on.
 	Levels() int
 	// Score returns the score for each sample of x [n, InputShape...] at
-	// noise-level index levels[k] in [0, Levels()); the result has x's shape.
-	// It panics if len(levels) != n or a level is out of range.
-	Score(x *autodiff.Var, levels []int) *autodiff.Var
+	// the noise levels y, a one-hot [n, Levels()] on x's tape (OneHot builds
+	// one from level indices on the host; the objectives draw theirs on the
+	// device); the result has x's shape. It panics if y is not [n, Levels()].
+	Score(x, y *autodiff.Var) *autodiff.Var
 }
 
 // Flow is an Energy whose log-density is normalised and which can be

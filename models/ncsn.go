@@ -151,21 +151,19 @@ func GeometricSigmas(begin, end float64, n int) []float64 {
 	return s
 }
 
-// Score returns the network output s(x, σ_levels[k]) for each sample of x
-// [n, C, S, S] (any shape with C·S·S elements per sample is accepted); the
-// result has x's shape. It panics if len(levels) != n or a level is
-// outside [0, Levels()).
-func (m *NCSN) Score(x *ad.Var, levels []int) *ad.Var {
+// Score returns the network output s(x, σ_l) for each sample of x
+// [n, C, S, S] (any shape with C·S·S elements per sample is accepted) at
+// the levels of the one-hot y [n, Levels()]; the result has x's shape.
+func (m *NCSN) Score(x, y *ad.Var) *ad.Var {
 	shape := x.Shape()
 	c, s := m.opts.Channels, m.opts.ImageSize
 	if len(shape) < 1 || shape.Numel() != shape[0]*c*s*s {
 		panic(fmt.Sprintf("models: ncsn input %v, want [n %d %d %d]", shape, c, s, s))
 	}
 	n := shape[0]
-	if len(levels) != n {
-		panic(fmt.Sprintf("models: ncsn given %d levels for %d samples", len(levels), n))
+	if ys := y.Shape(); len(ys) != 2 || ys[0] != n || ys[1] != m.opts.NumLevels {
+		panic(fmt.Sprintf("models: ncsn given levels %v for %d samples of %d levels", ys, n, m.opts.NumLevels))
 	}
-	y := OneHot(x.Tape(), x.DType(), levels, m.opts.NumLevels)
 
 	h := ad.Reshape(x, n, c, s, s)
 	if m.opts.RescaleInput {

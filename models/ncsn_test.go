@@ -128,14 +128,14 @@ func TestNCSNForwardShape(t *testing.T) {
 	}
 	tp := ad.NewTape(ncsnBE)
 	defer tp.Reset()
-	out := m.Score(tp.Const(ncsnRand(1, 0.5, 0.3, 2, 3, 8, 8)), []int{0, 2})
+	out := scoreAt(m, tp.Const(ncsnRand(1, 0.5, 0.3, 2, 3, 8, 8)), []int{0, 2})
 	if !out.Shape().Equal(tensor.Shape{2, 3, 8, 8}) {
 		t.Fatalf("score shape %v, want [2 3 8 8]", out.Shape())
 	}
 	if out.Value().HasNonFinite() {
 		t.Fatal("non-finite score")
 	}
-	flat := m.Score(tp.Const(ncsnRand(1, 0.5, 0.3, 2, 192)), []int{0, 2})
+	flat := scoreAt(m, tp.Const(ncsnRand(1, 0.5, 0.3, 2, 192)), []int{0, 2})
 	if !flat.Shape().Equal(tensor.Shape{2, 192}) {
 		t.Fatalf("flat input gives %v, want [2 192]", flat.Shape())
 	}
@@ -177,8 +177,8 @@ func TestNCSNConditioning(t *testing.T) {
 	x1 := ncsnRand(2, 0.5, 0.3, 1, 3, 8, 8)
 	x1v := tp.Const(x1)
 	x2 := tp.Const(ncsnRand(3, 0.5, 0.3, 1, 3, 8, 8))
-	s0 := m.Score(x1v, []int{0}).Value().ToFloat64s()
-	s1 := m.Score(x1v, []int{1}).Value().ToFloat64s()
+	s0 := scoreAt(m, x1v, []int{0}).Value().ToFloat64s()
+	s1 := scoreAt(m, x1v, []int{1}).Value().ToFloat64s()
 	diff, norm := 0.0, 0.0
 	for i := range s0 {
 		diff += (s0[i] - s1[i]) * (s0[i] - s1[i])
@@ -187,8 +187,8 @@ func TestNCSNConditioning(t *testing.T) {
 	if !(diff > 1e-8*norm) {
 		t.Fatalf("levels 0 and 1 give nearly the same score: |diff|^2 %g, |s|^2 %g", diff, norm)
 	}
-	batch := m.Score(ad.Concat(0, x2, x1v), []int{2, 1}).Value().ToFloat64s()
-	alone := append(m.Score(x2, []int{2}).Value().ToFloat64s(), s1...)
+	batch := scoreAt(m, ad.Concat(0, x2, x1v), []int{2, 1}).Value().ToFloat64s()
+	alone := append(scoreAt(m, x2, []int{2}).Value().ToFloat64s(), s1...)
 	for i := range batch {
 		if math.Abs(batch[i]-alone[i]) > 1e-12*(1+math.Abs(alone[i])) {
 			t.Fatalf("element %d: batched %v, alone %v", i, batch[i], alone[i])
@@ -324,7 +324,7 @@ func TestNCSNGradient(t *testing.T) {
 	full := ncsnPick(m, "begin_conv.bias", "res2.0.shortcut.conv.weight", "res3.0.normalize1.embed.weight",
 		"refine4.msf.convs.1.bias", "refine1.crp.norms.1.embed.weight", "normalizer.embed.weight", "end_conv.bias")
 	ncsnCheckGrad(t, x, full, m.Params(), func(tp *ad.Tape, xv *ad.Var) *ad.Var {
-		return ad.Mul(m.Score(xv, []int{1, 2}), tp.Const(wt))
+		return ad.Mul(scoreAt(m, xv, []int{1, 2}), tp.Const(wt))
 	})
 }
 
@@ -340,7 +340,7 @@ func TestNCSNSecondOrder(t *testing.T) {
 	u, v := ncsnRand(13, 0, 1, 1, 3, 8, 8), ncsnRand(14, 0, 1, 1, 3, 8, 8)
 	full := ncsnPick(m, "res4.1.normalize2.embed.weight", "refine4.msf.convs.0.bias")
 	ncsnCheckGrad(t, x, full, m.Params(), func(tp *ad.Tape, xv *ad.Var) *ad.Var {
-		s := m.Score(xv, []int{1})
+		s := scoreAt(m, xv, []int{1})
 		g := ad.Grad([]*ad.Var{ad.Sum(ad.Mul(s, tp.Const(v)))}, []*ad.Var{xv}, ad.GradOptions{CreateGraph: true})[0]
 		return ad.Mul(g, tp.Const(u))
 	})
@@ -408,7 +408,7 @@ func TestNCSNLevelsOutOfRangePanic(t *testing.T) {
 					t.Errorf("levels %v: no panic", lv)
 				}
 			}()
-			m.Score(tp.Const(ncsnRand(1, 0, 1, 2, 3, 4, 4)), lv)
+			scoreAt(m, tp.Const(ncsnRand(1, 0, 1, 2, 3, 4, 4)), lv)
 		}()
 	}
 }
@@ -436,4 +436,9 @@ func TestNCSNSpecRoundTrip(t *testing.T) {
 		t.Fatalf("round trip of %v gives %+v", s2, o)
 	}
 	sameParams(t, a, b)
+}
+
+// scoreAt is Score at level indices given on the host.
+func scoreAt(m *NCSN, x *ad.Var, levels []int) *ad.Var {
+	return m.Score(x, OneHot(x.Tape(), x.DType(), levels, m.Levels()))
 }

@@ -29,8 +29,11 @@ func UpsampleBilinear(x *ad.Var, outH, outW int) *ad.Var {
 	}
 	tp, dt := x.Tape(), x.DType()
 	be := tp.Backend()
-	aw := tp.Owned(tensor.FromFloat64s(be, dt, tensor.Shape{outW, w}, interpMatrix(w, outW)))
-	ah := tp.Owned(tensor.FromFloat64s(be, dt, tensor.Shape{outH, h}, interpMatrix(h, outH)))
+	interp := func(in, out int) *ad.Var {
+		return tp.Const(Constant(be, dt, fmt.Sprintf("bilinear %d->%d", in, out), tensor.Shape{out, in},
+			func() []float64 { return interpMatrix(in, out) }))
+	}
+	aw, ah := interp(w, outW), interp(h, outH)
 
 	y := ad.MatMul(ad.Reshape(x, n*c*h, w), aw, false, true)     // rows: [n·C·H, outW]
 	y = ad.MatMul(ah, ad.Reshape(y, n*c, h, outW), false, false) // columns: [n·C, outH, outW]

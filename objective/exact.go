@@ -1,6 +1,7 @@
 package objective
 
 import (
+	"fmt"
 	ad "github.com/fdsm-go/fdsm/autodiff"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/tensor"
@@ -143,25 +144,16 @@ func (s ssm) evalScore(tp *ad.Tape, sc models.Score, b Batch, rng *tensor.RNG) (
 }
 
 // perturbLevels draws (or takes) a noise level per sample and returns
-// x~ = x + σ_y n as a tensor owned by the tape, the levels, and σ_y² [n].
-func perturbLevels(tp *ad.Tape, name string, sc models.Score, b Batch, rng *tensor.RNG) (*tensor.Tensor, []int, *ad.Var, error) {
-	sigmas, err := sigmasOf(name, sc)
+// x~ = x + σ_y n as a tensor owned by the tape, the one-hot levels y, and
+// σ_y² [n], all on the device.
+func perturbLevels(tp *ad.Tape, name string, sc models.Score, b Batch, rng *tensor.RNG) (*tensor.Tensor, *ad.Var, *ad.Var, error) {
+	y, sg, err := noiseLevels(tp, name, sc, b, rng)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	levels, err := levelsFor(b, len(sigmas), rng)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	n := b.X.Dim(0)
-	sg, sg2 := make([]float64, n), make([]float64, n)
-	for i, l := range levels {
-		sg[i], sg2[i] = sigmas[l], sigmas[l]*sigmas[l]
-	}
-	dt := b.X.DType()
 	x := like(tp, b.X, b.X)
-	xt := ad.Add(x, ad.Mul(noise(tp, b, rng), expandRows(perSample(tp, dt, sg), b.X.Rank())))
-	return xt.Value(), levels, perSample(tp, dt, sg2), nil
+	xt := ad.Add(x, ad.Mul(noise(tp, b, rng), expandRows(sg, b.X.Rank())))
+	return xt.Value(), y, ad.Square(sg), nil
 }
 
 // dsm is denoising score matching (Eq. 2) with x~ = x + σ n:
@@ -200,11 +192,11 @@ func (s dsm) Eval(tp *ad.Tape, m models.Model, b Batch, rng *tensor.RNG) (Result
 	if err != nil {
 		return Result{}, err
 	}
-	n, d, dt := b.X.Dim(0), float64(dim(b.X)), b.X.DType()
-	sig := s.sigmas(b)
+	d := float64(dim(b.X))
+	sig, inv := s.sigmaVars(tp, b)
 	x := like(tp, b.X, b.X)
 	nz := noise(tp, b, rng)
-	xt := ad.Add(x, ad.Mul(nz, expandRows(perSample(tp, dt, sig), b.X.Rank())))
+	xt := ad.Add(x, ad.Mul(nz, expandRows(sig, b.X.Rank())))
 	xv, g := scoreAt(tp, e, xt.Value())
 	target := s.o.Sigma * s.o.Sigma
 	if s.multi {
@@ -217,15 +209,32 @@ func (s dsm) Eval(tp *ad.Tape, m models.Model, b Batch, rng *tensor.RNG) (Result
 		}
 		return Result{Loss: mean(per, 1/d), PerSample: per}, nil
 	}
-	inv := make([]float64, n)
-	for i, v := range sig {
-		inv[i] = 1 / (v * v)
-	}
-	weighted := ad.Mean(ad.Mul(per, perSample(tp, dt, inv)))
+	weighted := ad.Mean(ad.Mul(per, inv))
 	if s.o.Scaling == ReferenceEBM {
 		return Result{Loss: ad.Scale(weighted, target*target), PerSample: per}, nil
 	}
 	return Result{Loss: ad.Scale(weighted, 1/d), PerSample: per}, nil
+}
+
+// sigmaVars returns σ per sample and 1/σ² [n] on the device. The batch's
+// own σ (Batch.Sigmas) are copied in; the schedule's (mdsm) or the single
+// σ are the same every step, so they are device constants (models.Constant).
+func (s dsm) sigmaVars(tp *ad.Tape, b Batch) (sig, inv *ad.Var) {
+	dt, n := b.X.DType(), b.X.Dim(0)
+	vals := func() []float64 { return s.sigmas(b) }
+	invs := func() []float64 {
+		v := append([]float64(nil), s.sigmas(b)...) // Batch.Sigmas stays the caller's
+		for i, x := range v {
+			v[i] = 1 / (x * x)
+		}
+		return v
+	}
+	if b.Sigmas != nil {
+		return perSample(tp, dt, vals()), perSample(tp, dt, invs())
+	}
+	key := fmt.Sprintf("dsm sigmas multi=%v %g %g %s %g n=%d", s.multi, s.o.SigmaMin, s.o.SigmaMax, s.o.SigmaSpacing, s.o.Sigma, n)
+	return tp.Const(models.Constant(tp.Backend(), dt, key, tensor.Shape{n}, vals)),
+		tp.Const(models.Constant(tp.Backend(), dt, key+" inverse squares", tensor.Shape{n}, invs))
 }
 
 // sigmas returns σ per sample: Batch.Sigmas, the mdsm schedule, or Sigma.

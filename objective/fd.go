@@ -127,10 +127,9 @@ func (s fdDSM) Eval(tp *ad.Tape, m models.Model, b Batch, rng *tensor.RNG) (Resu
 	if err := checkX(s.Name(), m, b); err != nil {
 		return Result{}, err
 	}
-	n, dt := b.X.Dim(0), b.X.DType()
-	sig := dsm(s).sigmas(b)
+	sig, inv := dsm(s).sigmaVars(tp, b)
 	x := like(tp, b.X, b.X)
-	xt := ad.Add(x, ad.Mul(noise(tp, b, rng), expandRows(perSample(tp, dt, sig), b.X.Rank())))
+	xt := ad.Add(x, ad.Mul(noise(tp, b, rng), expandRows(sig, b.X.Rank())))
 	v := directions(tp, b, Sphere, s.o.Eps, rng)
 	plan := fdpar.NewPlan(1, -1)
 	vals := s.o.Executor.Run(plan, xt, v, e.LogDensity)
@@ -144,11 +143,7 @@ func (s fdDSM) Eval(tp *ad.Tape, m models.Model, b Batch, rng *tensor.RNG) (Resu
 	if !s.multi {
 		return Result{Loss: mean(per, 1/eps2), PerSample: per}, nil
 	}
-	inv := make([]float64, n)
-	for i, v := range sig {
-		inv[i] = 1 / (v * v)
-	}
-	weighted := ad.Mean(ad.Mul(per, perSample(tp, dt, inv)))
+	weighted := ad.Mean(ad.Mul(per, inv))
 	scale := 1 / eps2
 	if s.o.Scaling == ReferenceEBM {
 		scale *= target * target * float64(dim(b.X))
@@ -179,13 +174,17 @@ func (s fdSSMVR) Eval(tp *ad.Tape, m models.Model, b Batch, rng *tensor.RNG) (Re
 	v := directions(tp, b, Sphere, s.o.Eps, rng)
 	plan := fdpar.NewPlan(1, -1)
 	// Each call sees whole blocks of n rows; repeat the levels to match.
+	n := b.X.Dim(0)
 	f := func(x *ad.Var) *ad.Var {
 		rows := x.Shape()[0]
-		ls := make([]int, 0, rows)
-		for len(ls) < rows {
-			ls = append(ls, levels...)
+		if rows == n {
+			return sc.Score(x, levels)
 		}
-		return sc.Score(x, ls[:rows])
+		reps := make([]*ad.Var, rows/n)
+		for i := range reps {
+			reps[i] = levels
+		}
+		return sc.Score(x, ad.Concat(0, reps...))
 	}
 	vals := s.o.Executor.Run(plan, tp.Const(xt), v, f)
 	sp, sm := plan.Block(vals, 0), plan.Block(vals, 1)

@@ -150,7 +150,7 @@ func fdAmplification(t *testing.T, method string, o Options, m models.Model, b B
 	defer tp.Reset()
 	amp := 0.0
 	if sc, ok := m.(models.Score); ok {
-		sp, sm := sc.Score(tp.Const(at(1)), b.Levels).Value().ToFloat64s(), sc.Score(tp.Const(at(-1)), b.Levels).Value().ToFloat64s()
+		sp, sm := sc.Score(tp.Const(at(1)), models.OneHot(tp, tensor.Float64, b.Levels, sc.Levels())).Value().ToFloat64s(), sc.Score(tp.Const(at(-1)), models.OneHot(tp, tensor.Float64, b.Levels, sc.Levels())).Value().ToFloat64s()
 		for i := 0; i < n; i++ {
 			terms, diff := 0.0, 0.0
 			for j := i * d; j < (i+1)*d; j++ {

@@ -277,13 +277,24 @@ func SampleAnnealed(m models.Score, n int, be tensor.Backend, dt tensor.DType, r
 	if o.Denoise {
 		total++
 	}
-	levels := make([]int, n)
+	// The one-hot levels of every sample at each level, copied to the
+	// device once rather than at every step.
+	onehots := make([]*tensor.Tensor, L)
+	for l := range onehots {
+		oh := make([]float64, n*L)
+		for k := 0; k < n; k++ {
+			oh[k*L+l] = 1
+		}
+		onehots[l] = tensor.FromFloat64s(be, dt, tensor.Shape{n, L}, oh)
+	}
+	defer func() {
+		for _, t := range onehots {
+			be.Release(t)
+		}
+	}()
 	// score evaluates s(x, level) without recording: no derivatives needed.
 	score := func(tp *ad.Tape, level int) (s *ad.Var) {
-		for k := range levels {
-			levels[k] = level
-		}
-		tp.NoGrad(func() { s = m.Score(tp.Const(x), levels) })
+		tp.NoGrad(func() { s = m.Score(tp.Const(x), tp.Const(onehots[level])) })
 		return s
 	}
 	tp := ad.NewTape(be)

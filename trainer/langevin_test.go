@@ -35,13 +35,15 @@ func (g *gaussModel) LogDensity(x *ad.Var) *ad.Var {
 	return ad.Scale(ad.Sum(ad.Square(ad.Sub(x, g.muVar(tp))), 1), -0.5/(g.s*g.s))
 }
 
-func (g *gaussModel) Score(x *ad.Var, levels []int) *ad.Var {
+func (g *gaussModel) Score(x, y *ad.Var) *ad.Var {
 	tp := x.Tape()
-	coef := make([]float64, len(levels))
-	for k, l := range levels {
-		coef[k] = -1 / (g.s*g.s + g.sigmas[l]*g.sigmas[l])
+	// coef = y · (-1/(s² + σ_l²)) per sample
+	per := make([]float64, len(g.sigmas))
+	for l, sg := range g.sigmas {
+		per[l] = -1 / (g.s*g.s + sg*sg)
 	}
-	return ad.Mul(ad.Sub(x, g.muVar(tp)), tp.Owned(upload(tp.Backend(), g.dt, coef, len(coef), 1)))
+	coef := ad.MatMul(y, tp.Owned(upload(tp.Backend(), g.dt, per, len(per), 1)), false, false)
+	return ad.Mul(ad.Sub(x, g.muVar(tp)), coef)
 }
 
 // scoreOnly hides Sigmas, to test the error for score models without it.

@@ -68,7 +68,7 @@ func run(dir string) error {
 		case models.Energy:
 			out = mm.LogDensity(tp.Const(x))
 		case models.Score:
-			out = mm.Score(tp.Const(x), []int{0, 1, 2})
+			out = mm.Score(tp.Const(x), models.OneHot(tp, x.DType(), []int{0, 1, 2}, mm.Levels()))
 		}
 		if err := models.SaveCheckpoint(filepath.Join(dir, s.Kind+".safetensors"), m, nil); err != nil {
 			return err
