@@ -18,8 +18,9 @@ import (
 
 // DataOptions size the data benchmark.
 type DataOptions struct {
-	Batch    int // default 128
-	Images   int // JPEGs written for the folder case; default 512
+	Backend  tensor.Backend // where batches go (nil: a fresh CPU backend)
+	Batch    int            // default 128
+	Images   int            // JPEGs written for the folder case; default 512
 	ImageDir string
 	Progress func(stage string)
 }
@@ -69,7 +70,7 @@ func Data(opts DataOptions) (DataResult, error) {
 	if err != nil {
 		return res, err
 	}
-	c, err := measureData("mnist train (pad 32)", mnist, pad, opts.Batch)
+	c, err := measureData("mnist train (pad 32)", mnist, pad, opts)
 	if err != nil {
 		return res, err
 	}
@@ -92,7 +93,7 @@ func Data(opts DataOptions) (DataResult, error) {
 		return res, err
 	}
 	progress("jpeg folder")
-	c, err = measureData(fmt.Sprintf("jpeg folder 256x256 -> 64 (%d images)", opts.Images), folder, nil, opts.Batch)
+	c, err = measureData(fmt.Sprintf("jpeg folder 256x256 -> 64 (%d images)", opts.Images), folder, nil, opts)
 	if err != nil {
 		return res, err
 	}
@@ -100,7 +101,11 @@ func Data(opts DataOptions) (DataResult, error) {
 	return res, nil
 }
 
-func measureData(name string, d data.Dataset, ts []data.Transform, batch int) (DataCase, error) {
+func measureData(name string, d data.Dataset, ts []data.Transform, opts DataOptions) (DataCase, error) {
+	batch, be := opts.Batch, opts.Backend
+	if be == nil {
+		be = tensor.NewCPU()
+	}
 	c := DataCase{Name: name}
 	buf := make([]float32, data.Numel(d))
 	n := min(d.Len(), 2000)
@@ -112,7 +117,7 @@ func measureData(name string, d data.Dataset, ts []data.Transform, batch int) (D
 	}
 	c.RawPerSec = float64(n) / time.Since(start).Seconds()
 
-	l, err := data.NewLoader(data.LoaderOptions{Dataset: d, Transforms: ts, BatchSize: batch, Backend: tensor.NewCPU()})
+	l, err := data.NewLoader(data.LoaderOptions{Dataset: d, Transforms: ts, BatchSize: batch, Backend: be})
 	if err != nil {
 		return c, err
 	}
@@ -132,6 +137,9 @@ func measureData(name string, d data.Dataset, ts []data.Transform, batch int) (D
 		}
 		samples += len(b.Labels)
 		b.Release()
+	}
+	if err := be.Sync(); err != nil { // the copies to a device have landed
+		return c, err
 	}
 	c.LoaderPerSec = float64(samples) / time.Since(start).Seconds()
 	c.WaitMs = float64(l.WaitStats().Wait.Microseconds()) / 1e3

@@ -5,6 +5,7 @@ import (
 
 	"github.com/fdsm-go/fdsm/bench"
 	"github.com/fdsm-go/fdsm/data"
+	"github.com/fdsm-go/fdsm/device"
 )
 
 func newDataCmd() *cobra.Command {
@@ -71,6 +72,7 @@ images file.`,
 func newBenchDataCmd() *cobra.Command {
 	var opts bench.DataOptions
 	var asJSON bool
+	var dev string
 	cmd := &cobra.Command{
 		Use:   "data",
 		Short: "Samples per second through the loader (MNIST, a folder of JPEGs) against raw decoding",
@@ -78,6 +80,11 @@ func newBenchDataCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := logger()
 			opts.Progress = func(s string) { log.Info().Str("stage", s).Msg("bench data") }
+			be, err := openDevice(dev)
+			if err != nil {
+				return err
+			}
+			opts.Backend = be
 			res, err := bench.Data(opts)
 			if err != nil {
 				return err
@@ -88,5 +95,6 @@ func newBenchDataCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().IntVar(&opts.Batch, "batch", 128, "batch size")
 	cmd.Flags().IntVar(&opts.Images, "images", 512, "JPEGs to write for the folder case")
+	addDeviceFlag(cmd, &dev, device.Default)
 	return cmd
 }
