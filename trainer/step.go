@@ -207,9 +207,23 @@ func (r Run) stepDataParallel(ctx context.Context, env *stepEnv, s *runState, me
 	if err != nil {
 		return cmd, fmt.Errorf("step %d: gradient all-reduce: %w", s.step+1, err)
 	}
-	met.Loss, met.Logged, bad, cmd = loss, true, anyBad, agreed
+	met.Loss, met.Logged, cmd = loss, true, agreed
 	dm := DistStepMetrics{Rank: d.rank(), World: d.world(), Generation: d.Generation, Step: s.step + 1,
 		CollectiveWaitMs: ms(wait), Arrival: red.arrival, Loss: loss}
+	err = r.updateDataParallel(env, s, met, anyBad)
+	if d.OnStep != nil {
+		dm.StepMs, dm.DataWaitMs, dm.ComputeMs = ms(time.Since(met.Time)), met.DataWaitMs, met.ForwardMs+met.BackwardMs
+		dm.SamplesPerSec = float64(cfg.Batch*cfg.Accumulate) / time.Since(met.Time).Seconds()
+		d.OnStep(dm)
+	}
+	return cmd, err
+}
+
+// updateDataParallel applies a data-parallel rank's update from the
+// averaged gradients, or skips it when any rank was bad (or the norm is
+// not finite), keeping the skip counters on the host.
+func (r Run) updateDataParallel(env *stepEnv, s *runState, met *StepMetrics, bad bool) error {
+	cfg := r.Config
 	to := time.Now()
 	if !bad {
 		if cfg.Accumulate > 1 {
@@ -231,15 +245,10 @@ func (r Run) stepDataParallel(ctx context.Context, env *stepEnv, s *runState, me
 	}
 	autodiff.ZeroGrad(env.params)
 	met.OptimizerMs = ms(time.Since(to))
-	if d.OnStep != nil {
-		dm.StepMs, dm.DataWaitMs, dm.ComputeMs = ms(time.Since(met.Time)), met.DataWaitMs, met.ForwardMs+met.BackwardMs
-		dm.SamplesPerSec = float64(cfg.Batch*cfg.Accumulate) / time.Since(met.Time).Seconds()
-		d.OnStep(dm)
-	}
 	if bad && s.consecutive >= cfg.BadSteps.MaxConsecutive {
-		return cmd, fmt.Errorf("step %d: %d consecutive bad steps (NaN/Inf or loss above %g): stopping; lower the learning rate or check the data", s.step, s.consecutive, cfg.BadSteps.MaxLoss)
+		return fmt.Errorf("step %d: %d consecutive bad steps (NaN/Inf or loss above %g): stopping; lower the learning rate or check the data", s.step, s.consecutive, cfg.BadSteps.MaxLoss)
 	}
-	return cmd, nil
+	return nil
 }
 
 // clipOf is the gradient clipping norm (+Inf: none).
