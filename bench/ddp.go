@@ -52,6 +52,8 @@ type DDPOptions struct {
 	// 784-512-512 MLP energy on MNIST) or "toy" (a 2-32-32 MLP energy on a
 	// 2-D Gaussian mixture; needs no data set).
 	Model string
+	// Device is every worker's compute device (package device; "" the CPU).
+	Device string
 	// Worker is the fdsm command line up to the subcommand: the program and
 	// the arguments that come before "train". Default: this executable.
 	Worker []string
@@ -272,6 +274,7 @@ func (w ddpWorkload) config(opts DDPOptions, np int) ([]byte, error) {
 	cfg := map[string]any{
 		"model":      json.RawMessage(spec),
 		"dtype":      "float32",
+		"device":     opts.Device,
 		"data":       dataCfg,
 		"objective":  w.objective,
 		"optimizer":  map[string]any{"kind": "adam", "lr": 1e-4, "beta1": 0.9, "beta2": 0.95},

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fdsm-go/fdsm/bench"
+	"github.com/fdsm-go/fdsm/device"
 )
 
 func newBenchDDPCmd() *cobra.Command {
@@ -39,6 +40,9 @@ cores, and efficiency measures that, not the network.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
+			if err := device.Check(opts.Device); err != nil {
+				return usage(err)
+			}
 			if opts.NP, err = parseCounts(np); err != nil {
 				return fmt.Errorf("--np: %w", err)
 			}
@@ -73,6 +77,7 @@ cores, and efficiency measures that, not the network.`,
 	f.IntVar(&opts.Steps, "steps", 40, "steps measured after the warm-up")
 	f.StringVar(&opts.Model, "model", "resnet", "energy model: "+strings.Join(bench.DDPModels, ", ")+
 		" (resnet: small resnet_ebm on MNIST; mlp: 784-512-512 on MNIST; toy: 2-32-32 on a 2-D mixture, no data set needed)")
+	addDeviceFlag(cmd, &opts.Device, "")
 	f.StringVar(&opts.Dir, "dir", "", "keep each run's config, output and worker logs here (default: a temporary directory, removed)")
 	f.IntVar(&opts.Rounds, "rounds", 1, "repeat the world sizes this many times; each reports its round with the median iteration time")
 	f.DurationVar(&opts.Timeout, "timeout", 0, "limit per world size and round (0 = 10m)")
