@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The one prepared GPU check (README of the device tool: build here, run
+# there in one call). On this machine:   make build   (bin/fdsm is carried)
+# On the GPU machine, from the repository root:
+#   bash tools/gpu/check.sh            (writes $OUT/gpu-check.json and logs)
+# It records the machine (driver, CUDA, the libraries fdsm will dlopen and
+# where pip put them), checks that the binary refuses --device cuda:0 with
+# exit 2 until the CUDA backend exists, and measures the PyTorch baseline of
+# `fdsm bench engine` (the MLP energy step) in the same call.
+set -u
+export OUT=${OUT:-/tmp/gpu-check}
+mkdir -p "$OUT"
+log() { echo "== $*" | tee -a "$OUT/check.log"; }
+
+log "machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | tee -a "$OUT/check.log"
+python3 - <<'PY' 2>&1 | tee "$OUT/libraries.txt"
+import glob, os, site
+for d in site.getsitepackages():
+    for lib in sorted(glob.glob(os.path.join(d, "nvidia", "*", "lib", "lib*.so*"))):
+        print(lib)
+for name in ("libcuda.so.1", "libcublas.so.13", "libcublas.so.12", "libnccl.so.2"):
+    import ctypes
+    try:
+        ctypes.CDLL(name); print("dlopen ok:", name)
+    except OSError as e:
+        print("dlopen failed:", name, e)
+PY
+
+log "fdsm refuses cuda until the backend exists"
+./bin/fdsm version | tee -a "$OUT/check.log"
+./bin/fdsm train --device cuda:0 --out "$OUT/run" --no-progress >"$OUT/cuda-refusal.txt" 2>&1
+echo "exit $? (want 2)" | tee -a "$OUT/check.log"
+test ! -e "$OUT/run" && echo "nothing written: ok" | tee -a "$OUT/check.log"
+
+log "PyTorch baseline: MLP 784-512-512-1 softplus, batch 192, float32, forward+backward"
+python3 - <<'PY' 2>&1 | tee -a "$OUT/check.log"
+import json, os, time, torch
+dev = torch.device("cuda")
+torch.manual_seed(1)
+net = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.Softplus(), torch.nn.Linear(512, 512),
+                          torch.nn.Softplus(), torch.nn.Linear(512, 1)).to(dev)
+x = torch.rand(192, 784, device=dev)
+def step():
+    net.zero_grad(set_to_none=True)
+    net(x).sum().backward()
+for _ in range(20):
+    step()
+torch.cuda.synchronize()
+times = []
+for _ in range(7):
+    t0 = time.perf_counter()
+    for _ in range(50):
+        step()
+    torch.cuda.synchronize()
+    times.append((time.perf_counter() - t0) / 50 * 1e3)
+times.sort()
+res = {"torch": torch.__version__, "cuda": torch.version.cuda, "device": torch.cuda.get_device_name(0),
+       "mlp_step_ms_median": times[len(times) // 2], "rounds_ms": times}
+print(json.dumps(res))
+json.dump(res, open(os.path.join(os.environ.get("OUT", "/tmp/gpu-check"), "gpu-check.json"), "w"), indent=2)
+PY
