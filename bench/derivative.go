@@ -93,7 +93,7 @@ func Derivative(opts DerivativeOptions) (DerivativeResult, error) {
 		}
 		eps := opts.Eps
 		v := be.Empty(tensor.Float64, shape...)
-		be.Binary(tensor.OpMul, v, u, tensor.Scalar(be, tensor.Float64, eps))
+		be.ScalarOp(tensor.OpMul, v, u, eps, false)
 		st := fdpar.Default(T)
 		exact := func() []float64 {
 			xv := tp.Leaf(x)

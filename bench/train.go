@@ -119,14 +119,6 @@ func Train(o TrainOptions) (TrainResult, error) {
 		slices.Sort(times)
 		res.MsPerStep = times[len(times)/2]
 	}
-	res.BatchBytes = cfg.Batch * max(1, cfg.Accumulate) * sum.Model.DType().Size() * numel(sum.Model.InputShape())
+	res.BatchBytes = cfg.Batch * max(1, cfg.Accumulate) * sum.Model.DType().Size() * tensor.Shape(sum.Model.InputShape()).Numel()
 	return res, nil
-}
-
-func numel(shape []int) int {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	return n
 }

@@ -16,7 +16,11 @@ func RandomWords(dist Distribution, n int) uint64 {
 // and returns the stream and the offset of the first word. A backend calls
 // it when the draw is enqueued; the draw is then a pure function of the
 // two, wherever and whenever it runs.
-func (r *RNG) TakeWords(n uint64) (PhiloxStream, uint64) { return r.take(n) }
+func (r *RNG) TakeWords(n uint64) (PhiloxStream, uint64) {
+	o := r.offset
+	r.offset += n
+	return r.s, o
+}
 
 // randomChunk is the number of values one goroutine of a large fill draws
 // (even, so no Box-Muller pair straddles two chunks).

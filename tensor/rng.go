@@ -90,15 +90,6 @@ func (r *RNG) IntN(n int) int {
 	return int(hi)
 }
 
-// take reserves the next n words for a tensor draw and returns the stream
-// and the offset of the first: the draw itself may run anywhere (another
-// goroutine, a device) as a pure function of the two.
-func (r *RNG) take(n uint64) (PhiloxStream, uint64) {
-	o := r.offset
-	r.offset += n
-	return r.s, o
-}
-
 // rngMagic starts a marshalled state; older states (PCG) are refused.
 const rngMagic = "philox4x32-10:"
 

@@ -20,14 +20,15 @@ type deviceSteps struct {
 	clip       float64
 	maxLoss    float64
 
-	loss  *tensor.Tensor // [1] the step's summed micro-batch losses
-	mean  *tensor.Tensor // [1] their mean
-	norm  *tensor.Tensor // [1] the global gradient norm of the mean gradient
-	mult  *tensor.Tensor // [1] clip factor / accumulate
-	ok    *tensor.Tensor // [1] 1: apply the update, 0: skip it
-	tmp   *tensor.Tensor // [1]
-	gateT *tensor.Tensor // [2] mult, ok: the optimizer's gate
-	stats *tensor.Tensor // [4] loss, grad norm, skipped steps, bad steps in a row
+	loss  *tensor.Tensor   // [1] the step's summed micro-batch losses
+	mean  *tensor.Tensor   // [1] their mean
+	norm  *tensor.Tensor   // [1] the global gradient norm of the mean gradient
+	mult  *tensor.Tensor   // [1] clip factor / accumulate
+	ok    *tensor.Tensor   // [1] 1: apply the update, 0: skip it
+	tmp   *tensor.Tensor   // [1]
+	gateT *tensor.Tensor   // [2] mult, ok: the optimizer's gate
+	stats *tensor.Tensor   // [4] loss, grad norm, skipped steps, bad steps in a row
+	grads []*tensor.Tensor // the step's gradients, reused so a step allocates no list
 }
 
 // stepStats are deviceSteps' totals as the host reads them.
@@ -66,7 +67,13 @@ func (d *deviceSteps) addLoss(loss *tensor.Tensor, first bool) {
 func (d *deviceSteps) gate(params []*autodiff.Param, checkMax bool) *tensor.Tensor {
 	be, k := d.be, d.accumulate
 	be.ScalarOp(tensor.OpMul, d.mean, d.loss, 1/k, false)
-	be.SumSquares(d.norm, gradsOf(params))
+	d.grads = d.grads[:0]
+	for _, p := range params {
+		if p.Grad != nil {
+			d.grads = append(d.grads, p.Grad)
+		}
+	}
+	be.SumSquares(d.norm, d.grads)
 	be.Unary(tensor.OpSqrt, d.norm, d.norm)
 	be.ScalarOp(tensor.OpMul, d.norm, d.norm, 1/k, false)
 	// mult = min(clip/(norm+1e-6), 1)/k
