@@ -18,7 +18,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/collective"
+	"github.com/fdsm-go/fdsm/collective/ring"
 	"github.com/fdsm-go/fdsm/tensor"
 )
 
@@ -44,7 +45,7 @@ type AllReduceOptions struct {
 	NP         []int         // process counts; default 2 and 4
 	Sizes      []int         // buffer sizes in bytes (float32 elements); default 1KiB to 64MiB
 	Rounds     int           // timed rounds per size, the median reported; default 5
-	ChunkBytes int           // ring chunk; 0 = cluster.DefaultChunkBytes
+	ChunkBytes int           // ring chunk; 0 = ring.DefaultChunkBytes
 	Timeout    time.Duration // collective timeout in the workers; default 2 minutes
 	// LoopbackBytes is how much the loopback baseline sends per round;
 	// default 256 MiB.
@@ -69,7 +70,7 @@ func (o AllReduceOptions) withDefaults() AllReduceOptions {
 		o.Rounds = 5
 	}
 	if o.ChunkBytes <= 0 {
-		o.ChunkBytes = cluster.DefaultChunkBytes
+		o.ChunkBytes = ring.DefaultChunkBytes
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Minute
@@ -371,7 +372,7 @@ func AllReduceWorker() int {
 // ringWorker joins a ring of spec.NP processes and times AllReduce for each
 // size; rank 0 writes the rows to ring.json.
 func ringWorker(dir string, rank int, spec arSpec) error {
-	dp, err := cluster.ListenDataPlane("127.0.0.1:0")
+	dp, err := ring.ListenDataPlane("127.0.0.1:0")
 	if err != nil {
 		return err
 	}
@@ -390,7 +391,7 @@ func ringWorker(dir string, rank int, spec arSpec) error {
 		}
 	}
 	ctx := context.Background()
-	comm, err := cluster.NewRing(ctx, dp, cluster.RingConfig{Job: "bench", Generation: 1, Rank: rank, Addrs: addrs,
+	comm, err := ring.New(ctx, dp, ring.Config{Job: "bench", Generation: 1, Rank: rank, Addrs: addrs,
 		Timeout: spec.Timeout, ChunkBytes: spec.ChunkBytes, Log: zerolog.Nop()})
 	if err != nil {
 		return err
@@ -407,7 +408,7 @@ func ringWorker(dir string, rank int, spec arSpec) error {
 		iters := min(200, max(1, (64<<20)/(4*count)))
 		run := func(k int) error {
 			for range k {
-				if err := comm.AllReduce(ctx, buf, cluster.Sum); err != nil {
+				if err := comm.AllReduce(ctx, buf, collective.Sum); err != nil {
 					return err
 				}
 			}

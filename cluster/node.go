@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fdsm-go/fdsm/collective"
+	"github.com/fdsm-go/fdsm/collective/ring"
+
 	"github.com/rs/zerolog"
 )
 
@@ -59,7 +62,7 @@ type NodeConfig struct {
 // Form calls must not overlap.
 type Node struct {
 	cfg NodeConfig
-	dp  *DataPlane
+	dp  *ring.DataPlane
 	mem *Membership
 	log zerolog.Logger
 
@@ -98,7 +101,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if err := checkExposure(cfg, dataAddr); err != nil {
 		return nil, err
 	}
-	dp, err := ListenDataPlane(dataAddr)
+	dp, err := ring.ListenDataPlane(dataAddr)
 	if err != nil {
 		return nil, fmt.Errorf("data plane: %w", err)
 	}
@@ -220,7 +223,7 @@ func (n *Node) formOnce(ctx context.Context) (*Session, error) {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go n.watch(g, w, formed, stop, done, log)
-	comm, err := NewRing(buildCtx, n.dp, RingConfig{Job: g.Job, Generation: g.Generation, Rank: g.Rank,
+	comm, err := ring.New(buildCtx, n.dp, ring.Config{Job: g.Job, Generation: g.Generation, Rank: g.Rank,
 		Addrs: g.DataAddrs(), Timeout: n.cfg.CollectiveTimeout, ChunkBytes: n.cfg.ChunkBytes, Log: log})
 	if err != nil {
 		close(stop)
@@ -245,12 +248,12 @@ func (n *Node) formOnce(ctx context.Context) (*Session, error) {
 // the connected ring.
 type groupWatch struct {
 	mu          sync.Mutex
-	comm        Comm
+	comm        collective.Comm
 	cancelBuild context.CancelCauseFunc
 	lost        error
 }
 
-func (w *groupWatch) setComm(c Comm) {
+func (w *groupWatch) setComm(c collective.Comm) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.comm = c
@@ -289,7 +292,7 @@ func (n *Node) watch(g *Group, w *groupWatch, formed time.Time, stop <-chan stru
 			if !ok || ev.Time.Before(formed) || (ev.Kind != MemberFailed && ev.Kind != MemberLeft) {
 				continue
 			}
-			reason := fmt.Errorf("%w: rank %d (%s) %s", ErrPeerLost, r, ev.Member.Slot(), ev.Kind)
+			reason := fmt.Errorf("%w: rank %d (%s) %s", collective.ErrPeerLost, r, ev.Member.Slot(), ev.Kind)
 			log.Warn().Int("peer", r).Str("member", ev.Member.Name).Str("what", ev.Kind.String()).Msg("group member lost: aborting the group's collectives")
 			kind := EventFail
 			if ev.Kind == MemberLeft {

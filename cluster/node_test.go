@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fdsm-go/fdsm/collective"
+
 	"github.com/rs/zerolog"
 
 	"github.com/fdsm-go/fdsm/tensor"
@@ -90,7 +92,7 @@ func TestNodeFormsRegroupsAfterLeave(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			x := tensor.NewHostTensor(tensor.DefaultCPU(), tensor.Shape{5}, nil, []float64{1, 2, 3, 4, float64(i)})
-			if err := s.Comm.AllReduce(context.Background(), x, Sum); err != nil {
+			if err := s.Comm.AllReduce(context.Background(), x, collective.Sum); err != nil {
 				t.Error(err)
 				return
 			}
@@ -108,7 +110,7 @@ func TestNodeFormsRegroupsAfterLeave(t *testing.T) {
 		for ss[i].Comm.Err() == nil && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
-		if err := ss[i].Comm.Err(); !errors.Is(err, ErrPeerLost) && !errors.Is(err, ErrAborted) {
+		if err := ss[i].Comm.Err(); !errors.Is(err, collective.ErrPeerLost) && !errors.Is(err, collective.ErrAborted) {
 			t.Fatalf("node %d: communicator error after a leave: %v", i, err)
 		}
 		ss[i].Close()

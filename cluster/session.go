@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/fdsm-go/fdsm/collective"
 )
 
 // Session is one generation of a group as a member sees it: the agreed
@@ -13,7 +15,7 @@ import (
 // ends (its Comm is aborted) when any member of the group fails or leaves.
 type Session struct {
 	Group *Group
-	Comm  Comm
+	Comm  collective.Comm
 	// Close releases the session (closes the Comm, stops failure watching).
 	Close func()
 }
@@ -151,7 +153,7 @@ func (c *LocalCohort) formLocked() {
 		ids = ids[:c.Max]
 	}
 	c.gen++
-	comms := NewLocalComms(len(ids), 0)
+	comms := collective.NewLocalComms(len(ids), 0)
 	g := &Group{Job: "local", Generation: c.gen}
 	for _, id := range ids {
 		g.Members = append(g.Members, Member{Name: fmt.Sprintf("local/%d", id), Job: "local", LocalRank: id})

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/collective"
 	"github.com/fdsm-go/fdsm/data"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/tensor"
@@ -19,7 +19,7 @@ import (
 // × Accumulate), averages gradients across ranks, and takes the same
 // optimizer step. Rank 0 alone writes checkpoints, metrics and plots.
 type Distributed struct {
-	Comm       cluster.Comm
+	Comm       collective.Comm
 	Generation uint64 // the group's generation, for logs and telemetry
 	// Gradient buckets (0: DDP's defaults, 25 MiB and 1 MiB first).
 	BucketBytes, FirstBucketBytes int
@@ -114,7 +114,7 @@ func syncState(ctx context.Context, d *Distributed, m models.Model, opt Optimize
 				return st, err
 			}
 		}
-		if b, err = cluster.BroadcastBytes(ctx, d.Comm, 0, b); err != nil {
+		if b, err = collective.BroadcastBytes(ctx, d.Comm, 0, b); err != nil {
 			return st, fmt.Errorf("state broadcast (%s): %w", f, err)
 		}
 		if d.rank() != 0 {
@@ -134,15 +134,15 @@ func syncState(ctx context.Context, d *Distributed, m models.Model, opt Optimize
 // corrupted memory, never something to train through).
 func checkReplicas(ctx context.Context, d *Distributed, m models.Model, step int, sst data.SamplerState) error {
 	var ts = paramTensors(m)
-	h := cluster.SplitHash(cluster.HashTensors(ts))
-	all, err := cluster.AllGatherFloat64s(ctx, d.Comm, []float64{h[0], h[1], float64(step), float64(sst.Epoch), float64(sst.Position), float64(sst.Offset)})
+	h := collective.SplitHash(collective.HashTensors(ts))
+	all, err := collective.AllGatherFloat64s(ctx, d.Comm, []float64{h[0], h[1], float64(step), float64(sst.Epoch), float64(sst.Position), float64(sst.Offset)})
 	if err != nil {
 		return fmt.Errorf("replica check at step %d: %w", step, err)
 	}
 	for r := 1; r < len(all); r++ {
-		if cluster.JoinHash(all[r][:2]) != cluster.JoinHash(all[0][:2]) {
+		if collective.JoinHash(all[r][:2]) != collective.JoinHash(all[0][:2]) {
 			return fmt.Errorf("replica check at step %d: rank %d's parameters differ from rank 0's (hash %016x vs %016x): the replicas diverged",
-				step, r, cluster.JoinHash(all[r][:2]), cluster.JoinHash(all[0][:2]))
+				step, r, collective.JoinHash(all[r][:2]), collective.JoinHash(all[0][:2]))
 		}
 		for k, name := range []string{"step", "epoch", "sample position", "sample offset"} {
 			if all[r][2+k] != all[0][2+k] {

@@ -11,22 +11,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fdsm-go/fdsm/cluster"
-	"github.com/fdsm-go/fdsm/tensor"
 	"github.com/rs/zerolog"
+
+	"github.com/fdsm-go/fdsm/collective"
+	"github.com/fdsm-go/fdsm/tensor"
 )
 
 // cancelAtComm cancels the run's context when the job's at-th all-reduce
 // (counted over every rank) begins, as Ctrl-C does when it lands inside a
 // collective.
 type cancelAtComm struct {
-	cluster.Comm
+	collective.Comm
 	count  *atomic.Int64
 	at     int64
 	cancel context.CancelFunc
 }
 
-func (c cancelAtComm) AllReduce(ctx context.Context, buf *tensor.Tensor, op cluster.ReduceOp) error {
+func (c cancelAtComm) AllReduce(ctx context.Context, buf *tensor.Tensor, op collective.ReduceOp) error {
 	if c.count.Add(1) == c.at {
 		c.cancel()
 	}
@@ -50,7 +51,7 @@ func TestInterruptAnywhereResumesExactly(t *testing.T) {
 		for at := int64(1); ; at++ {
 			dir := t.TempDir()
 			ctx, cancel := context.WithCancel(context.Background())
-			comms := cluster.NewLocalComms(world, 20*time.Second)
+			comms := collective.NewLocalComms(world, 20*time.Second)
 			var count atomic.Int64
 			errs := make([]error, world)
 			var wg sync.WaitGroup

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/fdsm-go/fdsm/autodiff"
-	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/collective"
 	"github.com/fdsm-go/fdsm/tensor"
 )
 
@@ -57,7 +57,7 @@ type launched struct {
 // parameter's gradient is read and written by the
 // worker only between its ready call and finish returning.
 type reducer struct {
-	comm    cluster.Comm
+	comm    collective.Comm
 	buckets []*bucket
 	of      map[*autodiff.Param]*bucket
 	be      tensor.Backend
@@ -73,7 +73,7 @@ type reducer struct {
 
 // newReducer assigns params (in model order) to buckets of about
 // bucketBytes (firstBytes for the first), walking them in reverse.
-func newReducer(comm cluster.Comm, params []*autodiff.Param, firstBytes, bucketBytes int) (*reducer, error) {
+func newReducer(comm collective.Comm, params []*autodiff.Param, firstBytes, bucketBytes int) (*reducer, error) {
 	if len(params) == 0 {
 		return nil, fmt.Errorf("data parallel: no trainable parameters")
 	}
@@ -223,14 +223,14 @@ func (r *reducer) work(launch <-chan launched, result chan<- error) {
 // the typed read waits for the work that packed it.
 func (r *reducer) allReduce(b *bucket) error {
 	if b.host == nil {
-		return r.comm.AllReduce(r.ctx, b.flat, cluster.Average)
+		return r.comm.AllReduce(r.ctx, b.flat, collective.Average)
 	}
 	if b.host.DType() == tensor.Float32 {
 		r.be.ReadFloat32s(b.host.Float32s(), b.flat)
 	} else {
 		r.be.ReadFloat64s(b.host.Float64s(), b.flat)
 	}
-	if err := r.comm.AllReduce(r.ctx, b.host, cluster.Average); err != nil {
+	if err := r.comm.AllReduce(r.ctx, b.host, collective.Average); err != nil {
 		return err
 	}
 	if b.host.DType() == tensor.Float32 {

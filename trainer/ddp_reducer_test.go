@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/fdsm-go/fdsm/autodiff"
-	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/collective"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/objective"
 	"github.com/fdsm-go/fdsm/tensor"
@@ -22,7 +22,7 @@ func TestReducerBucketsOverlapBackward(t *testing.T) {
 		t.Fatal(err)
 	}
 	params := m.Params()
-	comm := cluster.NewLocalComms(1, 10*time.Second)[0]
+	comm := collective.NewLocalComms(1, 10*time.Second)[0]
 	red, err := newReducer(comm, params, 200, 4500)
 	if err != nil {
 		t.Fatal(err)

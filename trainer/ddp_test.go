@@ -11,7 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/collective"
 	"github.com/fdsm-go/fdsm/data"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/tensor"
@@ -37,7 +37,7 @@ func ddpConfig(batch, accumulate, steps int) Config {
 // returns rank 0's summary; every rank must succeed.
 func trainWorld(t *testing.T, c Config, world int, dir string, resume bool) Summary {
 	t.Helper()
-	comms := cluster.NewLocalComms(world, 20*time.Second)
+	comms := collective.NewLocalComms(world, 20*time.Second)
 	sums := make([]Summary, world)
 	errs := make([]error, world)
 	var wg sync.WaitGroup
@@ -130,7 +130,7 @@ func TestResumeOnDifferentWorldSize(t *testing.T) {
 // TestReplicaCheckNamesDivergedRank: the periodic hash comparison reports a
 // replica whose parameters differ.
 func TestReplicaCheckNamesDivergedRank(t *testing.T) {
-	comms := cluster.NewLocalComms(2, 10*time.Second)
+	comms := collective.NewLocalComms(2, 10*time.Second)
 	c := ddpConfig(8, 1, 1)
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
@@ -162,7 +162,7 @@ func TestReplicaCheckNamesDivergedRank(t *testing.T) {
 // writes one at that step.
 func TestOperatorCommandsReachEveryRank(t *testing.T) {
 	dir := t.TempDir()
-	comms := cluster.NewLocalComms(2, 20*time.Second)
+	comms := collective.NewLocalComms(2, 20*time.Second)
 	sums := make([]Summary, 2)
 	errs := make([]error, 2)
 	var wg sync.WaitGroup

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/collective"
 )
 
 // Elastic trains as one member of a fault-tolerant data-parallel job, as
@@ -44,11 +45,11 @@ type Elastic struct {
 // (a collective ended by a dead, hung or aborting peer), after which the
 // survivors can regroup, rather than a fault that would repeat.
 func Recoverable(err error) bool {
-	if errors.Is(err, cluster.ErrDesync) {
+	if errors.Is(err, collective.ErrDesync) {
 		return false // ranks disagree on the program: a bug, not a failure
 	}
-	return errors.Is(err, ErrRegroup) || errors.Is(err, cluster.ErrPeerLost) || errors.Is(err, cluster.ErrTimeout) ||
-		errors.Is(err, cluster.ErrAborted)
+	return errors.Is(err, ErrRegroup) || errors.Is(err, collective.ErrPeerLost) || errors.Is(err, collective.ErrTimeout) ||
+		errors.Is(err, collective.ErrAborted)
 }
 
 // Train runs until the configured steps are done, the run stops early,

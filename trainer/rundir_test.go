@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/tensor"
-	"github.com/rs/zerolog"
 )
 
 func trainErr(c Config, dir string, resume, overwrite bool) (Summary, error) {

@@ -1,4 +1,4 @@
-package cluster
+package ring
 
 import (
 	"crypto/hmac"
@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"unsafe"
+
+	"github.com/fdsm-go/fdsm/collective"
 
 	"github.com/fdsm-go/fdsm/tensor"
 )
@@ -190,7 +192,7 @@ func readReply(r io.Reader) (byte, string, error) {
 // data, so the receiver can check it against its own.
 const opHeaderLen = 32
 
-func encodeOpDesc(b *[opHeaderLen]byte, d OpDesc) {
+func encodeOpDesc(b *[opHeaderLen]byte, d collective.OpDesc) {
 	binary.LittleEndian.PutUint32(b[0:], 0x4f50_4844) // "OPHD"
 	binary.LittleEndian.PutUint64(b[4:], d.Seq)
 	b[12] = byte(d.Kind)
@@ -201,15 +203,15 @@ func encodeOpDesc(b *[opHeaderLen]byte, d OpDesc) {
 	binary.LittleEndian.PutUint64(b[24:], uint64(int64(d.Root)))
 }
 
-func decodeOpDesc(b *[opHeaderLen]byte) (OpDesc, error) {
+func decodeOpDesc(b *[opHeaderLen]byte) (collective.OpDesc, error) {
 	if binary.LittleEndian.Uint32(b[0:]) != 0x4f50_4844 {
-		return OpDesc{}, errors.New("stream out of step: expected a collective header")
+		return collective.OpDesc{}, errors.New("stream out of step: expected a collective header")
 	}
-	return OpDesc{
+	return collective.OpDesc{
 		Seq:    binary.LittleEndian.Uint64(b[4:]),
-		Kind:   OpKind(b[12]),
+		Kind:   collective.OpKind(b[12]),
 		DType:  tensor.DType(b[13]),
-		Reduce: ReduceOp(b[14]),
+		Reduce: collective.ReduceOp(b[14]),
 		Count:  int(binary.LittleEndian.Uint64(b[16:])),
 		Root:   int(int64(binary.LittleEndian.Uint64(b[24:]))),
 	}, nil

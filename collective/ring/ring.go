@@ -1,4 +1,4 @@
-package cluster
+package ring
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/fdsm-go/fdsm/collective"
 
 	"github.com/rs/zerolog"
 )
@@ -22,8 +24,8 @@ import (
 // autotuning, which measured as well as or better than fixed sizes.
 const DefaultChunkBytes = 1 << 20
 
-// RingConfig describes this process's place in a TCP ring.
-type RingConfig struct {
+// Config describes this process's place in a TCP ring.
+type Config struct {
 	Job        string
 	Generation uint64   // grows with every regroup; connections of other generations are refused
 	Rank       int      // this process's rank, an index into Addrs
@@ -79,17 +81,17 @@ type ring struct {
 	watcher    sync.WaitGroup
 }
 
-// NewRing connects this process into the ring described by cfg, dialing
+// New connects this process into the ring described by cfg, dialing
 // rank+1 and accepting rank-1 through dp, and returns its Comm. It fails
 // after cfg.Timeout (or ctx's deadline) if a neighbour does not appear. A
 // ring of size 1 needs no connections.
-func NewRing(ctx context.Context, dp *DataPlane, cfg RingConfig) (Comm, error) {
+func New(ctx context.Context, dp *DataPlane, cfg Config) (collective.Comm, error) {
 	n := len(cfg.Addrs)
 	if n < 1 || cfg.Rank < 0 || cfg.Rank >= n {
 		return nil, fmt.Errorf("ring: rank %d outside a world of %d addresses", cfg.Rank, n)
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
+		cfg.Timeout = collective.DefaultTimeout
 	}
 	if cfg.ChunkBytes <= 0 {
 		cfg.ChunkBytes = DefaultChunkBytes
@@ -146,7 +148,7 @@ func NewRing(ctx context.Context, dp *DataPlane, cfg RingConfig) (Comm, error) {
 		case d = <-dch:
 			gotDial = true
 		case <-timer.C:
-			acceptErr = fmt.Errorf("%w: rank %d did not connect in time", ErrTimeout, r.prev)
+			acceptErr = fmt.Errorf("%w: rank %d did not connect in time", collective.ErrTimeout, r.prev)
 		case <-ctx.Done():
 			acceptErr = fmt.Errorf("waiting for rank %d to connect: %w", r.prev, ctx.Err())
 		}
@@ -203,7 +205,7 @@ func (r *ring) fail(cause error, peer int) {
 	r.mu.Lock()
 	first := r.cause == nil
 	if first {
-		if r.notice != nil && errors.Is(cause, ErrPeerLost) {
+		if r.notice != nil && errors.Is(cause, collective.ErrPeerLost) {
 			// A connection failed after its peer said why: say that.
 			cause, peer = r.notice, r.noticePeer
 		}
@@ -248,7 +250,7 @@ func (e *remoteAbortError) Error() string {
 	return fmt.Sprintf("communicator aborted by rank %d: %s", e.origin, e.reason)
 }
 
-func (e *remoteAbortError) Unwrap() error { return ErrAborted }
+func (e *remoteAbortError) Unwrap() error { return collective.ErrAborted }
 
 // localAbortError is a failure that Abort was called with on this rank.
 type localAbortError struct {
@@ -261,7 +263,7 @@ func (e *localAbortError) Error() string {
 	return fmt.Sprintf("communicator aborted on rank %d: %v", e.rank, e.reason)
 }
 
-func (e *localAbortError) Unwrap() []error { return []error{ErrAborted, e.reason} }
+func (e *localAbortError) Unwrap() []error { return []error{collective.ErrAborted, e.reason} }
 
 // watch reads abort frames from the successor for the ring's life. An abort,
 // or the successor closing its end, breaks the ring even between
@@ -315,14 +317,14 @@ func (r *ring) ioError(err error, peer int, reading bool) error {
 			what = fmt.Sprintf("no data from rank %d", peer)
 		}
 		if r.ctxDeadline {
-			return fmt.Errorf("%w: %s before the context's deadline: %w", ErrTimeout, what, context.DeadlineExceeded)
+			return fmt.Errorf("%w: %s before the context's deadline: %w", collective.ErrTimeout, what, context.DeadlineExceeded)
 		}
-		return fmt.Errorf("%w: %s within the collective timeout of %v", ErrTimeout, what, r.timeout)
+		return fmt.Errorf("%w: %s within the collective timeout of %v", collective.ErrTimeout, what, r.timeout)
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%w: rank %d closed the connection (aborted or died)", ErrPeerLost, peer)
+		return fmt.Errorf("%w: rank %d closed the connection (aborted or died)", collective.ErrPeerLost, peer)
 	}
-	return fmt.Errorf("%w: connection with rank %d failed (aborted or died): %v", ErrPeerLost, peer, err)
+	return fmt.Errorf("%w: connection with rank %d failed (aborted or died): %v", collective.ErrPeerLost, peer, err)
 }
 
 // Abort breaks the ring with reason; see Comm.Abort.

@@ -1,4 +1,4 @@
-package cluster
+package collective
 
 import (
 	"context"
@@ -168,7 +168,7 @@ func (c *localComm) desc(kind OpKind, buf *tensor.Tensor) OpDesc {
 }
 
 func (c *localComm) AllReduce(ctx context.Context, buf *tensor.Tensor, op ReduceOp) error {
-	if err := checkBuffer("AllReduce", buf); err != nil {
+	if err := CheckBuffer("AllReduce", buf); err != nil {
 		return err
 	}
 	d := c.desc(OpAllReduce, buf)
@@ -208,7 +208,7 @@ func (p pendingResult) into(buf *tensor.Tensor) {
 }
 
 func (c *localComm) Broadcast(ctx context.Context, buf *tensor.Tensor, root int) error {
-	if err := checkBuffer("Broadcast", buf); err != nil {
+	if err := CheckBuffer("Broadcast", buf); err != nil {
 		return err
 	}
 	if root < 0 || root >= c.hub.size {
@@ -235,10 +235,10 @@ func (c *localComm) Broadcast(ctx context.Context, buf *tensor.Tensor, root int)
 }
 
 func (c *localComm) AllGather(ctx context.Context, send, recv *tensor.Tensor) error {
-	if err := checkBuffer("AllGather send", send); err != nil {
+	if err := CheckBuffer("AllGather send", send); err != nil {
 		return err
 	}
-	if err := checkBuffer("AllGather recv", recv); err != nil {
+	if err := CheckBuffer("AllGather recv", recv); err != nil {
 		return err
 	}
 	if recv.DType() != send.DType() || recv.Numel() != c.hub.size*send.Numel() {

@@ -1,4 +1,4 @@
-package cluster
+package ring
 
 import (
 	"bytes"
@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fdsm-go/fdsm/collective"
 
 	"github.com/rs/zerolog"
 
@@ -74,7 +76,7 @@ func ringWorker() int {
 		return fail("%v", err)
 	}
 	ctx := context.Background()
-	comm, err := NewRing(ctx, dp, RingConfig{Job: "proc", Generation: 1, Rank: rank, Addrs: addrs,
+	comm, err := New(ctx, dp, Config{Job: "proc", Generation: 1, Rank: rank, Addrs: addrs,
 		Timeout: timeout, ChunkBytes: 64 << 10, Log: zerolog.Nop()})
 	if err != nil {
 		return fail("%v", err)
@@ -84,7 +86,7 @@ func ringWorker() int {
 	if os.Getenv(envRingMode) == "loop" {
 		buf := tensor.NewHostTensor(tensor.NewCPU(), tensor.Shape{1 << 20}, make([]float32, 1<<20), nil)
 		for i := 0; ; i++ {
-			if err := comm.AllReduce(ctx, buf, Sum); err != nil {
+			if err := comm.AllReduce(ctx, buf, collective.Sum); err != nil {
 				fmt.Fprintf(os.Stderr, "rank %d: collective %d failed: %v\n", rank, i, err)
 				return exitCollectiveFailed
 			}
@@ -103,7 +105,7 @@ func ringWorker() int {
 
 // checkCollectives runs collectives whose results every rank can predict:
 // each rank's inputs come from a generator seeded with its rank.
-func checkCollectives(ctx context.Context, c Comm) error {
+func checkCollectives(ctx context.Context, c collective.Comm) error {
 	n, rank := c.Size(), c.Rank()
 	be := tensor.NewCPU()
 	input := func(r, count int) []float32 {
@@ -122,7 +124,7 @@ func checkCollectives(ctx context.Context, c Comm) error {
 			}
 		}
 		buf := tensor.NewHostTensor(be, tensor.Shape{count}, input(rank, count), nil)
-		if err := c.AllReduce(ctx, buf, Sum); err != nil {
+		if err := c.AllReduce(ctx, buf, collective.Sum); err != nil {
 			return err
 		}
 		if !slices.Equal(buf.Float32s(), want) {
@@ -133,7 +135,7 @@ func checkCollectives(ctx context.Context, c Comm) error {
 			avg[i] = float64(v)
 		}
 		buf = tensor.NewHostTensor(be, tensor.Shape{count}, nil, avg)
-		if err := c.AllReduce(ctx, buf, Average); err != nil {
+		if err := c.AllReduce(ctx, buf, collective.Average); err != nil {
 			return err
 		}
 		for i, v := range buf.Float64s() {

@@ -1,4 +1,4 @@
-package cluster
+package ring
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/fdsm-go/fdsm/collective"
 
 	"github.com/rs/zerolog"
 )
@@ -296,7 +298,7 @@ func dialRing(ctx context.Context, addr string, h ringHello, key []byte, deadlin
 		left := time.Until(deadline)
 		if left <= 0 {
 			return nil, fmt.Errorf("%w: rank %d at %s did not accept job %s generation %d after %d attempts: %v",
-				ErrTimeout, h.to, addr, h.job, h.gen, attempt, last)
+				collective.ErrTimeout, h.to, addr, h.job, h.gen, attempt, last)
 		}
 		conn, code, msg, err := dialOnce(ctx, addr, h, key, min(left, 5*time.Second))
 		switch {

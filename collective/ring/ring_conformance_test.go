@@ -1,4 +1,4 @@
-package cluster_test
+package ring_test
 
 import (
 	"context"
@@ -8,24 +8,10 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/fdsm-go/fdsm/cluster"
-	"github.com/fdsm-go/fdsm/cluster/commtest"
+	"github.com/fdsm-go/fdsm/collective"
+	"github.com/fdsm-go/fdsm/collective/commtest"
+	"github.com/fdsm-go/fdsm/collective/ring"
 )
-
-// The conformance suite lives in package commtest, which imports cluster, so
-// its runs are in this external test package.
-
-func TestLocalCommsConformance(t *testing.T) {
-	commtest.Run(t, func(t *testing.T, n int) []cluster.Comm {
-		comms := cluster.NewLocalComms(n, 20*time.Second)
-		t.Cleanup(func() {
-			for _, c := range comms {
-				c.Close()
-			}
-		})
-		return comms
-	})
-}
 
 func TestRingConformance(t *testing.T) {
 	commtest.Run(t, ringGroup(0))
@@ -40,18 +26,18 @@ func TestRingConformanceSmallChunks(t *testing.T) {
 // ringGroup builds rings of n ranks, each with its own data plane on
 // loopback, as goroutines of this process.
 func ringGroup(chunk int) commtest.NewGroup {
-	return func(t *testing.T, n int) []cluster.Comm {
+	return func(t *testing.T, n int) []collective.Comm {
 		addrs := make([]string, n)
-		dps := make([]*cluster.DataPlane, n)
+		dps := make([]*ring.DataPlane, n)
 		for r := range n {
-			dp, err := cluster.ListenDataPlane("127.0.0.1:0")
+			dp, err := ring.ListenDataPlane("127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { dp.Close() })
 			dps[r], addrs[r] = dp, dp.Addr()
 		}
-		comms := make([]cluster.Comm, n)
+		comms := make([]collective.Comm, n)
 		errs := make([]error, n)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -60,7 +46,7 @@ func ringGroup(chunk int) commtest.NewGroup {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				comms[r], errs[r] = cluster.NewRing(ctx, dps[r], cluster.RingConfig{
+				comms[r], errs[r] = ring.New(ctx, dps[r], ring.Config{
 					Job: "conformance", Generation: 1, Rank: r, Addrs: addrs,
 					Timeout: 20 * time.Second, ChunkBytes: chunk, Log: zerolog.Nop(),
 				})
@@ -69,7 +55,7 @@ func ringGroup(chunk int) commtest.NewGroup {
 		wg.Wait()
 		for r, err := range errs {
 			if err != nil {
-				t.Fatalf("NewRing rank %d: %v", r, err)
+				t.Fatalf("New rank %d: %v", r, err)
 			}
 		}
 		t.Cleanup(func() {

@@ -1,4 +1,4 @@
-package cluster
+package ring
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fdsm-go/fdsm/collective"
 
 	"github.com/rs/zerolog"
 
@@ -34,10 +36,10 @@ func listenPlanes(t *testing.T, n int) ([]*DataPlane, []string) {
 }
 
 // buildRings builds rank r's ring on dps[r] for every r concurrently.
-func buildRings(t *testing.T, dps []*DataPlane, cfg RingConfig) ([]Comm, []error) {
+func buildRings(t *testing.T, dps []*DataPlane, cfg Config) ([]collective.Comm, []error) {
 	t.Helper()
 	n := len(cfg.Addrs)
-	comms := make([]Comm, n)
+	comms := make([]collective.Comm, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for r := range n {
@@ -46,7 +48,7 @@ func buildRings(t *testing.T, dps []*DataPlane, cfg RingConfig) ([]Comm, []error
 			defer wg.Done()
 			c := cfg
 			c.Rank = r
-			comms[r], errs[r] = NewRing(context.Background(), dps[r%len(dps)], c)
+			comms[r], errs[r] = New(context.Background(), dps[r%len(dps)], c)
 		}()
 	}
 	wg.Wait()
@@ -60,12 +62,12 @@ func buildRings(t *testing.T, dps []*DataPlane, cfg RingConfig) ([]Comm, []error
 	return comms, errs
 }
 
-func mustRings(t *testing.T, dps []*DataPlane, cfg RingConfig) []Comm {
+func mustRings(t *testing.T, dps []*DataPlane, cfg Config) []collective.Comm {
 	t.Helper()
 	comms, errs := buildRings(t, dps, cfg)
 	for r, err := range errs {
 		if err != nil {
-			t.Fatalf("NewRing rank %d: %v", r, err)
+			t.Fatalf("New rank %d: %v", r, err)
 		}
 	}
 	return comms
@@ -76,7 +78,7 @@ func hostF32(vals ...float32) *tensor.Tensor {
 }
 
 // allReduceOnes sums a buffer of ones on every rank and checks the result.
-func allReduceOnes(t *testing.T, comms []Comm) {
+func allReduceOnes(t *testing.T, comms []collective.Comm) {
 	t.Helper()
 	errs := make([]error, len(comms))
 	bufs := make([]*tensor.Tensor, len(comms))
@@ -86,7 +88,7 @@ func allReduceOnes(t *testing.T, comms []Comm) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[r] = c.AllReduce(context.Background(), bufs[r], Sum)
+			errs[r] = c.AllReduce(context.Background(), bufs[r], collective.Sum)
 		}()
 	}
 	wg.Wait()
@@ -104,7 +106,7 @@ func allReduceOnes(t *testing.T, comms []Comm) {
 
 func TestRingNewGenerationOnSameDataPlanes(t *testing.T) {
 	dps, addrs := listenPlanes(t, 3)
-	cfg := RingConfig{Job: "j", Generation: 1, Addrs: addrs, Timeout: 10 * time.Second, Log: zerolog.Nop()}
+	cfg := Config{Job: "j", Generation: 1, Addrs: addrs, Timeout: 10 * time.Second, Log: zerolog.Nop()}
 	gen1 := mustRings(t, dps, cfg)
 	allReduceOnes(t, gen1)
 	gen1[1].Abort(errors.New("a member failed"))
@@ -118,10 +120,10 @@ func TestRingNewGenerationOnSameDataPlanes(t *testing.T) {
 
 	// A straggler of generation 1 is refused at once, not after its timeout.
 	start := time.Now()
-	_, err := NewRing(context.Background(), dps[0], RingConfig{Job: "j", Generation: 1, Rank: 2, Addrs: addrs,
+	_, err := New(context.Background(), dps[0], Config{Job: "j", Generation: 1, Rank: 2, Addrs: addrs,
 		Timeout: 10 * time.Second, Log: zerolog.Nop()})
 	if err == nil || !strings.Contains(err.Error(), "stale generation 1") {
-		t.Fatalf("NewRing of a stale generation: %v, want a stale-generation refusal", err)
+		t.Fatalf("New of a stale generation: %v, want a stale-generation refusal", err)
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("stale generation refused after %v", took)
@@ -137,26 +139,26 @@ func TestRingOneSharedDataPlane(t *testing.T) {
 	}
 	defer dp.Close()
 	addrs := []string{dp.Addr(), dp.Addr(), dp.Addr()}
-	comms := mustRings(t, []*DataPlane{dp}, RingConfig{Job: "shared", Generation: 7, Addrs: addrs,
+	comms := mustRings(t, []*DataPlane{dp}, Config{Job: "shared", Generation: 7, Addrs: addrs,
 		Timeout: 10 * time.Second, Log: zerolog.Nop()})
 	allReduceOnes(t, comms)
 }
 
 func TestRingConfiguredTimeout(t *testing.T) {
 	dps, addrs := listenPlanes(t, 2)
-	comms := mustRings(t, dps, RingConfig{Job: "j", Generation: 1, Addrs: addrs,
+	comms := mustRings(t, dps, Config{Job: "j", Generation: 1, Addrs: addrs,
 		Timeout: 300 * time.Millisecond, Log: zerolog.Nop()})
 	start := time.Now()
-	err := comms[0].AllReduce(context.Background(), hostF32(1, 2, 3), Sum) // rank 1 never calls
-	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "rank 1") {
+	err := comms[0].AllReduce(context.Background(), hostF32(1, 2, 3), collective.Sum) // rank 1 never calls
+	if !errors.Is(err, collective.ErrTimeout) || !strings.Contains(err.Error(), "rank 1") {
 		t.Fatalf("AllReduce with a silent peer: %v, want a timeout naming rank 1", err)
 	}
 	if took := time.Since(start); took < 250*time.Millisecond || took > 8*time.Second {
 		t.Fatalf("timed out after %v with a 300ms timeout", took)
 	}
-	var ce *CollectiveError
+	var ce *collective.CollectiveError
 	if !errors.As(err, &ce) || ce.Peer != 1 || ce.Rank != 0 {
-		t.Fatalf("error %#v: want a CollectiveError of rank 0 with peer 1", err)
+		t.Fatalf("error %#v: want a collective.CollectiveError of rank 0 with peer 1", err)
 	}
 	// Rank 1 learns of it: its next collective fails at once.
 	if err := comms[1].Barrier(context.Background()); err == nil {
@@ -167,16 +169,16 @@ func TestRingConfiguredTimeout(t *testing.T) {
 func TestNewRingPeerMissing(t *testing.T) {
 	dps, addrs := listenPlanes(t, 2)
 	start := time.Now()
-	_, err := NewRing(context.Background(), dps[0], RingConfig{Job: "j", Generation: 1, Rank: 0, Addrs: addrs,
+	_, err := New(context.Background(), dps[0], Config{Job: "j", Generation: 1, Rank: 0, Addrs: addrs,
 		Timeout: 300 * time.Millisecond, Log: zerolog.Nop()})
-	if !errors.Is(err, ErrTimeout) {
-		t.Fatalf("NewRing without its peer: %v, want ErrTimeout", err)
+	if !errors.Is(err, collective.ErrTimeout) {
+		t.Fatalf("New without its peer: %v, want ErrTimeout", err)
 	}
 	if took := time.Since(start); took > 8*time.Second {
-		t.Fatalf("NewRing gave up after %v with a 300ms timeout", took)
+		t.Fatalf("New gave up after %v with a 300ms timeout", took)
 	}
 	// Its registration is gone: the same generation can be built again.
-	mustRings(t, dps, RingConfig{Job: "j", Generation: 1, Addrs: addrs, Timeout: 10 * time.Second, Log: zerolog.Nop()})
+	mustRings(t, dps, Config{Job: "j", Generation: 1, Addrs: addrs, Timeout: 10 * time.Second, Log: zerolog.Nop()})
 }
 
 func TestNewRingBadConfig(t *testing.T) {
@@ -185,23 +187,23 @@ func TestNewRingBadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dp.Close()
-	for _, cfg := range []RingConfig{
+	for _, cfg := range []Config{
 		{Rank: 0},
 		{Rank: 2, Addrs: []string{"a", "b"}},
 		{Rank: -1, Addrs: []string{"a"}},
 	} {
-		if _, err := NewRing(context.Background(), dp, cfg); err == nil {
-			t.Errorf("NewRing(%+v) succeeded", cfg)
+		if _, err := New(context.Background(), dp, cfg); err == nil {
+			t.Errorf("New(%+v) succeeded", cfg)
 		}
 	}
 	// A duplicate registration is refused.
-	cfg := RingConfig{Job: "j", Generation: 1, Rank: 0, Addrs: []string{dp.Addr(), "127.0.0.1:1"},
+	cfg := Config{Job: "j", Generation: 1, Rank: 0, Addrs: []string{dp.Addr(), "127.0.0.1:1"},
 		Timeout: 500 * time.Millisecond, Log: zerolog.Nop()}
 	done := make(chan error, 1)
-	go func() { _, err := NewRing(context.Background(), dp, cfg); done <- err }()
+	go func() { _, err := New(context.Background(), dp, cfg); done <- err }()
 	time.Sleep(20 * time.Millisecond)
-	if _, err := NewRing(context.Background(), dp, cfg); err == nil || !strings.Contains(err.Error(), "already registered") {
-		t.Errorf("duplicate NewRing: %v", err)
+	if _, err := New(context.Background(), dp, cfg); err == nil || !strings.Contains(err.Error(), "already registered") {
+		t.Errorf("duplicate New: %v", err)
 	}
 	<-done
 }
@@ -219,7 +221,7 @@ func TestDataPlaneRefusesStrangers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer silent.Close()
-	comms := mustRings(t, dps, RingConfig{Job: "j", Generation: 1, Addrs: addrs, Timeout: 10 * time.Second, Log: zerolog.Nop()})
+	comms := mustRings(t, dps, Config{Job: "j", Generation: 1, Addrs: addrs, Timeout: 10 * time.Second, Log: zerolog.Nop()})
 	_, code, msg, err := dialOnce(context.Background(), addrs[0], ringHello{job: "j", gen: 1, from: 1, to: 0, world: 3}, nil, time.Second)
 	if err != nil || code != replyRefused || !strings.Contains(msg, "world size") {
 		t.Fatalf("wrong world size: code %d %q %v, want a refusal", code, msg, err)
@@ -248,23 +250,23 @@ func TestDataPlaneRefusesStrangers(t *testing.T) {
 
 func TestRingRejectsDeviceTensors(t *testing.T) {
 	dps, addrs := listenPlanes(t, 2)
-	comms := mustRings(t, dps, RingConfig{Job: "j", Generation: 1, Addrs: addrs, Timeout: 10 * time.Second, Log: zerolog.Nop()})
+	comms := mustRings(t, dps, Config{Job: "j", Generation: 1, Addrs: addrs, Timeout: 10 * time.Second, Log: zerolog.Nop()})
 	dev := tensor.NewDeviceTensor(tensor.NewCPU(), tensor.Float32, tensor.Shape{4}, struct{}{})
-	err := comms[0].AllReduce(context.Background(), dev, Sum)
+	err := comms[0].AllReduce(context.Background(), dev, collective.Sum)
 	if err == nil || !strings.Contains(err.Error(), "host tensors") {
 		t.Fatalf("AllReduce of a device tensor: %v", err)
 	}
 	// The argument error aborted the ring so rank 1 does not wait for the
 	// timeout, and it says why.
-	err = comms[1].AllReduce(context.Background(), hostF32(1, 2, 3, 4), Sum)
-	if !errors.Is(err, ErrAborted) && !errors.Is(err, ErrPeerLost) {
+	err = comms[1].AllReduce(context.Background(), hostF32(1, 2, 3, 4), collective.Sum)
+	if !errors.Is(err, collective.ErrAborted) && !errors.Is(err, collective.ErrPeerLost) {
 		t.Fatalf("rank 1 after rank 0's argument error: %v", err)
 	}
 }
 
 func TestRingAbortReasonTravelsBack(t *testing.T) {
 	dps, addrs := listenPlanes(t, 3)
-	comms := mustRings(t, dps, RingConfig{Job: "j", Generation: 1, Addrs: addrs, Timeout: 10 * time.Second, Log: zerolog.Nop()})
+	comms := mustRings(t, dps, Config{Job: "j", Generation: 1, Addrs: addrs, Timeout: 10 * time.Second, Log: zerolog.Nop()})
 	comms[1].Abort(errors.New("disk full"))
 	// Rank 0 (rank 1's predecessor) hears the reason while idle.
 	deadline := time.Now().Add(5 * time.Second)
@@ -272,7 +274,7 @@ func TestRingAbortReasonTravelsBack(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	err := comms[0].Err()
-	if !errors.Is(err, ErrAborted) || !strings.Contains(err.Error(), "rank 1") || !strings.Contains(err.Error(), "disk full") {
+	if !errors.Is(err, collective.ErrAborted) || !strings.Contains(err.Error(), "rank 1") || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("rank 0's Err after rank 1 aborted: %v", err)
 	}
 }

@@ -1,8 +1,12 @@
-// Package cluster holds the distributed foundation: membership and failure
-// detection (memberlist), rendezvous and rank assignment, the NATS control
-// bus, and the Comm collectives interface with its TCP ring implementation.
-// GPU collectives (NCCL) implement the same Comm interface in package nccl.
-package cluster
+// Package collective is the contract every communicator implements: Comm
+// (AllReduce, ReduceScatter, Broadcast, AllGather, Barrier over tensors,
+// every call bounded by a timeout), reduce ops, the errors collectives fail
+// with, an in-memory implementation for tests and single-process groups,
+// and the conformance suite (package commtest) every implementation passes.
+// Implementations: the TCP ring (package ring) on host memory, NCCL
+// (package nccl) on device memory. It knows nothing of membership
+// (package cluster) or training (package trainer).
+package collective
 
 import (
 	"context"
@@ -185,8 +189,8 @@ func (e *CollectiveError) Error() string {
 
 func (e *CollectiveError) Unwrap() error { return e.Err }
 
-// checkBuffers validates the arguments every Comm implementation shares.
-func checkBuffer(name string, buf *tensor.Tensor) error {
+// CheckBuffer validates the arguments every Comm implementation shares.
+func CheckBuffer(name string, buf *tensor.Tensor) error {
 	if buf == nil {
 		return fmt.Errorf("%s: nil buffer", name)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/collective"
 	"github.com/fdsm-go/fdsm/tensor"
 )
 
@@ -41,7 +41,7 @@ func expectFailures(t *testing.T, what string, errs []error, took []time.Duratio
 		if !isFailure(err, kinds...) {
 			t.Fatalf("%s: rank %d: error %q wraps none of %v", what, r, err, kinds)
 		}
-		var ce *cluster.CollectiveError
+		var ce *collective.CollectiveError
 		if errors.As(err, &ce) && ce.Rank != r {
 			t.Errorf("%s: rank %d's CollectiveError says rank %d", what, r, ce.Rank)
 		}
@@ -64,7 +64,7 @@ func slicesMin(d []time.Duration, ranks []int) time.Duration {
 
 // timed runs f for the ranks in ranks and returns errors and how long each
 // took since the start.
-func timed(t *testing.T, comms []cluster.Comm, ranks []int, f func(r int, c cluster.Comm) error) ([]error, []time.Duration) {
+func timed(t *testing.T, comms []collective.Comm, ranks []int, f func(r int, c collective.Comm) error) ([]error, []time.Duration) {
 	t.Helper()
 	errs := make([]error, len(comms))
 	took := make([]time.Duration, len(comms))
@@ -92,9 +92,9 @@ func allRanks(n int) []int {
 
 // expectBroken checks that every communicator is broken: Err is set (after
 // news has had time to spread) and a new collective fails promptly.
-func expectBroken(t *testing.T, what string, comms []cluster.Comm) {
+func expectBroken(t *testing.T, what string, comms []collective.Comm) {
 	t.Helper()
-	errs, took := timed(t, comms, allRanks(len(comms)), func(r int, c cluster.Comm) error {
+	errs, took := timed(t, comms, allRanks(len(comms)), func(r int, c collective.Comm) error {
 		return c.Barrier(context.Background())
 	})
 	for r, err := range errs {
@@ -114,35 +114,35 @@ func floatBuf(count int) *tensor.Tensor { return hostTensor(tensor.Float32, make
 
 // testDesync: the last rank calls Broadcast while the others call
 // AllReduce. Every rank fails; at least one names the desync and both ranks.
-func testDesync(t *testing.T, comms []cluster.Comm) {
+func testDesync(t *testing.T, comms []collective.Comm) {
 	n := len(comms)
 	// One good collective first, so the desync is not at sequence 1.
-	noErrors(t, "Barrier", onEveryRank(t, comms, func(r int, c cluster.Comm) error {
+	noErrors(t, "Barrier", onEveryRank(t, comms, func(r int, c collective.Comm) error {
 		return c.Barrier(context.Background())
 	}))
-	errs, took := timed(t, comms, allRanks(n), func(r int, c cluster.Comm) error {
+	errs, took := timed(t, comms, allRanks(n), func(r int, c collective.Comm) error {
 		if r == n-1 {
 			return c.Broadcast(context.Background(), floatBuf(1000), 0)
 		}
-		return c.AllReduce(context.Background(), floatBuf(1000), cluster.Sum)
+		return c.AllReduce(context.Background(), floatBuf(1000), collective.Sum)
 	})
-	expectFailures(t, "desync", errs, took, allRanks(n), cluster.ErrDesync, cluster.ErrAborted, cluster.ErrPeerLost)
+	expectFailures(t, "desync", errs, took, allRanks(n), collective.ErrDesync, collective.ErrAborted, collective.ErrPeerLost)
 	expectDesyncNamed(t, errs, "Broadcast", "AllReduce")
 	expectBroken(t, "after desync", comms)
 }
 
 // testDesyncSameKind: same collective, different element count on one rank.
-func testDesyncSameKind(t *testing.T, comms []cluster.Comm) {
+func testDesyncSameKind(t *testing.T, comms []collective.Comm) {
 	n := len(comms)
 	odd := n / 2
-	errs, took := timed(t, comms, allRanks(n), func(r int, c cluster.Comm) error {
+	errs, took := timed(t, comms, allRanks(n), func(r int, c collective.Comm) error {
 		count := 1000
 		if r == odd {
 			count = 1001
 		}
-		return c.AllReduce(context.Background(), floatBuf(count), cluster.Sum)
+		return c.AllReduce(context.Background(), floatBuf(count), collective.Sum)
 	})
-	expectFailures(t, "count desync", errs, took, allRanks(n), cluster.ErrDesync, cluster.ErrAborted, cluster.ErrPeerLost)
+	expectFailures(t, "count desync", errs, took, allRanks(n), collective.ErrDesync, collective.ErrAborted, collective.ErrPeerLost)
 	expectDesyncNamed(t, errs, "1001", "1000")
 	expectBroken(t, "after count desync", comms)
 }
@@ -152,7 +152,7 @@ func testDesyncSameKind(t *testing.T, comms []cluster.Comm) {
 func expectDesyncNamed(t *testing.T, errs []error, a, b string) {
 	t.Helper()
 	for _, err := range errs {
-		var de *cluster.DesyncError
+		var de *collective.DesyncError
 		if !errors.As(err, &de) {
 			continue
 		}
@@ -169,7 +169,7 @@ func expectDesyncNamed(t *testing.T, errs []error, a, b string) {
 // testAbortMidCollective: all but the last rank enter an AllReduce that
 // cannot finish; rank 0 is aborted from another goroutine. Every rank in the
 // collective fails promptly, rank 0 with the reason.
-func testAbortMidCollective(t *testing.T, comms []cluster.Comm) {
+func testAbortMidCollective(t *testing.T, comms []collective.Comm) {
 	n := len(comms)
 	reason := errors.New("commtest: stop now")
 	go func() {
@@ -177,11 +177,11 @@ func testAbortMidCollective(t *testing.T, comms []cluster.Comm) {
 		comms[0].Abort(reason)
 	}()
 	inFlight := allRanks(n - 1)
-	errs, took := timed(t, comms, inFlight, func(r int, c cluster.Comm) error {
-		return c.AllReduce(context.Background(), floatBuf(100000), cluster.Sum)
+	errs, took := timed(t, comms, inFlight, func(r int, c collective.Comm) error {
+		return c.AllReduce(context.Background(), floatBuf(100000), collective.Sum)
 	})
-	expectFailures(t, "abort", errs, took, inFlight, cluster.ErrAborted, cluster.ErrPeerLost)
-	if !errors.Is(errs[0], cluster.ErrAborted) || !errors.Is(errs[0], reason) {
+	expectFailures(t, "abort", errs, took, inFlight, collective.ErrAborted, collective.ErrPeerLost)
+	if !errors.Is(errs[0], collective.ErrAborted) || !errors.Is(errs[0], reason) {
 		t.Fatalf("aborted rank 0 returned %v, want an error wrapping ErrAborted and the reason", errs[0])
 	}
 	expectBroken(t, "after abort", comms)
@@ -192,12 +192,12 @@ func testAbortMidCollective(t *testing.T, comms []cluster.Comm) {
 
 // testAbortThenCall: after Abort, collectives fail with ErrAborted and the
 // reason, on every group size (including 1, where nothing blocks).
-func testAbortThenCall(t *testing.T, comms []cluster.Comm) {
+func testAbortThenCall(t *testing.T, comms []collective.Comm) {
 	reason := errors.New("commtest: aborted before calling")
 	comms[0].Abort(reason)
 	comms[0].Abort(errors.New("a second abort is a no-op"))
-	err := comms[0].AllReduce(context.Background(), floatBuf(10), cluster.Sum)
-	if !errors.Is(err, cluster.ErrAborted) || !errors.Is(err, reason) {
+	err := comms[0].AllReduce(context.Background(), floatBuf(10), collective.Sum)
+	if !errors.Is(err, collective.ErrAborted) || !errors.Is(err, reason) {
 		t.Fatalf("AllReduce after Abort returned %v, want ErrAborted and the reason", err)
 	}
 	if len(comms) > 1 {
@@ -208,20 +208,20 @@ func testAbortThenCall(t *testing.T, comms []cluster.Comm) {
 // testContextDeadline: all but the last rank enter a Barrier with a short
 // context deadline; the last never comes. They fail promptly after the
 // deadline with a timeout (or the news of one).
-func testContextDeadline(t *testing.T, comms []cluster.Comm) {
+func testContextDeadline(t *testing.T, comms []collective.Comm) {
 	n := len(comms)
 	const deadline = 300 * time.Millisecond
 	inFlight := allRanks(n - 1)
-	errs, took := timed(t, comms, inFlight, func(r int, c cluster.Comm) error {
+	errs, took := timed(t, comms, inFlight, func(r int, c collective.Comm) error {
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		defer cancel()
 		return c.Barrier(ctx)
 	})
 	expectFailures(t, "context deadline", errs, took, inFlight,
-		cluster.ErrTimeout, context.DeadlineExceeded, cluster.ErrAborted, cluster.ErrPeerLost)
+		collective.ErrTimeout, context.DeadlineExceeded, collective.ErrAborted, collective.ErrPeerLost)
 	timedOut := false
 	for _, r := range inFlight {
-		timedOut = timedOut || isFailure(errs[r], cluster.ErrTimeout, context.DeadlineExceeded)
+		timedOut = timedOut || isFailure(errs[r], collective.ErrTimeout, context.DeadlineExceeded)
 		if took[r] < deadline/2 {
 			t.Fatalf("rank %d failed after %v, before the deadline %v: %v", r, took[r], deadline, errs[r])
 		}
@@ -234,7 +234,7 @@ func testContextDeadline(t *testing.T, comms []cluster.Comm) {
 
 // testContextCancel: every rank but the last enters AllReduce; rank 0's
 // context is canceled.
-func testContextCancel(t *testing.T, comms []cluster.Comm) {
+func testContextCancel(t *testing.T, comms []collective.Comm) {
 	n := len(comms)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -243,15 +243,15 @@ func testContextCancel(t *testing.T, comms []cluster.Comm) {
 		cancel()
 	}()
 	inFlight := allRanks(n - 1)
-	errs, took := timed(t, comms, inFlight, func(r int, c cluster.Comm) error {
+	errs, took := timed(t, comms, inFlight, func(r int, c collective.Comm) error {
 		cctx := context.Background()
 		if r == 0 {
 			cctx = ctx
 		}
-		return c.AllReduce(cctx, floatBuf(1000), cluster.Sum)
+		return c.AllReduce(cctx, floatBuf(1000), collective.Sum)
 	})
 	expectFailures(t, "context cancel", errs, took, inFlight,
-		context.Canceled, cluster.ErrAborted, cluster.ErrPeerLost)
+		context.Canceled, collective.ErrAborted, collective.ErrPeerLost)
 	if !errors.Is(errs[0], context.Canceled) {
 		t.Fatalf("rank 0 returned %v, want context.Canceled", errs[0])
 	}
@@ -260,22 +260,22 @@ func testContextCancel(t *testing.T, comms []cluster.Comm) {
 
 // testPeerClosed: the last rank closes its communicator while the others
 // wait for it in a collective.
-func testPeerClosed(t *testing.T, comms []cluster.Comm) {
+func testPeerClosed(t *testing.T, comms []collective.Comm) {
 	n := len(comms)
 	go func() {
 		time.Sleep(100 * time.Millisecond)
 		comms[n-1].Close()
 	}()
 	inFlight := allRanks(n - 1)
-	errs, took := timed(t, comms, inFlight, func(r int, c cluster.Comm) error {
+	errs, took := timed(t, comms, inFlight, func(r int, c collective.Comm) error {
 		return c.AllGather(context.Background(), floatBuf(10), floatBuf(10*n))
 	})
-	expectFailures(t, "peer closed", errs, took, inFlight, cluster.ErrAborted, cluster.ErrPeerLost)
+	expectFailures(t, "peer closed", errs, took, inFlight, collective.ErrAborted, collective.ErrPeerLost)
 	expectBroken(t, "after close", comms)
 }
 
 // testClose: collectives after Close fail; Close twice is fine.
-func testClose(t *testing.T, comms []cluster.Comm) {
+func testClose(t *testing.T, comms []collective.Comm) {
 	for r, c := range comms {
 		if err := c.Close(); err != nil {
 			t.Fatalf("rank %d: Close: %v", r, err)
@@ -284,7 +284,7 @@ func testClose(t *testing.T, comms []cluster.Comm) {
 			t.Fatalf("rank %d: second Close: %v", r, err)
 		}
 	}
-	errs, _ := timed(t, comms, allRanks(len(comms)), func(r int, c cluster.Comm) error {
+	errs, _ := timed(t, comms, allRanks(len(comms)), func(r int, c collective.Comm) error {
 		return c.Barrier(context.Background())
 	})
 	for r, err := range errs {

@@ -1,9 +1,9 @@
 // Package commtest is the conformance suite for implementations of
-// cluster.Comm. Every implementation (the in-memory communicators, the TCP
+// collective.Comm. Every implementation (the in-memory communicators, the TCP
 // ring, NCCL on hosts that have GPUs) runs the same checks from its own test:
 //
 //	func TestConformance(t *testing.T) {
-//		commtest.Run(t, func(t *testing.T, n int) []cluster.Comm { ... })
+//		commtest.Run(t, func(t *testing.T, n int) []collective.Comm { ... })
 //	}
 //
 // newGroup returns the n communicators of one fresh group, in rank order, and
@@ -28,12 +28,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/collective"
 	"github.com/fdsm-go/fdsm/tensor"
 )
 
 // NewGroup makes a fresh group of n communicators; see the package comment.
-type NewGroup func(t *testing.T, n int) []cluster.Comm
+type NewGroup func(t *testing.T, n int) []collective.Comm
 
 // hangLimit bounds every collective the suite runs; past it the suite aborts
 // the group and fails the test rather than hanging the test binary.
@@ -76,7 +76,7 @@ func RunSizes(t *testing.T, newGroup NewGroup, sizes ...int) {
 type check struct {
 	name    string
 	minSize int
-	fn      func(t *testing.T, comms []cluster.Comm)
+	fn      func(t *testing.T, comms []collective.Comm)
 }
 
 var checks = []check{
@@ -108,7 +108,7 @@ func sizes(n int, rng *rand.Rand) []int {
 // onEveryRank runs f for every rank concurrently and returns their errors.
 // If some rank has not returned after hangLimit, it aborts every
 // communicator and fails the test.
-func onEveryRank(t *testing.T, comms []cluster.Comm, f func(rank int, c cluster.Comm) error) []error {
+func onEveryRank(t *testing.T, comms []collective.Comm, f func(rank int, c collective.Comm) error) []error {
 	t.Helper()
 	errs := make([]error, len(comms))
 	var wg sync.WaitGroup
@@ -124,7 +124,7 @@ func onEveryRank(t *testing.T, comms []cluster.Comm, f func(rank int, c cluster.
 }
 
 // waitOrFail waits for wg, or after limit aborts the group and fails t.
-func waitOrFail(t *testing.T, comms []cluster.Comm, wg *sync.WaitGroup, limit time.Duration) {
+func waitOrFail(t *testing.T, comms []collective.Comm, wg *sync.WaitGroup, limit time.Duration) {
 	t.Helper()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -228,11 +228,11 @@ func unitRoundoff(dt tensor.DType) float64 {
 	return 0x1p-53
 }
 
-func testAllReduce(t *testing.T, comms []cluster.Comm) {
+func testAllReduce(t *testing.T, comms []collective.Comm) {
 	n := len(comms)
 	rng := rand.New(rand.NewPCG(1, uint64(n)))
 	for _, dt := range dtypes {
-		for _, op := range []cluster.ReduceOp{cluster.Sum, cluster.Average} {
+		for _, op := range []collective.ReduceOp{collective.Sum, collective.Average} {
 			for _, count := range sizes(n, rng) {
 				what := fmt.Sprintf("AllReduce %s %s of %d", op, dt, count)
 				in := make([][]float64, n)
@@ -241,7 +241,7 @@ func testAllReduce(t *testing.T, comms []cluster.Comm) {
 					bufs[r] = hostTensor(dt, randomValues(rng, count))
 					in[r] = values(bufs[r]) // the values actually sent
 				}
-				errs := onEveryRank(t, comms, func(r int, c cluster.Comm) error {
+				errs := onEveryRank(t, comms, func(r int, c collective.Comm) error {
 					return c.AllReduce(context.Background(), bufs[r], op)
 				})
 				noErrors(t, what, errs)
@@ -260,7 +260,7 @@ func testAllReduce(t *testing.T, comms []cluster.Comm) {
 						mag += math.Abs(in[r][i])
 					}
 					tol := 2 * float64(n) * u * mag
-					if op == cluster.Average {
+					if op == collective.Average {
 						ref /= float64(n)
 						tol /= float64(n)
 					}
@@ -276,11 +276,11 @@ func testAllReduce(t *testing.T, comms []cluster.Comm) {
 // testAllReduceExact sums small integers, which every order adds exactly, so
 // the result must equal the reference bit for bit (Average: the exact sum
 // divided by n with one rounding, in the buffer's dtype).
-func testAllReduceExact(t *testing.T, comms []cluster.Comm) {
+func testAllReduceExact(t *testing.T, comms []collective.Comm) {
 	n := len(comms)
 	rng := rand.New(rand.NewPCG(2, uint64(n)))
 	for _, dt := range dtypes {
-		for _, op := range []cluster.ReduceOp{cluster.Sum, cluster.Average} {
+		for _, op := range []collective.ReduceOp{collective.Sum, collective.Average} {
 			count := 1000 + rng.IntN(100)
 			in := make([][]float64, n)
 			bufs := make([]*tensor.Tensor, n)
@@ -291,7 +291,7 @@ func testAllReduceExact(t *testing.T, comms []cluster.Comm) {
 				}
 				bufs[r] = hostTensor(dt, in[r])
 			}
-			errs := onEveryRank(t, comms, func(r int, c cluster.Comm) error {
+			errs := onEveryRank(t, comms, func(r int, c collective.Comm) error {
 				return c.AllReduce(context.Background(), bufs[r], op)
 			})
 			what := fmt.Sprintf("AllReduce %s %s of small integers", op, dt)
@@ -301,7 +301,7 @@ func testAllReduceExact(t *testing.T, comms []cluster.Comm) {
 				for r := range n {
 					want[i] += in[r][i]
 				}
-				if op == cluster.Average {
+				if op == collective.Average {
 					if dt == tensor.Float32 {
 						want[i] = float64(float32(want[i]) / float32(n))
 					} else {
@@ -314,7 +314,7 @@ func testAllReduceExact(t *testing.T, comms []cluster.Comm) {
 	}
 }
 
-func testBroadcast(t *testing.T, comms []cluster.Comm) {
+func testBroadcast(t *testing.T, comms []collective.Comm) {
 	n := len(comms)
 	rng := rand.New(rand.NewPCG(3, uint64(n)))
 	for _, dt := range dtypes {
@@ -333,7 +333,7 @@ func testBroadcast(t *testing.T, comms []cluster.Comm) {
 					}
 					bufs[r] = hostTensor(dt, v)
 				}
-				errs := onEveryRank(t, comms, func(r int, c cluster.Comm) error {
+				errs := onEveryRank(t, comms, func(r int, c collective.Comm) error {
 					return c.Broadcast(context.Background(), bufs[r], root)
 				})
 				noErrors(t, what, errs)
@@ -343,7 +343,7 @@ func testBroadcast(t *testing.T, comms []cluster.Comm) {
 	}
 }
 
-func testAllGather(t *testing.T, comms []cluster.Comm) {
+func testAllGather(t *testing.T, comms []collective.Comm) {
 	n := len(comms)
 	rng := rand.New(rand.NewPCG(4, uint64(n)))
 	for _, dt := range dtypes {
@@ -362,7 +362,7 @@ func testAllGather(t *testing.T, comms []cluster.Comm) {
 				}
 				recvs[r] = hostTensor(dt, garbage)
 			}
-			errs := onEveryRank(t, comms, func(r int, c cluster.Comm) error {
+			errs := onEveryRank(t, comms, func(r int, c collective.Comm) error {
 				return c.AllGather(context.Background(), sends[r], recvs[r])
 			})
 			noErrors(t, what, errs)
@@ -373,10 +373,10 @@ func testAllGather(t *testing.T, comms []cluster.Comm) {
 
 // testBarrier checks that no rank leaves a barrier before every rank entered
 // it, with ranks arriving at different times.
-func testBarrier(t *testing.T, comms []cluster.Comm) {
+func testBarrier(t *testing.T, comms []collective.Comm) {
 	n := len(comms)
 	var entered [3]atomic.Int32
-	errs := onEveryRank(t, comms, func(r int, c cluster.Comm) error {
+	errs := onEveryRank(t, comms, func(r int, c collective.Comm) error {
 		for round := range entered {
 			time.Sleep(time.Duration((r+round)%n) * 10 * time.Millisecond)
 			entered[round].Add(1)
@@ -395,7 +395,7 @@ func testBarrier(t *testing.T, comms []cluster.Comm) {
 // testMixedSequence runs a random sequence of collectives (the same on
 // every rank) and checks every result, so that per-collective state (sequence
 // numbers, stream positions) carries over correctly.
-func testMixedSequence(t *testing.T, comms []cluster.Comm) {
+func testMixedSequence(t *testing.T, comms []collective.Comm) {
 	n := len(comms)
 	rng := rand.New(rand.NewPCG(5, uint64(n)))
 	for step := range 40 {
@@ -415,8 +415,8 @@ func testMixedSequence(t *testing.T, comms []cluster.Comm) {
 				}
 				bufs[r] = hostTensor(dt, in[r])
 			}
-			noErrors(t, what+" AllReduce", onEveryRank(t, comms, func(r int, c cluster.Comm) error {
-				return c.AllReduce(context.Background(), bufs[r], cluster.Sum)
+			noErrors(t, what+" AllReduce", onEveryRank(t, comms, func(r int, c collective.Comm) error {
+				return c.AllReduce(context.Background(), bufs[r], collective.Sum)
 			}))
 			sameBits(t, what+" AllReduce", hostTensor(dt, want), bufs)
 		case 1:
@@ -427,7 +427,7 @@ func testMixedSequence(t *testing.T, comms []cluster.Comm) {
 				bufs[r] = hostTensor(dt, make([]float64, count))
 			}
 			bufs[root] = hostTensor(dt, src)
-			noErrors(t, what+" Broadcast", onEveryRank(t, comms, func(r int, c cluster.Comm) error {
+			noErrors(t, what+" Broadcast", onEveryRank(t, comms, func(r int, c collective.Comm) error {
 				return c.Broadcast(context.Background(), bufs[r], root)
 			}))
 			sameBits(t, what+" Broadcast", hostTensor(dt, src), bufs)
@@ -442,12 +442,12 @@ func testMixedSequence(t *testing.T, comms []cluster.Comm) {
 				sends[r] = hostTensor(dt, v)
 				recvs[r] = hostTensor(dt, make([]float64, n*count))
 			}
-			noErrors(t, what+" AllGather", onEveryRank(t, comms, func(r int, c cluster.Comm) error {
+			noErrors(t, what+" AllGather", onEveryRank(t, comms, func(r int, c collective.Comm) error {
 				return c.AllGather(context.Background(), sends[r], recvs[r])
 			}))
 			sameBits(t, what+" AllGather", hostTensor(dt, all), recvs)
 		case 3:
-			noErrors(t, what+" Barrier", onEveryRank(t, comms, func(r int, c cluster.Comm) error {
+			noErrors(t, what+" Barrier", onEveryRank(t, comms, func(r int, c collective.Comm) error {
 				return c.Barrier(context.Background())
 			}))
 		}

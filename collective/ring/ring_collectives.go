@@ -1,4 +1,4 @@
-package cluster
+package ring
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/fdsm-go/fdsm/collective"
 
 	"github.com/fdsm-go/fdsm/tensor"
 )
@@ -29,7 +31,7 @@ type byteSpan struct{ off, n int }
 type recvStep struct {
 	byteSpan
 	reduce  bool // add into place (via scratch) rather than receive in place
-	div     int  // after reducing, divide by div (Average's owner); 1 = no-op
+	div     int  // after reducing, divide by div (collective.Average's owner); 1 = no-op
 	forward bool // send the finished span on to the next rank
 }
 
@@ -56,7 +58,7 @@ func (r *ring) mod(i int) int { return ((i % r.size) + r.size) % r.size }
 // collective's sequence number. An argument error aborts the ring: the
 // other ranks are already waiting in this collective, and an abort tells
 // them why at once instead of after the timeout.
-func (r *ring) begin(ctx context.Context, desc *OpDesc, argErr error) error {
+func (r *ring) begin(ctx context.Context, desc *collective.OpDesc, argErr error) error {
 	r.seq++
 	desc.Seq = r.seq
 	if _, cause := r.broken(); cause != nil {
@@ -76,22 +78,22 @@ func (r *ring) begin(ctx context.Context, desc *OpDesc, argErr error) error {
 	return nil
 }
 
-func (r *ring) collectiveError(desc OpDesc) error {
+func (r *ring) collectiveError(desc collective.OpDesc) error {
 	peer, cause := r.broken()
-	return &CollectiveError{Rank: r.rank, Op: desc, Peer: peer, Err: cause}
+	return &collective.CollectiveError{Rank: r.rank, Op: desc, Peer: peer, Err: cause}
 }
 
 // ctxFailure describes why ctx ended.
 func ctxFailure(ctx context.Context) error {
 	if ctx.Err() == context.DeadlineExceeded {
-		return fmt.Errorf("%w: the context's deadline passed: %w", ErrTimeout, ctx.Err())
+		return fmt.Errorf("%w: the context's deadline passed: %w", collective.ErrTimeout, ctx.Err())
 	}
-	return fmt.Errorf("%w: %w", ErrAborted, ctx.Err())
+	return fmt.Errorf("%w: %w", collective.ErrAborted, ctx.Err())
 }
 
 // hostArg checks a collective's buffer for the ring: a float host tensor.
 func hostArg(name string, t *tensor.Tensor) error {
-	if err := checkBuffer(name, t); err != nil {
+	if err := collective.CheckBuffer(name, t); err != nil {
 		return err
 	}
 	if !t.IsHost() {
@@ -100,12 +102,12 @@ func hostArg(name string, t *tensor.Tensor) error {
 	return nil
 }
 
-func (r *ring) AllReduce(ctx context.Context, buf *tensor.Tensor, op ReduceOp) error {
+func (r *ring) AllReduce(ctx context.Context, buf *tensor.Tensor, op collective.ReduceOp) error {
 	argErr := hostArg("AllReduce", buf)
-	if argErr == nil && op != Sum && op != Average {
+	if argErr == nil && op != collective.Sum && op != collective.Average {
 		argErr = fmt.Errorf("AllReduce: unknown reduce op %v", op)
 	}
-	desc := OpDesc{Kind: OpAllReduce, Reduce: op}
+	desc := collective.OpDesc{Kind: collective.OpAllReduce, Reduce: op}
 	if argErr == nil {
 		desc.DType, desc.Count = buf.DType(), buf.Numel()
 	}
@@ -126,7 +128,7 @@ func (r *ring) AllReduce(ctx context.Context, buf *tensor.Tensor, op ReduceOp) e
 	steps := make([]recvStep, 0, 2*(n-1))
 	for t := range n - 1 {
 		st := recvStep{byteSpan: seg[r.mod(r.rank-t-1)], reduce: true, div: 1, forward: true}
-		if t == n-2 && op == Average {
+		if t == n-2 && op == collective.Average {
 			st.div = n
 		}
 		steps = append(steps, st)
@@ -146,7 +148,7 @@ func (r *ring) Broadcast(ctx context.Context, buf *tensor.Tensor, root int) erro
 	if argErr == nil && (root < 0 || root >= r.size) {
 		argErr = fmt.Errorf("Broadcast: root %d outside [0, %d)", root, r.size)
 	}
-	desc := OpDesc{Kind: OpBroadcast, Root: root}
+	desc := collective.OpDesc{Kind: collective.OpBroadcast, Root: root}
 	if argErr == nil {
 		desc.DType, desc.Count = buf.DType(), buf.Numel()
 	}
@@ -175,7 +177,7 @@ func (r *ring) AllGather(ctx context.Context, send, recv *tensor.Tensor) error {
 		argErr = fmt.Errorf("AllGather: recv holds %d %s, want %d %s", recv.Numel(), recv.DType(),
 			r.size*send.Numel(), send.DType())
 	}
-	desc := OpDesc{Kind: OpAllGather}
+	desc := collective.OpDesc{Kind: collective.OpAllGather}
 	if argErr == nil {
 		desc.DType, desc.Count = send.DType(), send.Numel()
 	}
@@ -205,7 +207,7 @@ func (r *ring) gatherSteps(blocks []byteSpan) []recvStep {
 // Barrier all-gathers one byte per rank: a rank returns once every rank's
 // byte, sent on entering, has reached it.
 func (r *ring) Barrier(ctx context.Context) error {
-	desc := OpDesc{Kind: OpBarrier}
+	desc := collective.OpDesc{Kind: collective.OpBarrier}
 	if err := r.begin(ctx, &desc, nil); err != nil {
 		return err
 	}
@@ -219,7 +221,7 @@ func (r *ring) Barrier(ctx context.Context) error {
 
 // exchange runs one collective's schedule on buf (see the comment at the top
 // of this file). It returns once the writer is done with buf.
-func (r *ring) exchange(ctx context.Context, desc OpDesc, buf []byte, first []byteSpan, steps []recvStep, red reducer) error {
+func (r *ring) exchange(ctx context.Context, desc collective.OpDesc, buf []byte, first []byteSpan, steps []recvStep, red reducer) error {
 	deadline := time.Now().Add(r.timeout)
 	r.ctxDeadline = false
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -271,11 +273,11 @@ func (r *ring) exchange(ctx context.Context, desc OpDesc, buf []byte, first []by
 	}
 	peerDesc, err := decodeOpDesc(&peerHdr)
 	if err != nil {
-		r.fail(fmt.Errorf("%w: from rank %d: %v", ErrPeerLost, r.prev, err), r.prev)
+		r.fail(fmt.Errorf("%w: from rank %d: %v", collective.ErrPeerLost, r.prev, err), r.prev)
 		return finish()
 	}
 	if !peerDesc.Matches(desc) {
-		r.fail(&DesyncError{Rank: r.rank, PeerRank: r.prev, Mine: desc, Peer: peerDesc}, r.prev)
+		r.fail(&collective.DesyncError{Rank: r.rank, PeerRank: r.prev, Mine: desc, Peer: peerDesc}, r.prev)
 		return finish()
 	}
 
