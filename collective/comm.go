@@ -46,9 +46,11 @@ const DefaultTimeout = 5 * time.Minute
 //
 // Threading: collectives on one Comm must be issued from one goroutine at a
 // time and in the same order on every rank; that order defines each
-// collective's sequence number, which is checked across ranks together with
-// the operation, dtype, element count and root. Rank, Size, Err and Abort may
-// be called from any goroutine at any time.
+// collective's sequence number. WithDesyncCheck compares it across ranks
+// together with the operation, dtype, element count and root; an
+// implementation alone only promises to fail (within its timeout) when ranks
+// disagree. Rank, Size, Err and Abort may be called from any goroutine at
+// any time. Async issues collectives without blocking the caller.
 //
 // Every collective ends, on every rank, within the Comm's timeout (or the
 // context's deadline, whichever is sooner): with success, or with an error
@@ -66,6 +68,12 @@ type Comm interface {
 	// AllReduce combines buf across ranks in place. Every rank ends with
 	// bitwise identical contents.
 	AllReduce(ctx context.Context, buf *tensor.Tensor, op ReduceOp) error
+	// ReduceScatter combines send across ranks and leaves block r of the
+	// result in rank r's recv: send holds Size()*recv.Numel() elements of
+	// recv's dtype, block r being elements [r*k, (r+1)*k) with k =
+	// recv.Numel(). send is not modified. The order of additions is the
+	// implementation's (it may differ from AllReduce's).
+	ReduceScatter(ctx context.Context, send, recv *tensor.Tensor, op ReduceOp) error
 	// Broadcast copies root's buf into every other rank's buf.
 	Broadcast(ctx context.Context, buf *tensor.Tensor, root int) error
 	// AllGather concatenates every rank's send into recv in rank order;
@@ -104,6 +112,7 @@ const (
 	OpBroadcast
 	OpAllGather
 	OpBarrier
+	OpReduceScatter
 )
 
 func (k OpKind) String() string {
@@ -116,6 +125,8 @@ func (k OpKind) String() string {
 		return "AllGather"
 	case OpBarrier:
 		return "Barrier"
+	case OpReduceScatter:
+		return "ReduceScatter"
 	}
 	return fmt.Sprintf("OpKind(%d)", int(k))
 }
@@ -125,7 +136,7 @@ type OpDesc struct {
 	Seq    uint64
 	Kind   OpKind
 	DType  tensor.DType
-	Count  int // elements per rank (send count for AllGather)
+	Count  int // elements per rank (send count for AllGather, recv count for ReduceScatter)
 	Root   int // Broadcast only
 	Reduce ReduceOp
 }
@@ -136,8 +147,8 @@ func (d OpDesc) String() string {
 		return fmt.Sprintf("Barrier(seq %d)", d.Seq)
 	case OpBroadcast:
 		return fmt.Sprintf("Broadcast(seq %d, %d %s, root %d)", d.Seq, d.Count, d.DType, d.Root)
-	case OpAllReduce:
-		return fmt.Sprintf("AllReduce(seq %d, %d %s, %s)", d.Seq, d.Count, d.DType, d.Reduce)
+	case OpAllReduce, OpReduceScatter:
+		return fmt.Sprintf("%s(seq %d, %d %s, %s)", d.Kind, d.Seq, d.Count, d.DType, d.Reduce)
 	}
 	return fmt.Sprintf("%s(seq %d, %d %s)", d.Kind, d.Seq, d.Count, d.DType)
 }
@@ -152,7 +163,7 @@ func (d OpDesc) Matches(o OpDesc) bool {
 		return true
 	case OpBroadcast:
 		return d.DType == o.DType && d.Count == o.Count && d.Root == o.Root
-	case OpAllReduce:
+	case OpAllReduce, OpReduceScatter:
 		return d.DType == o.DType && d.Count == o.Count && d.Reduce == o.Reduce
 	}
 	return d.DType == o.DType && d.Count == o.Count

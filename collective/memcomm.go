@@ -141,7 +141,9 @@ func (c *localComm) run(ctx context.Context, desc OpDesc, send *tensor.Tensor, c
 	}
 	for r, s := range h.slots {
 		if !s.desc.Matches(desc) {
-			err := &DesyncError{Rank: c.rank, PeerRank: r, Mine: desc, Peer: s.desc}
+			// Not a diagnosis (WithDesyncCheck gives one), only what keeps
+			// the ranks from reading buffers of another shape.
+			err := fmt.Errorf("%w: rank %d's call does not match rank %d's", ErrDesync, r, c.rank)
 			if h.err == nil {
 				h.err = err
 			}
@@ -188,6 +190,36 @@ func (c *localComm) AllReduce(ctx context.Context, buf *tensor.Tensor, op Reduce
 		return err
 	}
 	res.into(buf)
+	return nil
+}
+
+func (c *localComm) ReduceScatter(ctx context.Context, send, recv *tensor.Tensor, op ReduceOp) error {
+	if err := CheckBuffer("ReduceScatter send", send); err != nil {
+		return err
+	}
+	if err := CheckBuffer("ReduceScatter recv", recv); err != nil {
+		return err
+	}
+	k := recv.Numel()
+	if send.DType() != recv.DType() || send.Numel() != c.hub.size*k {
+		return fmt.Errorf("ReduceScatter: send holds %d %s, want %d %s", send.Numel(), send.DType(),
+			c.hub.size*k, recv.DType())
+	}
+	d := c.desc(OpReduceScatter, recv)
+	d.Reduce = op
+	var res pendingResult
+	err := c.run(ctx, d, send, func(all []localSlot) {
+		lo := c.rank * k
+		if recv.DType() == tensor.Float32 {
+			res.f32 = reduceSlots(all, send.Numel(), op, (*tensor.Tensor).Float32s)[lo : lo+k]
+		} else {
+			res.f64 = reduceSlots(all, send.Numel(), op, (*tensor.Tensor).Float64s)[lo : lo+k]
+		}
+	})
+	if err != nil {
+		return err
+	}
+	res.into(recv)
 	return nil
 }
 

@@ -19,7 +19,12 @@ import (
 // × Accumulate), averages gradients across ranks, and takes the same
 // optimizer step. Rank 0 alone writes checkpoints, metrics and plots.
 type Distributed struct {
-	Comm       collective.Comm
+	// Comm carries the gradients (the TCP ring on CPUs, NCCL on GPUs).
+	Comm collective.Comm
+	// Control carries the control messages (step statistics, commands,
+	// state agreement and hashes, checkpoint files) on host memory; nil
+	// sends them on Comm, after the gradients.
+	Control    collective.Comm
 	Generation uint64 // the group's generation, for logs and telemetry
 	// Gradient buckets (0: DDP's defaults, 25 MiB and 1 MiB first).
 	BucketBytes, FirstBucketBytes int
@@ -68,6 +73,14 @@ func (d *Distributed) world() int {
 	return d.Comm.Size()
 }
 
+// control is the communicator of control messages.
+func (d *Distributed) control() collective.Comm {
+	if d.Control != nil {
+		return d.Control
+	}
+	return d.Comm
+}
+
 func (d *Distributed) hashEvery() int {
 	if d.HashEvery == 0 {
 		return 100
@@ -114,7 +127,7 @@ func syncState(ctx context.Context, d *Distributed, m models.Model, opt Optimize
 				return st, err
 			}
 		}
-		if b, err = collective.BroadcastBytes(ctx, d.Comm, 0, b); err != nil {
+		if b, err = collective.BroadcastBytes(ctx, d.control(), 0, b); err != nil {
 			return st, fmt.Errorf("state broadcast (%s): %w", f, err)
 		}
 		if d.rank() != 0 {
@@ -133,20 +146,22 @@ func syncState(ctx context.Context, d *Distributed, m models.Model, opt Optimize
 // across ranks; a difference is a clear error (replicas diverged: a bug or
 // corrupted memory, never something to train through).
 func checkReplicas(ctx context.Context, d *Distributed, m models.Model, step int, sst data.SamplerState) error {
-	var ts = paramTensors(m)
-	h := collective.SplitHash(collective.HashTensors(ts))
-	all, err := collective.AllGatherFloat64s(ctx, d.Comm, []float64{h[0], h[1], float64(step), float64(sst.Epoch), float64(sst.Position), float64(sst.Offset)})
+	mine := replicaState{ParamHash: collective.HashTensors(paramTensors(m)), Step: int64(step),
+		Epoch: int64(sst.Epoch), Position: int64(sst.Position), Offset: int64(sst.Offset)}
+	all, err := collective.Exchange(ctx, d.control(), &mine)
 	if err != nil {
 		return fmt.Errorf("replica check at step %d: %w", step, err)
 	}
 	for r := 1; r < len(all); r++ {
-		if collective.JoinHash(all[r][:2]) != collective.JoinHash(all[0][:2]) {
+		if all[r].ParamHash != all[0].ParamHash {
 			return fmt.Errorf("replica check at step %d: rank %d's parameters differ from rank 0's (hash %016x vs %016x): the replicas diverged",
-				step, r, collective.JoinHash(all[r][:2]), collective.JoinHash(all[0][:2]))
+				step, r, all[r].ParamHash, all[0].ParamHash)
 		}
-		for k, name := range []string{"step", "epoch", "sample position", "sample offset"} {
-			if all[r][2+k] != all[0][2+k] {
-				return fmt.Errorf("replica check at step %d: rank %d's %s is %v, rank 0's %v", step, r, name, all[r][2+k], all[0][2+k])
+		theirs := []int64{all[r].Step, all[r].Epoch, all[r].Position, all[r].Offset}
+		for k, v0 := range []int64{all[0].Step, all[0].Epoch, all[0].Position, all[0].Offset} {
+			if theirs[k] != v0 {
+				name := []string{"step", "epoch", "sample position", "sample offset"}[k]
+				return fmt.Errorf("replica check at step %d: rank %d's %s is %d, rank 0's %d", step, r, name, theirs[k], v0)
 			}
 		}
 	}

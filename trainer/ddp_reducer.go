@@ -3,7 +3,6 @@ package trainer
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/fdsm-go/fdsm/autodiff"
@@ -18,12 +17,6 @@ const (
 	DefaultBucketBytes      = 25 << 20
 	DefaultFirstBucketBytes = 1 << 20
 )
-
-// statSlots are extra elements at the end of the first bucket that carry
-// per-rank step statistics through the same all-reduce: the loss, a bad
-// flag (so every rank agrees to skip a step one rank found bad) and rank
-// 0's operator command (so every rank obeys it at the same step).
-const statSlots = 3
 
 // bucket is a group of parameters whose gradients are reduced in one
 // collective through a flat buffer.
@@ -47,17 +40,23 @@ type launched struct {
 // parameter order, launching each bucket's all-reduce as soon as all its
 // gradients are final while backward continues (autodiff.BackwardReady).
 // Buckets launch in index order on every rank, whatever order gradients
-// complete in, because ranks must issue collectives in the same order.
+// complete in, because ranks must issue collectives in the same order. The
+// step's statistics travel apart from the gradients, as a typed message on
+// the control communicator, exchanged while the buckets reduce.
 //
-// Threading: prepare, ready and finish are called from the training
-// goroutine; one worker goroutine per step packs, reduces and unpacks
-// buckets in launch order, each after an event recorded when it launched,
-// so its work follows the computation of its gradients on the backend's
-// queue (a device's communication queue waits on it the same way). A
-// parameter's gradient is read and written by the
-// worker only between its ready call and finish returning.
+// Threading: prepare, ready, finish and close are called from the training
+// goroutine; one worker goroutine per step packs buckets in launch order,
+// each after an event recorded when it launched (so its work follows the
+// computation of its gradients on the backend's queue, as a device's
+// communication queue waits on it), issues their all-reduces on the
+// communicator's asynchronous form, and unpacks them as they finish. A
+// parameter's gradient is read and written by the worker only between its
+// ready call and finish returning. The control communicator is used by
+// one statistics goroutine per step, between prepare and finish.
 type reducer struct {
 	comm    collective.Comm
+	async   collective.AsyncComm
+	control collective.Comm // nil: statistics follow the gradients on comm
 	buckets []*bucket
 	of      map[*autodiff.Param]*bucket
 	be      tensor.Backend
@@ -65,15 +64,22 @@ type reducer struct {
 	next    int // next bucket to launch
 	launch  chan launched
 	result  chan error
-	stats   [statSlots]float64
-	statBuf *tensor.Tensor // stats staged for the first bucket, reused every step
-	arrival time.Time      // when this rank launched the step's first bucket
+	stats   rankStepStats
+	agreed  chan statsResult // the control exchange of this step, when separate
+	arrival time.Time        // when this rank launched the step's first bucket
 	ctx     context.Context
+}
+
+type statsResult struct {
+	all []rankStepStats
+	err error
 }
 
 // newReducer assigns params (in model order) to buckets of about
 // bucketBytes (firstBytes for the first), walking them in reverse.
-func newReducer(comm collective.Comm, params []*autodiff.Param, firstBytes, bucketBytes int) (*reducer, error) {
+// control carries the step statistics; nil sends them on comm after the
+// gradients.
+func newReducer(comm, control collective.Comm, params []*autodiff.Param, firstBytes, bucketBytes int) (*reducer, error) {
 	if len(params) == 0 {
 		return nil, fmt.Errorf("data parallel: no trainable parameters")
 	}
@@ -83,7 +89,7 @@ func newReducer(comm collective.Comm, params []*autodiff.Param, firstBytes, buck
 	if bucketBytes <= 0 {
 		bucketBytes = DefaultBucketBytes
 	}
-	r := &reducer{comm: comm, of: map[*autodiff.Param]*bucket{}, be: params[0].Value.Backend()}
+	r := &reducer{comm: comm, control: control, of: map[*autodiff.Param]*bucket{}, be: params[0].Value.Backend()}
 	dt := params[0].Value.DType()
 	cur := &bucket{}
 	limit, bytes := firstBytes, 0
@@ -115,26 +121,25 @@ func newReducer(comm collective.Comm, params []*autodiff.Param, firstBytes, buck
 			n += p.Value.Numel()
 			r.of[p] = b
 		}
-		if b.index == 0 {
-			n += statSlots
-		}
 		b.flat = r.be.Zeros(dt, n)
 		if !b.flat.IsHost() {
 			b.host = tensor.NewHost(dt, n)
 		}
 	}
-	r.statBuf = r.be.Zeros(dt, statSlots)
+	r.async = collective.Async(comm)
 	return r, nil
 }
 
+// close stops the asynchronous form's goroutine.
+func (r *reducer) close() { r.async.Close() }
+
 // prepare starts a synchronised backward: loss and bad are this rank's
-// statistics for the step; the worker goroutine starts.
+// statistics for the step, cmd the command it polled; the worker goroutine
+// starts, and so does the statistics exchange when it has a communicator
+// of its own.
 func (r *reducer) prepare(ctx context.Context, loss float64, bad bool, cmd command) {
 	r.ctx = ctx
-	r.stats = [statSlots]float64{loss, 0, float64(cmd)}
-	if bad {
-		r.stats[1] = 1
-	}
+	r.stats = rankStepStats{Loss: loss, Bad: bad, Command: cmd}
 	r.next = 0
 	r.arrival = time.Time{}
 	for _, b := range r.buckets {
@@ -143,6 +148,14 @@ func (r *reducer) prepare(ctx context.Context, loss float64, bad bool, cmd comma
 	r.launch = make(chan launched, len(r.buckets))
 	r.result = make(chan error, 1)
 	go r.work(r.launch, r.result)
+	r.agreed = nil
+	if r.control != nil {
+		r.agreed = make(chan statsResult, 1)
+		go func(mine rankStepStats) {
+			all, err := collective.Exchange(ctx, r.control, &mine)
+			r.agreed <- statsResult{all, err}
+		}(r.stats)
+	}
 }
 
 // ready marks p's gradient final and launches every bucket that is now
@@ -163,10 +176,10 @@ func (r *reducer) ready(p *autodiff.Param) {
 }
 
 // finish launches what backward did not complete (a rank that skipped
-// backward after a bad loss still takes part), waits for every bucket, and
-// returns the mean loss over ranks, whether any rank was bad, the command
-// rank 0 passed, and how long it waited here (collective time not hidden
-// behind backward).
+// backward after a bad loss still takes part), waits for every bucket and
+// the statistics, and returns the mean loss over ranks, whether any rank
+// was bad, the command rank 0 passed, and how long it waited here
+// (communication not hidden behind backward).
 func (r *reducer) finish() (loss float64, bad bool, cmd command, wait time.Duration, err error) {
 	t0 := time.Now()
 	for ; r.next < len(r.buckets); r.next++ {
@@ -177,21 +190,34 @@ func (r *reducer) finish() (loss float64, bad bool, cmd command, wait time.Durat
 	}
 	close(r.launch)
 	err = <-r.result
+	var st statsResult
+	if r.agreed != nil {
+		st = <-r.agreed
+	} else if err == nil {
+		st.all, st.err = collective.Exchange(r.ctx, r.comm, &r.stats)
+	}
 	wait = time.Since(t0)
+	if err == nil {
+		err = st.err
+	}
 	if err != nil {
 		return 0, false, 0, wait, err
 	}
-	// Read the statistics alone, not the whole first bucket.
-	st := r.buckets[0].flat
-	r.be.Slice(r.statBuf, st, 0, st.Numel()-statSlots)
-	v := r.statBuf.ToFloat64s()
-	cmd = command(math.Round(v[2] * float64(r.comm.Size())))
-	return v[0], v[1] > 0, cmd, wait, nil
+	loss, bad, cmd = agreeStep(st.all)
+	return loss, bad, cmd, wait, nil
 }
 
-// work packs, reduces (average over ranks) and unpacks buckets in order.
+// work packs buckets in launch order and issues their all-reduces (average
+// over ranks) without waiting, then waits for each in order and unpacks it.
+// After a failure it still waits for what was issued: those buffers are in
+// use until their collectives end.
 func (r *reducer) work(launch <-chan launched, result chan<- error) {
 	var err error
+	type issued struct {
+		b *bucket
+		w collective.Work
+	}
+	var pending []issued
 	for l := range launch {
 		if err != nil {
 			continue // drain; the first error is reported
@@ -202,41 +228,47 @@ func (r *reducer) work(launch <-chan launched, result chan<- error) {
 			n := p.Value.Numel()
 			r.be.SetSlice(b.flat, p.Grad.Reshape(n), 0, b.offsets[i])
 		}
-		if b.index == 0 {
-			n := b.flat.Numel()
-			tensor.WriteAs(r.statBuf, r.stats[:])
-			r.be.SetSlice(b.flat, r.statBuf, 0, n-statSlots)
+		pending = append(pending, issued{b, r.allReduce(b)})
+	}
+	for _, p := range pending {
+		werr := p.w.Wait(r.ctx)
+		if werr == nil && p.b.host != nil {
+			r.fromHost(p.b)
 		}
-		if err = r.allReduce(b); err != nil {
+		if err == nil {
+			err = werr
+		}
+		if err != nil {
 			continue
 		}
-		for i, p := range b.params {
-			n := p.Value.Numel()
-			r.be.Slice(p.Grad.Reshape(n), b.flat, 0, b.offsets[i])
+		for i, q := range p.b.params {
+			n := q.Value.Numel()
+			r.be.Slice(q.Grad.Reshape(n), p.b.flat, 0, p.b.offsets[i])
 		}
 	}
 	result <- err
 }
 
-// allReduce averages b.flat over the ranks. The communicator (the host
-// ring) reads host memory, so a device bucket goes through its host copy:
-// the typed read waits for the work that packed it.
-func (r *reducer) allReduce(b *bucket) error {
+// allReduce issues the average of b.flat over the ranks. The host ring
+// reads host memory, so a device bucket goes through its host copy: the
+// typed read waits for the work that packed it, and fromHost brings the
+// result back.
+func (r *reducer) allReduce(b *bucket) collective.Work {
 	if b.host == nil {
-		return r.comm.AllReduce(r.ctx, b.flat, collective.Average)
+		return r.async.AllReduce(r.ctx, b.flat, collective.Average)
 	}
 	if b.host.DType() == tensor.Float32 {
 		r.be.ReadFloat32s(b.host.Float32s(), b.flat)
 	} else {
 		r.be.ReadFloat64s(b.host.Float64s(), b.flat)
 	}
-	if err := r.comm.AllReduce(r.ctx, b.host, collective.Average); err != nil {
-		return err
-	}
+	return r.async.AllReduce(r.ctx, b.host, collective.Average)
+}
+
+func (r *reducer) fromHost(b *bucket) {
 	if b.host.DType() == tensor.Float32 {
 		r.be.WriteFloat32s(b.flat, b.host.Float32s())
 	} else {
 		r.be.WriteFloat64s(b.flat, b.host.Float64s())
 	}
-	return nil
 }

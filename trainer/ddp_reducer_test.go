@@ -23,10 +23,11 @@ func TestReducerBucketsOverlapBackward(t *testing.T) {
 	}
 	params := m.Params()
 	comm := collective.NewLocalComms(1, 10*time.Second)[0]
-	red, err := newReducer(comm, params, 200, 4500)
+	red, err := newReducer(comm, nil, params, 200, 4500)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer red.close()
 	if len(red.buckets) < 3 {
 		t.Fatalf("%d buckets; the test wants several", len(red.buckets))
 	}

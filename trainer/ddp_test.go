@@ -33,11 +33,13 @@ func ddpConfig(batch, accumulate, steps int) Config {
 	return c
 }
 
-// trainWorld runs c as world in-process ranks over memory communicators and
-// returns rank 0's summary; every rank must succeed.
+// trainWorld runs c as world in-process ranks over memory communicators
+// (gradients and control messages on communicators of their own, as a node
+// connects them) and returns rank 0's summary; every rank must succeed.
 func trainWorld(t *testing.T, c Config, world int, dir string, resume bool) Summary {
 	t.Helper()
 	comms := collective.NewLocalComms(world, 20*time.Second)
+	control := collective.NewLocalComms(world, 20*time.Second)
 	sums := make([]Summary, world)
 	errs := make([]error, world)
 	var wg sync.WaitGroup
@@ -46,7 +48,7 @@ func trainWorld(t *testing.T, c Config, world int, dir string, resume bool) Summ
 		go func() {
 			defer wg.Done()
 			run := Run{Config: c, Dir: dir, Resume: resume, Log: zerolog.Nop(),
-				Dist: &Distributed{Comm: comms[r], HashEvery: 1, FirstBucketBytes: 600, BucketBytes: 1500}}
+				Dist: &Distributed{Comm: comms[r], Control: control[r], HashEvery: 1, FirstBucketBytes: 600, BucketBytes: 1500}}
 			sums[r], errs[r] = run.Train(context.Background())
 		}()
 	}

@@ -31,6 +31,9 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 		return Summary{}, err
 	}
 	defer ss.env.loader.Close()
+	if ss.env.red != nil {
+		defer ss.env.red.close()
+	}
 	return ss.loop()
 }
 
@@ -85,7 +88,7 @@ func (r Run) setUp(ctx context.Context) (ss *session, err error) {
 		return nil, err
 	}
 	if ss.d != nil {
-		if env.red, err = newReducer(ss.d.Comm, env.params, ss.d.FirstBucketBytes, ss.d.BucketBytes); err != nil {
+		if env.red, err = newReducer(ss.d.Comm, ss.d.Control, env.params, ss.d.FirstBucketBytes, ss.d.BucketBytes); err != nil {
 			return nil, err
 		}
 	} else {

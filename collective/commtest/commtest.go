@@ -48,52 +48,69 @@ var dtypes = []tensor.DType{tensor.Float32, tensor.Float64}
 // Run checks group sizes 1 to 4; RunSizes chooses them.
 func Run(t *testing.T, newGroup NewGroup) { RunSizes(t, newGroup, 1, 2, 3, 4) }
 
-// RunSizes runs the suite for each group size in sizes.
+// RunSizes runs the suite for each group size in sizes, on the
+// communicators as they are ("raw") and wrapped by WithDesyncCheck
+// ("checked"), which must keep every promise and add the desync diagnosis.
 func RunSizes(t *testing.T, newGroup NewGroup, sizes ...int) {
 	for _, n := range sizes {
-		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
-			for _, c := range checks {
-				if n < c.minSize {
-					continue
-				}
-				t.Run(c.name, func(t *testing.T) {
-					comms := newGroup(t, n)
-					if len(comms) != n {
-						t.Fatalf("newGroup(%d) returned %d communicators", n, len(comms))
-					}
-					for r, cm := range comms {
-						if cm.Rank() != r || cm.Size() != n {
-							t.Fatalf("communicator %d says rank %d of %d, want %d of %d", r, cm.Rank(), cm.Size(), r, n)
-						}
-					}
-					c.fn(t, comms)
-				})
+		for _, checked := range []bool{false, true} {
+			mode := "raw"
+			if checked {
+				mode = "checked"
 			}
-		})
+			t.Run(fmt.Sprintf("n=%d/%s", n, mode), func(t *testing.T) {
+				for _, c := range checks {
+					if n < c.minSize || (c.mode != "" && c.mode != mode) {
+						continue
+					}
+					t.Run(c.name, func(t *testing.T) {
+						comms := newGroup(t, n)
+						if len(comms) != n {
+							t.Fatalf("newGroup(%d) returned %d communicators", n, len(comms))
+						}
+						for r, cm := range comms {
+							if cm.Rank() != r || cm.Size() != n {
+								t.Fatalf("communicator %d says rank %d of %d, want %d of %d", r, cm.Rank(), cm.Size(), r, n)
+							}
+							if checked {
+								comms[r] = collective.WithDesyncCheck(cm, nil)
+							}
+						}
+						c.fn(t, comms)
+					})
+				}
+			})
+		}
 	}
 }
 
 type check struct {
 	name    string
 	minSize int
+	mode    string // "raw" or "checked" for checks of one mode only
 	fn      func(t *testing.T, comms []collective.Comm)
 }
 
 var checks = []check{
-	{"AllReduce", 1, testAllReduce},
-	{"AllReduceExact", 1, testAllReduceExact},
-	{"Broadcast", 1, testBroadcast},
-	{"AllGather", 1, testAllGather},
-	{"Barrier", 1, testBarrier},
-	{"MixedSequence", 1, testMixedSequence},
-	{"AbortThenCall", 1, testAbortThenCall},
-	{"Close", 1, testClose},
-	{"Desync", 2, testDesync},
-	{"DesyncSameKind", 2, testDesyncSameKind},
-	{"AbortMidCollective", 2, testAbortMidCollective},
-	{"ContextDeadline", 2, testContextDeadline},
-	{"ContextCancel", 2, testContextCancel},
-	{"PeerClosed", 2, testPeerClosed},
+	{"AllReduce", 1, "", testAllReduce},
+	{"AllReduceExact", 1, "", testAllReduceExact},
+	{"ReduceScatter", 1, "", testReduceScatter},
+	{"ReduceScatterExact", 1, "", testReduceScatterExact},
+	{"Broadcast", 1, "", testBroadcast},
+	{"AllGather", 1, "", testAllGather},
+	{"Barrier", 1, "", testBarrier},
+	{"MixedSequence", 1, "", testMixedSequence},
+	{"Async", 1, "", testAsync},
+	{"AbortThenCall", 1, "", testAbortThenCall},
+	{"Close", 1, "", testClose},
+	{"DesyncFails", 2, "raw", testDesyncFails},
+	{"Desync", 2, "checked", testDesync},
+	{"DesyncSameKind", 2, "checked", testDesyncSameKind},
+	{"AbortMidCollective", 2, "", testAbortMidCollective},
+	{"AsyncWaitCanceled", 2, "", testAsyncWaitCanceled},
+	{"ContextDeadline", 2, "", testContextDeadline},
+	{"ContextCancel", 2, "", testContextCancel},
+	{"PeerClosed", 2, "", testPeerClosed},
 }
 
 // sizes are the element counts checked for a group of n: empty, one, fewer

@@ -112,8 +112,25 @@ func expectBroken(t *testing.T, what string, comms []collective.Comm) {
 
 func floatBuf(count int) *tensor.Tensor { return hostTensor(tensor.Float32, make([]float64, count)) }
 
+// testDesyncFails: without the wrapper an implementation need not name a
+// desync (NCCL cannot), but it must not hang or read a buffer of another
+// shape: the last rank calls Broadcast of 1001 elements while the others
+// AllReduce 1000, and every rank fails within the suite's limits.
+func testDesyncFails(t *testing.T, comms []collective.Comm) {
+	n := len(comms)
+	errs, took := timed(t, comms, allRanks(n), func(r int, c collective.Comm) error {
+		if r == n-1 {
+			return c.Broadcast(context.Background(), floatBuf(1001), 0)
+		}
+		return c.AllReduce(context.Background(), floatBuf(1000), collective.Sum)
+	})
+	expectFailures(t, "unchecked desync", errs, took, allRanks(n),
+		collective.ErrDesync, collective.ErrAborted, collective.ErrPeerLost, collective.ErrTimeout)
+	expectBroken(t, "after an unchecked desync", comms)
+}
+
 // testDesync: the last rank calls Broadcast while the others call
-// AllReduce. Every rank fails; at least one names the desync and both ranks.
+// AllReduce. Every rank fails with a DesyncError that names both calls.
 func testDesync(t *testing.T, comms []collective.Comm) {
 	n := len(comms)
 	// One good collective first, so the desync is not at sequence 1.
@@ -126,8 +143,8 @@ func testDesync(t *testing.T, comms []collective.Comm) {
 		}
 		return c.AllReduce(context.Background(), floatBuf(1000), collective.Sum)
 	})
-	expectFailures(t, "desync", errs, took, allRanks(n), collective.ErrDesync, collective.ErrAborted, collective.ErrPeerLost)
-	expectDesyncNamed(t, errs, "Broadcast", "AllReduce")
+	expectFailures(t, "desync", errs, took, allRanks(n), collective.ErrDesync)
+	expectDesyncNamed(t, errs, "Broadcast(seq 2", "AllReduce(seq 2")
 	expectBroken(t, "after desync", comms)
 }
 
@@ -142,28 +159,26 @@ func testDesyncSameKind(t *testing.T, comms []collective.Comm) {
 		}
 		return c.AllReduce(context.Background(), floatBuf(count), collective.Sum)
 	})
-	expectFailures(t, "count desync", errs, took, allRanks(n), collective.ErrDesync, collective.ErrAborted, collective.ErrPeerLost)
+	expectFailures(t, "count desync", errs, took, allRanks(n), collective.ErrDesync)
 	expectDesyncNamed(t, errs, "1001", "1000")
 	expectBroken(t, "after count desync", comms)
 }
 
-// expectDesyncNamed checks that some rank reports a DesyncError between
-// two different ranks whose message shows both sides.
+// expectDesyncNamed checks that every rank reports a DesyncError with
+// another rank whose message shows both sides.
 func expectDesyncNamed(t *testing.T, errs []error, a, b string) {
 	t.Helper()
-	for _, err := range errs {
+	for r, err := range errs {
 		var de *collective.DesyncError
 		if !errors.As(err, &de) {
-			continue
+			t.Fatalf("rank %d reported no DesyncError: %v", r, err)
 		}
 		msg := err.Error()
-		if de.Rank == de.PeerRank || !strings.Contains(msg, fmt.Sprintf("rank %d", de.Rank)) ||
+		if de.Rank != r || de.Rank == de.PeerRank || !strings.Contains(msg, fmt.Sprintf("rank %d", de.Rank)) ||
 			!strings.Contains(msg, fmt.Sprintf("rank %d", de.PeerRank)) || !strings.Contains(msg, a) || !strings.Contains(msg, b) {
-			t.Fatalf("desync error does not name both ranks and both calls: %v", err)
+			t.Fatalf("rank %d: desync error does not name both ranks and both calls: %v", r, err)
 		}
-		return
 	}
-	t.Fatalf("no rank reported a DesyncError: %v", errs)
 }
 
 // testAbortMidCollective: all but the last rank enter an AllReduce that

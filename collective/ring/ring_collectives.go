@@ -143,6 +143,57 @@ func (r *ring) AllReduce(ctx context.Context, buf *tensor.Tensor, op collective.
 	return r.exchange(ctx, desc, hostBytes(buf), []byteSpan{seg[r.rank]}, steps, red)
 }
 
+// ReduceScatter runs the reduce-scatter half of AllReduce on a copy of
+// send, shifted by one segment so that rank r finishes owning segment r,
+// and copies that segment into recv.
+func (r *ring) ReduceScatter(ctx context.Context, send, recv *tensor.Tensor, op collective.ReduceOp) error {
+	argErr := hostArg("ReduceScatter send", send)
+	if argErr == nil {
+		argErr = hostArg("ReduceScatter recv", recv)
+	}
+	if argErr == nil && (send.DType() != recv.DType() || send.Numel() != r.size*recv.Numel()) {
+		argErr = fmt.Errorf("ReduceScatter: send holds %d %s, want %d %s", send.Numel(), send.DType(),
+			r.size*recv.Numel(), recv.DType())
+	}
+	if argErr == nil && op != collective.Sum && op != collective.Average {
+		argErr = fmt.Errorf("ReduceScatter: unknown reduce op %v", op)
+	}
+	desc := collective.OpDesc{Kind: collective.OpReduceScatter, Reduce: op}
+	if argErr == nil {
+		desc.DType, desc.Count = recv.DType(), recv.Numel()
+	}
+	if err := r.begin(ctx, &desc, argErr); err != nil {
+		return err
+	}
+	if r.size == 1 {
+		copy(hostBytes(recv), hostBytes(send))
+		return nil
+	}
+	elem := send.DType().Size()
+	seg := ringSegments(send.Numel(), r.size, elem)
+	n := r.size
+	steps := make([]recvStep, 0, n-1)
+	for t := range n - 1 {
+		st := recvStep{byteSpan: seg[r.mod(r.rank-t-2)], reduce: true, div: 1, forward: t < n-2}
+		if t == n-2 && op == collective.Average {
+			st.div = n
+		}
+		steps = append(steps, st)
+	}
+	red := reduceFloat32
+	if send.DType() == tensor.Float64 {
+		red = reduceFloat64
+	}
+	work := alignedBytes(send.Bytes())
+	copy(work, hostBytes(send))
+	if err := r.exchange(ctx, desc, work, []byteSpan{seg[r.mod(r.rank-1)]}, steps, red); err != nil {
+		return err
+	}
+	mine := seg[r.rank]
+	copy(hostBytes(recv), work[mine.off:mine.off+mine.n])
+	return nil
+}
+
 func (r *ring) Broadcast(ctx context.Context, buf *tensor.Tensor, root int) error {
 	argErr := hostArg("Broadcast", buf)
 	if argErr == nil && (root < 0 || root >= r.size) {
@@ -277,7 +328,10 @@ func (r *ring) exchange(ctx context.Context, desc collective.OpDesc, buf []byte,
 		return finish()
 	}
 	if !peerDesc.Matches(desc) {
-		r.fail(&collective.DesyncError{Rank: r.rank, PeerRank: r.prev, Mine: desc, Peer: peerDesc}, r.prev)
+		// The stream from the predecessor is not this collective's: stop
+		// before reading it as data. Naming the two calls is
+		// collective.WithDesyncCheck's job.
+		r.fail(fmt.Errorf("%w: rank %d sent %s where this rank runs %s", collective.ErrDesync, r.prev, peerDesc, desc), r.prev)
 		return finish()
 	}
 
@@ -380,6 +434,9 @@ func (r *ring) write(w *chunkWriter) {
 
 // alignedBytes allocates n bytes aligned for float64 views.
 func alignedBytes(n int) []byte {
+	if n == 0 {
+		return nil
+	}
 	f := make([]float64, (n+7)/8)
 	return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), n)
 }
