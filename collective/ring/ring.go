@@ -27,9 +27,13 @@ const DefaultChunkBytes = 1 << 20
 // Config describes this process's place in a TCP ring.
 type Config struct {
 	Job        string
-	Generation uint64   // grows with every regroup; connections of other generations are refused
-	Rank       int      // this process's rank, an index into Addrs
-	Addrs      []string // data-plane addresses of all ranks, in rank order
+	Generation uint64 // grows with every regroup; connections of other generations are refused
+	// Channel names one of several rings a group builds over the same data
+	// planes (the gradient ring and the control ring): connections of one
+	// channel never reach another's ring. Empty is a channel too.
+	Channel string
+	Rank    int      // this process's rank, an index into Addrs
+	Addrs   []string // data-plane addresses of all ranks, in rank order
 	// Timeout bounds every collective and building the ring; 0 means
 	// DefaultTimeout. A context deadline, when sooner, wins.
 	Timeout time.Duration
@@ -96,15 +100,19 @@ func New(ctx context.Context, dp *DataPlane, cfg Config) (collective.Comm, error
 	if cfg.ChunkBytes <= 0 {
 		cfg.ChunkBytes = DefaultChunkBytes
 	}
+	job := cfg.Job
+	if cfg.Channel != "" {
+		job += "/" + cfg.Channel
+	}
 	// Keep chunks whole float64s so float32 and float64 split alike.
 	cfg.ChunkBytes = max(8, cfg.ChunkBytes&^7)
 	r := &ring{
 		rank: cfg.Rank, size: n,
 		next: (cfg.Rank + 1) % n, prev: (cfg.Rank + n - 1) % n,
 		timeout: cfg.Timeout, chunk: cfg.ChunkBytes,
-		log:  cfg.Log.With().Str("job", cfg.Job).Uint64("generation", cfg.Generation).Int("rank", cfg.Rank).Logger(),
+		log:  cfg.Log.With().Str("job", cfg.Job).Str("channel", cfg.Channel).Uint64("generation", cfg.Generation).Int("rank", cfg.Rank).Logger(),
 		dp:   dp,
-		key:  ringKey{cfg.Job, cfg.Generation, cfg.Rank},
+		key:  ringKey{job, cfg.Generation, cfg.Rank},
 		peer: -1,
 	}
 	if n == 1 {
@@ -131,7 +139,7 @@ func New(ctx context.Context, dp *DataPlane, cfg Config) (collective.Comm, error
 	defer cancel()
 	dch := make(chan dialed, 1)
 	go func() {
-		h := ringHello{job: cfg.Job, gen: cfg.Generation, from: r.rank, to: r.next, world: n}
+		h := ringHello{job: job, gen: cfg.Generation, from: r.rank, to: r.next, world: n}
 		c, err := dialRing(dctx, cfg.Addrs[r.next], h, dp.dataKey(), deadline)
 		dch <- dialed{c, err}
 	}()
@@ -168,7 +176,7 @@ func New(ctx context.Context, dp *DataPlane, cfg Config) (collective.Comm, error
 			r.recv.Close()
 		}
 		dp.unregister(r.key, slot)
-		return nil, fmt.Errorf("ring: rank %d of job %s generation %d: %w", r.rank, cfg.Job, cfg.Generation,
+		return nil, fmt.Errorf("ring: rank %d of job %s generation %d: %w", r.rank, job, cfg.Generation,
 			errors.Join(acceptErr, d.err))
 	}
 	r.send = d.conn

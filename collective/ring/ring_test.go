@@ -294,3 +294,43 @@ func TestSegments(t *testing.T) {
 		}
 	}
 }
+
+// TestRingChannelsShareDataPlanes: a group's gradient ring and control ring
+// (channels of one job and generation) connect over the same data planes
+// at once, and traffic on one does not reach the other: a concurrent
+// all-reduce on each gives each its own sum.
+func TestRingChannelsShareDataPlanes(t *testing.T) {
+	dps, addrs := listenPlanes(t, 3)
+	var grads, control []collective.Comm
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		grads = mustRings(t, dps, Config{Job: "j", Generation: 4, Addrs: addrs, Timeout: 10 * time.Second, Log: zerolog.Nop()})
+	}()
+	go func() {
+		defer wg.Done()
+		control = mustRings(t, dps, Config{Job: "j", Generation: 4, Channel: "control", Addrs: addrs, Timeout: 10 * time.Second, Log: zerolog.Nop()})
+	}()
+	wg.Wait()
+	sums := make([][]float32, 6)
+	errs := make([]error, 6)
+	for i, comms := range [][]collective.Comm{grads, control} {
+		for r, c := range comms {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				buf := hostF32(float32(1+i), float32(1+i))
+				errs[3*i+r] = c.AllReduce(context.Background(), buf, collective.Sum)
+				sums[3*i+r] = buf.Float32s()
+			}()
+		}
+	}
+	wg.Wait()
+	for k, err := range errs {
+		want := float32(3 * (1 + k/3))
+		if err != nil || sums[k][0] != want || sums[k][1] != want {
+			t.Fatalf("ring %d rank %d: %v %v, want %v", k/3, k%3, sums[k], err, want)
+		}
+	}
+}
