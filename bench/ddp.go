@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/fdsm-go/fdsm/bus"
 	"github.com/fdsm-go/fdsm/cluster"
 	"github.com/fdsm-go/fdsm/data"
 	"github.com/fdsm-go/fdsm/launch"
@@ -29,7 +30,7 @@ import (
 // (`fdsm launch` workers running `fdsm train`, gradients averaged over the
 // TCP ring) once per world size, with the per-rank batch fixed (weak
 // scaling, as DDP users run it). Every rank publishes each step's timing on
-// the control bus (cluster.StepMetrics); the benchmark runs the bus server
+// the control bus (bus.StepMetrics); the benchmark runs the bus server
 // and reads them there, so it measures exactly what `fdsm watch` shows.
 //
 // Per world size, after the warm-up steps: the iteration time is the median
@@ -332,7 +333,7 @@ func DDP(ctx context.Context, opts DDPOptions) (DDPResult, error) {
 		}
 		cleanup = func() { _ = os.RemoveAll(dir) }
 	}
-	srv, err := cluster.StartBusServer(cluster.BusServerConfig{Port: -1, Log: opts.Log})
+	srv, err := bus.StartServer(bus.ServerConfig{Port: -1, Log: opts.Log})
 	if err != nil {
 		return DDPResult{}, fmt.Errorf("control bus for the workers' metrics: %w", err)
 	}
@@ -412,13 +413,13 @@ func runDDP(ctx context.Context, opts DDPOptions, work ddpWorkload, np int, dir,
 			opts.Progress(fmt.Sprintf("np %d: step %d/%d", np, step, total))
 		}
 	})
-	bus, err := cluster.ConnectBus(ctx, cluster.BusConfig{URL: busURL, Job: job, Rank: -1,
+	client, err := bus.Connect(ctx, bus.Config{URL: busURL, Job: job, Rank: -1,
 		Name: "fdsm-bench-ddp", Log: opts.Log})
 	if err != nil {
 		return fail(err)
 	}
-	defer bus.Close()
-	if err := bus.SubscribeMetrics(col.add); err != nil {
+	defer client.Close()
+	if err := client.SubscribeMetrics(col.add); err != nil {
 		return fail(fmt.Errorf("subscribe to the workers' metrics: %w", err))
 	}
 
@@ -435,7 +436,7 @@ func runDDP(ctx context.Context, opts DDPOptions, work ddpWorkload, np int, dir,
 		Command: append(append([]string{}, opts.Worker[1:]...), "train", "--config", cfgPath,
 			"--out", filepath.Join(dir, "run"), "--log-format", "json"),
 		Env: append(append([]string{}, opts.Env...),
-			cluster.EnvNATSURL+"="+busURL, cluster.EnvGossipProfile+"=fast", cluster.EnvLastCall+"=0s"),
+			bus.EnvNATSURL+"="+busURL, cluster.EnvGossipProfile+"=fast", cluster.EnvLastCall+"=0s"),
 		Stdout: io.Discard,
 		Stderr: io.Discard, // the log tail goes into the error instead
 		Log:    opts.Log,
@@ -497,7 +498,7 @@ type ddpCollector struct {
 	np       int
 	onStep   func(step int) // rank 0 finished a step
 	mu       sync.Mutex
-	metrics  []cluster.StepMetrics
+	metrics  []bus.StepMetrics
 	progress chan struct{} // signalled (without blocking) on every add
 }
 
@@ -505,7 +506,7 @@ func newDDPCollector(np int, onStep func(int)) *ddpCollector {
 	return &ddpCollector{np: np, onStep: onStep, progress: make(chan struct{}, 1)}
 }
 
-func (c *ddpCollector) add(m cluster.StepMetrics) {
+func (c *ddpCollector) add(m bus.StepMetrics) {
 	c.mu.Lock()
 	c.metrics = append(c.metrics, m)
 	c.mu.Unlock()
@@ -541,10 +542,10 @@ func (c *ddpCollector) wait(n int, quiet time.Duration) {
 	}
 }
 
-func (c *ddpCollector) all() []cluster.StepMetrics {
+func (c *ddpCollector) all() []bus.StepMetrics {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]cluster.StepMetrics(nil), c.metrics...)
+	return append([]bus.StepMetrics(nil), c.metrics...)
 }
 
 // summariseDDP turns the metrics of one run of total steps on np ranks into
@@ -552,8 +553,8 @@ func (c *ddpCollector) all() []cluster.StepMetrics {
 // warmup are dropped, and so are steps some rank's figures are missing for;
 // fewer than half of the measured steps left is an error, as is a job that
 // regrouped (a changed world size or generation).
-func summariseDDP(np, batch, warmup, total int, ms []cluster.StepMetrics) (DDPRow, error) {
-	byStep := map[int]map[int]cluster.StepMetrics{}
+func summariseDDP(np, batch, warmup, total int, ms []bus.StepMetrics) (DDPRow, error) {
+	byStep := map[int]map[int]bus.StepMetrics{}
 	var gen uint64
 	genSet := false
 	for _, m := range ms {
@@ -569,7 +570,7 @@ func summariseDDP(np, batch, warmup, total int, ms []cluster.StepMetrics) (DDPRo
 			continue
 		}
 		if byStep[m.Step] == nil {
-			byStep[m.Step] = map[int]cluster.StepMetrics{}
+			byStep[m.Step] = map[int]bus.StepMetrics{}
 		}
 		byStep[m.Step][m.Rank] = m
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/bus"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/trainer"
 )
@@ -17,14 +17,14 @@ import (
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
 // stepOf builds one rank's metrics of one step.
-func stepOf(np, rank, step int, stepMs, compute, coll, data float64, arrivalMs int64) cluster.StepMetrics {
-	return cluster.StepMetrics{Rank: rank, World: np, Generation: 1, Step: step, StepMs: stepMs,
+func stepOf(np, rank, step int, stepMs, compute, coll, data float64, arrivalMs int64) bus.StepMetrics {
+	return bus.StepMetrics{Rank: rank, World: np, Generation: 1, Step: step, StepMs: stepMs,
 		ComputeMs: compute, CollectiveWaitMs: coll, DataWaitMs: data, ArrivalUnixNano: arrivalMs * 1e6,
 		Time: time.Unix(0, 0).Add(time.Duration(step) * 100 * time.Millisecond)}
 }
 
 func TestSummariseDDP(t *testing.T) {
-	var ms []cluster.StepMetrics
+	var ms []bus.StepMetrics
 	// Two warm-up steps that are far slower, then three measured steps.
 	for step := 1; step <= 2; step++ {
 		ms = append(ms, stepOf(2, 0, step, 1000, 900, 50, 1, 0), stepOf(2, 1, step, 1000, 900, 50, 1, 0))
@@ -64,7 +64,7 @@ func TestSummariseDDP(t *testing.T) {
 func TestSummariseDDPIncomplete(t *testing.T) {
 	// A step missing a rank is left out; too few complete steps (here 1 of
 	// 3, the last one lost entirely) is an error.
-	ms := []cluster.StepMetrics{
+	ms := []bus.StepMetrics{
 		stepOf(2, 0, 1, 10, 8, 1, 0, 0), stepOf(2, 1, 1, 10, 8, 1, 0, 0),
 		stepOf(2, 0, 2, 50, 8, 1, 0, 0),
 		stepOf(2, 0, 3, 12, 8, 1, 0, 0), stepOf(2, 1, 3, 12, 8, 1, 0, 0),
@@ -85,7 +85,7 @@ func TestSummariseDDPIncomplete(t *testing.T) {
 }
 
 func TestSummariseDDPRegroup(t *testing.T) {
-	ms := []cluster.StepMetrics{stepOf(2, 0, 1, 10, 8, 1, 0, 0), stepOf(2, 1, 1, 10, 8, 1, 0, 0)}
+	ms := []bus.StepMetrics{stepOf(2, 0, 1, 10, 8, 1, 0, 0), stepOf(2, 1, 1, 10, 8, 1, 0, 0)}
 	lost := stepOf(1, 0, 2, 10, 8, 1, 0, 0)
 	if _, err := summariseDDP(2, 1, 0, 2, append(ms, lost)); err == nil || !strings.Contains(err.Error(), "regrouped") {
 		t.Errorf("world changed: err %v", err)

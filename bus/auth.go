@@ -1,4 +1,4 @@
-package cluster
+package bus
 
 import (
 	"crypto/hmac"

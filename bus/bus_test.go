@@ -1,4 +1,4 @@
-package cluster
+package bus
 
 import (
 	"context"
@@ -29,35 +29,35 @@ import (
 // the machine is shared with other test runs.
 const busWait = 10 * time.Second
 
-func startTestBusServer(t *testing.T, cfg BusServerConfig) *BusServer {
+func startTestServer(t *testing.T, cfg ServerConfig) *Server {
 	t.Helper()
 	cfg.Log = zerolog.Nop()
-	s, err := StartBusServer(cfg)
+	s, err := StartServer(cfg)
 	if err != nil {
-		t.Fatalf("StartBusServer: %v", err)
+		t.Fatalf("StartServer: %v", err)
 	}
 	t.Cleanup(s.Shutdown)
 	return s
 }
 
-func connectTestBus(t *testing.T, cfg BusConfig) *Bus {
+func connectTestClient(t *testing.T, cfg Config) *Client {
 	t.Helper()
-	b, err := tryConnectTestBus(cfg)
+	b, err := tryConnectTestClient(cfg)
 	if err != nil {
-		t.Fatalf("ConnectBus: %v", err)
+		t.Fatalf("Connect: %v", err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
 	return b
 }
 
-func tryConnectTestBus(cfg BusConfig) (*Bus, error) {
+func tryConnectTestClient(cfg Config) (*Client, error) {
 	cfg.Log = zerolog.Nop()
 	if cfg.Job == "" {
 		cfg.Job = "testjob"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return ConnectBus(ctx, cfg)
+	return Connect(ctx, cfg)
 }
 
 // collector gathers values delivered by bus handlers.
@@ -116,15 +116,15 @@ func waitEvent(t *testing.T, c *collector[Event], pred func(Event) bool) Event {
 }
 
 func TestBusServerTokenRefusesClientWithout(t *testing.T) {
-	s := startTestBusServer(t, BusServerConfig{Token: "correct-horse-battery"})
+	s := startTestServer(t, ServerConfig{Token: "correct-horse-battery"})
 	if u := s.ClientURL(); !strings.HasPrefix(u, "nats://127.0.0.1:") {
 		t.Errorf("ClientURL %q: want loopback by default", u)
 	}
 	for _, tok := range []string{"", "wrong-token"} {
 		start := time.Now()
-		_, err := tryConnectTestBus(BusConfig{URL: s.ClientURL(), Token: tok, Rank: -1})
-		if !errors.Is(err, ErrBusAuth) {
-			t.Fatalf("token %q: err = %v, want ErrBusAuth", tok, err)
+		_, err := tryConnectTestClient(Config{URL: s.ClientURL(), Token: tok, Rank: -1})
+		if !errors.Is(err, ErrAuth) {
+			t.Fatalf("token %q: err = %v, want ErrAuth", tok, err)
 		}
 		if !strings.Contains(strings.ToLower(err.Error()), "authorization") {
 			t.Errorf("error %q does not say what failed", err)
@@ -133,7 +133,7 @@ func TestBusServerTokenRefusesClientWithout(t *testing.T) {
 			t.Errorf("refusal took %s; auth errors must not be retried", d)
 		}
 	}
-	b := connectTestBus(t, BusConfig{URL: s.ClientURL(), Token: "correct-horse-battery", Rank: -1})
+	b := connectTestClient(t, Config{URL: s.ClientURL(), Token: "correct-horse-battery", Rank: -1})
 	if b.ConnectedURL() == "" {
 		t.Error("not connected")
 	}
@@ -148,17 +148,17 @@ func TestBusUnreachable(t *testing.T) {
 	l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	_, err = ConnectBus(ctx, BusConfig{URL: url, Job: "j", Log: zerolog.Nop()})
-	if !errors.Is(err, ErrBusUnreachable) || !strings.Contains(err.Error(), url) {
-		t.Fatalf("err = %v, want ErrBusUnreachable naming %s", err, url)
+	_, err = Connect(ctx, Config{URL: url, Job: "j", Log: zerolog.Nop()})
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), url) {
+		t.Fatalf("err = %v, want ErrUnreachable naming %s", err, url)
 	}
 	t.Log(err)
 }
 
 func TestBusServerPortInUse(t *testing.T) {
-	s := startTestBusServer(t, BusServerConfig{})
+	s := startTestServer(t, ServerConfig{})
 	start := time.Now()
-	_, err := StartBusServer(BusServerConfig{Port: s.Port(), Log: zerolog.Nop()})
+	_, err := StartServer(ServerConfig{Port: s.Port(), Log: zerolog.Nop()})
 	if err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("err = %v, want address in use", err)
 	}
@@ -180,9 +180,9 @@ func TestBusBadJobName(t *testing.T) {
 }
 
 func TestBusMetricsEventsRoundTrip(t *testing.T) {
-	s := startTestBusServer(t, BusServerConfig{Token: "tok-tok-tok"})
-	cfg := BusConfig{URL: s.ClientURL(), Token: "tok-tok-tok"}
-	watcher := connectTestBus(t, withRank(cfg, -1))
+	s := startTestServer(t, ServerConfig{Token: "tok-tok-tok"})
+	cfg := Config{URL: s.ClientURL(), Token: "tok-tok-tok"}
+	watcher := connectTestClient(t, withRank(cfg, -1))
 	metrics, events := newCollector[StepMetrics](), newCollector[Event]()
 	if err := watcher.SubscribeMetrics(metrics.add); err != nil {
 		t.Fatal(err)
@@ -190,7 +190,7 @@ func TestBusMetricsEventsRoundTrip(t *testing.T) {
 	if err := watcher.SubscribeEvents(events.add); err != nil {
 		t.Fatal(err)
 	}
-	r0, r1 := connectTestBus(t, withRank(cfg, 0)), connectTestBus(t, withRank(cfg, 1))
+	r0, r1 := connectTestClient(t, withRank(cfg, 0)), connectTestClient(t, withRank(cfg, 1))
 	arrival := time.Now().UnixNano()
 	r0.PublishMetrics(StepMetrics{Rank: 0, World: 2, Generation: 3, Step: 7, StepMs: 12.5,
 		DataWaitMs: 1, ComputeMs: 10, CollectiveWaitMs: 1.5, ArrivalUnixNano: arrival, Loss: 0.25})
@@ -220,7 +220,7 @@ func TestBusMetricsEventsRoundTrip(t *testing.T) {
 	}
 }
 
-func withRank(c BusConfig, rank int) BusConfig {
+func withRank(c Config, rank int) Config {
 	c.Rank = rank
 	return c
 }
@@ -232,22 +232,22 @@ type commandFixture struct {
 	secret   []byte
 	obeyed   [2]*collector[Command]
 	events   *collector[Event]
-	operator *Bus // holds the secret
-	ranks    [2]*Bus
+	operator *Client // holds the secret
+	ranks    [2]*Client
 }
 
 func newCommandFixture(t *testing.T) *commandFixture {
 	t.Helper()
-	s := startTestBusServer(t, BusServerConfig{})
+	s := startTestServer(t, ServerConfig{})
 	f := &commandFixture{url: s.ClientURL(), secret: []byte("0123456789abcdef-job-secret"), events: newCollector[Event]()}
 	for r := range f.ranks {
-		f.ranks[r] = connectTestBus(t, BusConfig{URL: f.url, Rank: r, ControlSecret: f.secret})
+		f.ranks[r] = connectTestClient(t, Config{URL: f.url, Rank: r, ControlSecret: f.secret})
 		f.obeyed[r] = newCollector[Command]()
 		if err := f.ranks[r].OnCommand(f.obeyed[r].add); err != nil {
 			t.Fatal(err)
 		}
 	}
-	f.operator = connectTestBus(t, BusConfig{URL: f.url, Rank: -1, ControlSecret: f.secret, Name: "operator"})
+	f.operator = connectTestClient(t, Config{URL: f.url, Rank: -1, ControlSecret: f.secret, Name: "operator"})
 	if err := f.operator.SubscribeEvents(f.events.add); err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +290,7 @@ func TestBusUnauthenticatedCommandRefused(t *testing.T) {
 	f := newCommandFixture(t)
 
 	// No secret: SendCommand will not send unsigned commands...
-	stranger := connectTestBus(t, BusConfig{URL: f.url, Rank: -1, Name: "stranger"})
+	stranger := connectTestClient(t, Config{URL: f.url, Rank: -1, Name: "stranger"})
 	if _, err := stranger.SendCommand(CommandStop); err == nil {
 		t.Fatal("SendCommand without a secret succeeded")
 	}
@@ -306,7 +306,7 @@ func TestBusUnauthenticatedCommandRefused(t *testing.T) {
 	}
 
 	// A different secret.
-	impostor := connectTestBus(t, BusConfig{URL: f.url, Rank: -1, Name: "impostor",
+	impostor := connectTestClient(t, Config{URL: f.url, Rank: -1, Name: "impostor",
 		ControlSecret: []byte("not-the-job-secret-at-all")})
 	if _, err := impostor.SendCommand(CommandStop); err != nil {
 		t.Fatal(err)
@@ -352,7 +352,7 @@ func TestBusUnauthenticatedCommandRefused(t *testing.T) {
 func TestBusReplayedAndStaleCommandsRefused(t *testing.T) {
 	f := newCommandFixture(t)
 	// An eavesdropper records a signed command off the bus.
-	spy := connectTestBus(t, BusConfig{URL: f.url, Rank: -1})
+	spy := connectTestClient(t, Config{URL: f.url, Rank: -1})
 	recorded := newCollector[Command]()
 	if err := spy.subscribe(CommandSubject("testjob"), func(m *nats.Msg) {
 		var c Command
@@ -457,10 +457,10 @@ func TestBusNKeyRoundTrip(t *testing.T) {
 	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := startTestBusServer(t, BusServerConfig{NKeyPublic: []string{pub}})
+	s := startTestServer(t, ServerConfig{NKeyPublic: []string{pub}})
 
-	if _, err := tryConnectTestBus(BusConfig{URL: s.ClientURL()}); !errors.Is(err, ErrBusAuth) {
-		t.Fatalf("without nkey: err = %v, want ErrBusAuth", err)
+	if _, err := tryConnectTestClient(Config{URL: s.ClientURL()}); !errors.Is(err, ErrAuth) {
+		t.Fatalf("without nkey: err = %v, want ErrAuth", err)
 	}
 	other, _ := nkeys.CreateUser()
 	otherSeed, _ := other.Seed()
@@ -468,22 +468,22 @@ func TestBusNKeyRoundTrip(t *testing.T) {
 	if err := os.WriteFile(otherFile, otherSeed, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tryConnectTestBus(BusConfig{URL: s.ClientURL(), NKeySeedFile: otherFile}); !errors.Is(err, ErrBusAuth) {
-		t.Fatalf("unknown nkey: err = %v, want ErrBusAuth", err)
+	if _, err := tryConnectTestClient(Config{URL: s.ClientURL(), NKeySeedFile: otherFile}); !errors.Is(err, ErrAuth) {
+		t.Fatalf("unknown nkey: err = %v, want ErrAuth", err)
 	}
 
-	sub := connectTestBus(t, BusConfig{URL: s.ClientURL(), NKeySeedFile: seedFile, Rank: -1})
+	sub := connectTestClient(t, Config{URL: s.ClientURL(), NKeySeedFile: seedFile, Rank: -1})
 	events := newCollector[Event]()
 	if err := sub.SubscribeEvents(events.add); err != nil {
 		t.Fatal(err)
 	}
-	pubBus := connectTestBus(t, BusConfig{URL: s.ClientURL(), NKeySeedFile: seedFile})
+	pubBus := connectTestClient(t, Config{URL: s.ClientURL(), NKeySeedFile: seedFile})
 	pubBus.PublishEvent(Event{Kind: EventStart})
 	if e := events.wait(t, 1)[0]; e.Kind != EventStart {
 		t.Errorf("event %+v", e)
 	}
 
-	if _, err := StartBusServer(BusServerConfig{NKeyPublic: []string{"not-a-key"}, Log: zerolog.Nop()}); err == nil {
+	if _, err := StartServer(ServerConfig{NKeyPublic: []string{"not-a-key"}, Log: zerolog.Nop()}); err == nil {
 		t.Error("server accepted an invalid nkey")
 	}
 }
@@ -546,31 +546,31 @@ func writeTestCerts(t *testing.T) (ca, serverCert, serverKey, clientCert, client
 
 func TestBusTLSRoundTrip(t *testing.T) {
 	ca, sc, sk, cc, ck := writeTestCerts(t)
-	s := startTestBusServer(t, BusServerConfig{Token: "tls-token-123",
-		TLS: &BusTLS{CertFile: sc, KeyFile: sk, CAFile: ca, VerifyClients: true}})
+	s := startTestServer(t, ServerConfig{Token: "tls-token-123",
+		TLS: &TLS{CertFile: sc, KeyFile: sk, CAFile: ca, VerifyClients: true}})
 	if !strings.HasPrefix(s.ClientURL(), "tls://") {
 		t.Errorf("ClientURL %q: want tls://", s.ClientURL())
 	}
 	// Without our CA the server's certificate is not trusted.
-	_, err := tryConnectTestBus(BusConfig{URL: s.ClientURL(), Token: "tls-token-123",
-		TLS: &BusTLS{CertFile: cc, KeyFile: ck}})
+	_, err := tryConnectTestClient(Config{URL: s.ClientURL(), Token: "tls-token-123",
+		TLS: &TLS{CertFile: cc, KeyFile: ck}})
 	if err == nil || !strings.Contains(err.Error(), "TLS") {
 		t.Fatalf("untrusted server: err = %v", err)
 	}
 	t.Log(err)
 	// Without a client certificate the server refuses us.
-	if _, err := tryConnectTestBus(BusConfig{URL: s.ClientURL(), Token: "tls-token-123",
-		TLS: &BusTLS{CAFile: ca}}); err == nil {
+	if _, err := tryConnectTestClient(Config{URL: s.ClientURL(), Token: "tls-token-123",
+		TLS: &TLS{CAFile: ca}}); err == nil {
 		t.Fatal("client without a certificate accepted")
 	}
 
-	cfg := BusConfig{URL: s.ClientURL(), Token: "tls-token-123", TLS: &BusTLS{CAFile: ca, CertFile: cc, KeyFile: ck}}
-	sub := connectTestBus(t, withRank(cfg, -1))
+	cfg := Config{URL: s.ClientURL(), Token: "tls-token-123", TLS: &TLS{CAFile: ca, CertFile: cc, KeyFile: ck}}
+	sub := connectTestClient(t, withRank(cfg, -1))
 	metrics := newCollector[StepMetrics]()
 	if err := sub.SubscribeMetrics(metrics.add); err != nil {
 		t.Fatal(err)
 	}
-	pub := connectTestBus(t, withRank(cfg, 0))
+	pub := connectTestClient(t, withRank(cfg, 0))
 	pub.PublishMetrics(StepMetrics{Rank: 0, Step: 1, StepMs: 3})
 	if m := metrics.wait(t, 1)[0]; m.StepMs != 3 {
 		t.Errorf("metrics %+v", m)
@@ -578,11 +578,11 @@ func TestBusTLSRoundTrip(t *testing.T) {
 }
 
 func TestBusPublishNeverBlocks(t *testing.T) {
-	s := startTestBusServer(t, BusServerConfig{})
-	b := connectTestBus(t, BusConfig{URL: s.ClientURL()})
+	s := startTestServer(t, ServerConfig{})
+	b := connectTestClient(t, Config{URL: s.ClientURL()})
 	s.Shutdown()
 	start := time.Now()
-	for i := range 3 * busQueueLen {
+	for i := range 3 * queueLen {
 		b.PublishMetrics(StepMetrics{Rank: 0, Step: i, StepMs: 1})
 	}
 	if d := time.Since(start); d > 5*time.Second {
@@ -597,15 +597,15 @@ func TestBusPublishNeverBlocks(t *testing.T) {
 	}
 	b.PublishEvent(Event{Kind: EventStop}) // after Close: dropped, no panic
 	st := b.Stats()
-	if st.Published+st.Dropped+st.PublishErrors != uint64(3*busQueueLen+1) {
-		t.Errorf("stats %+v do not account for %d messages", st, 3*busQueueLen+1)
+	if st.Published+st.Dropped+st.PublishErrors != uint64(3*queueLen+1) {
+		t.Errorf("stats %+v do not account for %d messages", st, 3*queueLen+1)
 	}
 }
 
 func TestBusReconnectMovesSubscriptions(t *testing.T) {
-	a := startTestBusServer(t, BusServerConfig{})
-	bsrv := startTestBusServer(t, BusServerConfig{})
-	watcher := connectTestBus(t, BusConfig{URL: a.ClientURL(), Rank: -1})
+	a := startTestServer(t, ServerConfig{})
+	bsrv := startTestServer(t, ServerConfig{})
+	watcher := connectTestClient(t, Config{URL: a.ClientURL(), Rank: -1})
 	events := newCollector[Event]()
 	if err := watcher.SubscribeEvents(events.add); err != nil {
 		t.Fatal(err)
@@ -618,7 +618,7 @@ func TestBusReconnectMovesSubscriptions(t *testing.T) {
 	if got := watcher.ConnectedURL(); got != bsrv.ClientURL() {
 		t.Errorf("connected to %s, want %s", got, bsrv.ClientURL())
 	}
-	pub := connectTestBus(t, BusConfig{URL: bsrv.ClientURL()})
+	pub := connectTestClient(t, Config{URL: bsrv.ClientURL()})
 	pub.PublishEvent(Event{Kind: EventRegroup, Generation: 2})
 	if e := events.wait(t, 1)[0]; e.Kind != EventRegroup {
 		t.Errorf("event %+v", e)

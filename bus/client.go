@@ -1,4 +1,4 @@
-package cluster
+package bus
 
 import (
 	"context"
@@ -14,24 +14,24 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Errors wrapped by ConnectBus; test with errors.Is.
+// Errors wrapped by Connect; test with errors.Is.
 var (
-	// ErrBusUnreachable: no NATS server answered at the URL.
-	ErrBusUnreachable = errors.New("no NATS server reachable")
-	// ErrBusAuth: the server refused the client's credentials.
-	ErrBusAuth = errors.New("server refused the credentials")
+	// ErrUnreachable: no NATS server answered at the URL.
+	ErrUnreachable = errors.New("no NATS server reachable")
+	// ErrAuth: the server refused the client's credentials.
+	ErrAuth = errors.New("server refused the credentials")
 )
 
-// DefaultBusConnectTimeout bounds ConnectBus when the context has no
+// DefaultConnectTimeout bounds Connect when the context has no
 // earlier deadline.
-const DefaultBusConnectTimeout = 10 * time.Second
+const DefaultConnectTimeout = 10 * time.Second
 
-// busQueueLen is how many outgoing messages wait for the publisher
+// queueLen is how many outgoing messages wait for the publisher
 // goroutine before new ones are dropped (and counted).
-const busQueueLen = 4096
+const queueLen = 4096
 
-// BusConfig configures a control bus client.
-type BusConfig struct {
+// Config configures a control bus client (Connect).
+type Config struct {
 	URL  string // nats:// or tls:// URL; several may be comma-separated
 	Job  string
 	Rank int // this process's rank; -1 for tools (watch, ctl)
@@ -40,7 +40,7 @@ type BusConfig struct {
 	NKeySeedFile string
 	// TLS: CAFile verifies the server; CertFile and KeyFile present a
 	// client certificate.
-	TLS *BusTLS
+	TLS *TLS
 	// ControlSecret signs (SendCommand) and verifies (OnCommand) commands.
 	ControlSecret []byte
 	// Name identifies the connection on the server and in commands' From.
@@ -48,8 +48,8 @@ type BusConfig struct {
 	Log  zerolog.Logger
 }
 
-// BusStats counts what a Bus did; see (*Bus).Stats.
-type BusStats struct {
+// Stats counts what a Client did; see (*Client).Stats.
+type Stats struct {
 	Published        uint64 // messages handed to NATS
 	Dropped          uint64 // messages dropped: queue full or bus closed
 	PublishErrors    uint64 // messages NATS refused (e.g. reconnect buffer full)
@@ -58,7 +58,7 @@ type BusStats struct {
 	CommandsRefused  uint64
 }
 
-// Bus is a client of a job's control bus.
+// Client is a client of a job's control bus.
 //
 // Threading: all methods are safe for concurrent use. Publishing never
 // blocks the caller: messages are queued for one publisher goroutine (which
@@ -69,42 +69,42 @@ type BusStats struct {
 //
 // The client reconnects by itself when its server restarts at the same
 // URL; when the server moves (rank 0 changed), call Reconnect.
-type Bus struct {
-	cfg      BusConfig
+type Client struct {
+	cfg      Config
 	log      zerolog.Logger
 	verifier *commandVerifier
 	rank     atomic.Int64
 
 	mu     sync.Mutex
 	nc     *nats.Conn
-	subs   []*busSub
+	subs   []*subscription
 	closed bool
 
-	out  chan busMsg
+	out  chan message
 	done chan struct{}
 	wg   sync.WaitGroup
 
 	published, dropped, pubErrors, badMsgs, accepted, refused atomic.Uint64
-	errLog                                                    busLogLimiter
+	errLog                                                    logLimiter
 }
 
-type busMsg struct {
+type message struct {
 	subject string
 	data    []byte
 }
 
-// busSub is a subscription kept across Reconnect.
-type busSub struct {
+// subscription is a subscription kept across Reconnect.
+type subscription struct {
 	subject string
 	handler nats.MsgHandler
 	sub     *nats.Subscription
 }
 
-// ConnectBus connects to the control bus at cfg.URL, retrying while no
-// server answers until ctx ends or DefaultBusConnectTimeout passes. Refused
-// credentials and TLS failures return at once. Errors wrap ErrBusUnreachable
-// or ErrBusAuth where they apply.
-func ConnectBus(ctx context.Context, cfg BusConfig) (*Bus, error) {
+// Connect connects to the control bus at cfg.URL, retrying while no
+// server answers until ctx ends or DefaultConnectTimeout passes. Refused
+// credentials and TLS failures return at once. Errors wrap ErrUnreachable
+// or ErrAuth where they apply.
+func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	if err := ValidateJobName(cfg.Job); err != nil {
 		return nil, fmt.Errorf("control bus: %w", err)
 	}
@@ -115,11 +115,11 @@ func ConnectBus(ctx context.Context, cfg BusConfig) (*Bus, error) {
 		host, _ := os.Hostname()
 		cfg.Name = fmt.Sprintf("fdsm/%s/rank%d@%s", cfg.Job, cfg.Rank, host)
 	}
-	b := &Bus{
+	b := &Client{
 		cfg:      cfg,
 		log:      cfg.Log.With().Str("component", "bus").Str("job", cfg.Job).Logger(),
 		verifier: newCommandVerifier(cfg.Job, cfg.ControlSecret),
-		out:      make(chan busMsg, busQueueLen),
+		out:      make(chan message, queueLen),
 		done:     make(chan struct{}),
 	}
 	b.rank.Store(int64(cfg.Rank))
@@ -135,12 +135,12 @@ func ConnectBus(ctx context.Context, cfg BusConfig) (*Bus, error) {
 
 // dial connects to url with the configured credentials, retrying while no
 // server answers.
-func (b *Bus) dial(ctx context.Context, url string) (*nats.Conn, error) {
+func (b *Client) dial(ctx context.Context, url string) (*nats.Conn, error) {
 	opts, err := b.natsOptions()
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, DefaultBusConnectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, DefaultConnectTimeout)
 	defer cancel()
 	wait := 50 * time.Millisecond
 	for {
@@ -153,7 +153,7 @@ func (b *Bus) dial(ctx context.Context, url string) (*nats.Conn, error) {
 			return nc, nil
 		}
 		err = classifyConnectError(url, err)
-		if !errors.Is(err, ErrBusUnreachable) {
+		if !errors.Is(err, ErrUnreachable) {
 			return nil, err
 		}
 		select {
@@ -170,19 +170,19 @@ func classifyConnectError(url string, err error) error {
 	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired),
 		errors.Is(err, nats.ErrAuthRevoked):
 		return fmt.Errorf("control bus at %s: %w (check the token, nkey seed or client certificate): %v",
-			url, ErrBusAuth, err)
+			url, ErrAuth, err)
 	case errors.Is(err, nats.ErrTLS), errors.Is(err, nats.ErrSecureConnRequired),
 		errors.Is(err, nats.ErrSecureConnWanted):
 		return fmt.Errorf("control bus at %s: TLS failed (check the CA, client certificate and URL scheme): %w", url, err)
 	case errors.Is(err, nats.ErrNoServers):
-		return fmt.Errorf("control bus: %w at %s", ErrBusUnreachable, url)
+		return fmt.Errorf("control bus: %w at %s", ErrUnreachable, url)
 	case errors.Is(err, nats.ErrTimeout), errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("control bus: %w at %s (timed out): %v", ErrBusUnreachable, url, err)
+		return fmt.Errorf("control bus: %w at %s (timed out): %v", ErrUnreachable, url, err)
 	}
 	return fmt.Errorf("control bus at %s: %w", url, err)
 }
 
-func (b *Bus) natsOptions() ([]nats.Option, error) {
+func (b *Client) natsOptions() ([]nats.Option, error) {
 	cfg := b.cfg
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
@@ -237,21 +237,21 @@ func (b *Bus) natsOptions() ([]nats.Option, error) {
 }
 
 // Job returns the job this bus serves.
-func (b *Bus) Job() string { return b.cfg.Job }
+func (b *Client) Job() string { return b.cfg.Job }
 
 // ConnectedURL returns the server URL the bus is connected to (without
 // credentials), or "" while disconnected.
-func (b *Bus) ConnectedURL() string {
+func (b *Client) ConnectedURL() string {
 	return b.conn().ConnectedUrlRedacted()
 }
 
 // SetRank changes the rank this process reports after a regroup. Rank 0
 // acknowledges commands with events.
-func (b *Bus) SetRank(rank int) { b.rank.Store(int64(rank)) }
+func (b *Client) SetRank(rank int) { b.rank.Store(int64(rank)) }
 
 // Stats returns the bus counters.
-func (b *Bus) Stats() BusStats {
-	return BusStats{
+func (b *Client) Stats() Stats {
+	return Stats{
 		Published:        b.published.Load(),
 		Dropped:          b.dropped.Load(),
 		PublishErrors:    b.pubErrors.Load(),
@@ -261,7 +261,7 @@ func (b *Bus) Stats() BusStats {
 	}
 }
 
-func (b *Bus) conn() *nats.Conn {
+func (b *Client) conn() *nats.Conn {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.nc
@@ -270,7 +270,7 @@ func (b *Bus) conn() *nats.Conn {
 // Reconnect moves the bus to the server at url (after rank 0 changed),
 // carrying its subscriptions over. On error the bus stays on its old
 // connection.
-func (b *Bus) Reconnect(ctx context.Context, url string) error {
+func (b *Client) Reconnect(ctx context.Context, url string) error {
 	nc, err := b.dial(ctx, url)
 	if err != nil {
 		return err
@@ -309,7 +309,7 @@ func (b *Bus) Reconnect(ctx context.Context, url string) error {
 
 // Close flushes queued messages (for at most a few seconds) and closes the
 // connection. It is idempotent; publishing afterwards drops messages.
-func (b *Bus) Close() error {
+func (b *Client) Close() error {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -332,7 +332,7 @@ func (b *Bus) Close() error {
 }
 
 // PublishMetrics queues one rank's step metrics. It never blocks.
-func (b *Bus) PublishMetrics(m StepMetrics) {
+func (b *Client) PublishMetrics(m StepMetrics) {
 	if m.Job == "" {
 		m.Job = b.cfg.Job
 	}
@@ -343,7 +343,7 @@ func (b *Bus) PublishMetrics(m StepMetrics) {
 }
 
 // PublishEvent queues an event. It never blocks.
-func (b *Bus) PublishEvent(e Event) {
+func (b *Client) PublishEvent(e Event) {
 	if e.Job == "" {
 		e.Job = b.cfg.Job
 	}
@@ -353,7 +353,7 @@ func (b *Bus) PublishEvent(e Event) {
 	b.enqueue(EventsSubject(b.cfg.Job), e)
 }
 
-func (b *Bus) enqueue(subject string, v any) {
+func (b *Client) enqueue(subject string, v any) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		// Only NaN or Inf in a float field gets here.
@@ -370,7 +370,7 @@ func (b *Bus) enqueue(subject string, v any) {
 	default:
 	}
 	select {
-	case b.out <- busMsg{subject, data}:
+	case b.out <- message{subject, data}:
 	default:
 		b.dropped.Add(1)
 		b.errLog.do(func(n int) {
@@ -381,7 +381,7 @@ func (b *Bus) enqueue(subject string, v any) {
 
 // publishLoop hands queued messages to NATS in order. On Close it sends
 // what is already queued and returns.
-func (b *Bus) publishLoop() {
+func (b *Client) publishLoop() {
 	defer b.wg.Done()
 	for {
 		select {
@@ -400,7 +400,7 @@ func (b *Bus) publishLoop() {
 	}
 }
 
-func (b *Bus) publish(m busMsg) {
+func (b *Client) publish(m message) {
 	if err := b.conn().Publish(m.subject, m.data); err != nil {
 		b.pubErrors.Add(1)
 		b.errLog.do(func(n int) {
@@ -413,7 +413,7 @@ func (b *Bus) publish(m busMsg) {
 
 // subscribe registers handler for subject and waits until the server has
 // the subscription, so that messages published after it returns arrive.
-func (b *Bus) subscribe(subject string, handler nats.MsgHandler) error {
+func (b *Client) subscribe(subject string, handler nats.MsgHandler) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -427,12 +427,12 @@ func (b *Bus) subscribe(subject string, handler nats.MsgHandler) error {
 		_ = sub.Unsubscribe()
 		return fmt.Errorf("control bus: subscribe %s: %w", subject, err)
 	}
-	b.subs = append(b.subs, &busSub{subject: subject, handler: handler, sub: sub})
+	b.subs = append(b.subs, &subscription{subject: subject, handler: handler, sub: sub})
 	return nil
 }
 
 // decode unmarshals a received message, counting and logging bad ones.
-func (b *Bus) decode(msg *nats.Msg, v any) bool {
+func (b *Client) decode(msg *nats.Msg, v any) bool {
 	if err := json.Unmarshal(msg.Data, v); err != nil {
 		b.badMsgs.Add(1)
 		b.log.Debug().Err(err).Str("subject", msg.Subject).Msg("control bus message ignored")
@@ -442,7 +442,7 @@ func (b *Bus) decode(msg *nats.Msg, v any) bool {
 }
 
 // SubscribeMetrics calls fn with every rank's step metrics of the job.
-func (b *Bus) SubscribeMetrics(fn func(StepMetrics)) error {
+func (b *Client) SubscribeMetrics(fn func(StepMetrics)) error {
 	return b.subscribe(AllMetricsSubject(b.cfg.Job), func(msg *nats.Msg) {
 		var m StepMetrics
 		if b.decode(msg, &m) {
@@ -452,7 +452,7 @@ func (b *Bus) SubscribeMetrics(fn func(StepMetrics)) error {
 }
 
 // SubscribeEvents calls fn with every event of the job.
-func (b *Bus) SubscribeEvents(fn func(Event)) error {
+func (b *Client) SubscribeEvents(fn func(Event)) error {
 	return b.subscribe(EventsSubject(b.cfg.Job), func(msg *nats.Msg) {
 		var e Event
 		if b.decode(msg, &e) {
@@ -470,7 +470,7 @@ func (b *Bus) SubscribeEvents(fn func(Event)) error {
 // Ranks receive a command at slightly different times; a trainer that must
 // act on the same step everywhere should agree through a collective (rank 0
 // broadcasts its decision).
-func (b *Bus) OnCommand(fn func(Command)) error {
+func (b *Client) OnCommand(fn func(Command)) error {
 	return b.subscribe(CommandSubject(b.cfg.Job), func(msg *nats.Msg) {
 		var c Command
 		if !b.decode(msg, &c) {
@@ -490,14 +490,14 @@ func (b *Bus) OnCommand(fn func(Command)) error {
 	})
 }
 
-func (b *Bus) verifyDecoded(c Command, msg *nats.Msg) error {
+func (b *Client) verifyDecoded(c Command, msg *nats.Msg) error {
 	if c.Kind == "(undecodable)" {
 		return fmt.Errorf("%w: not a command (%d bytes)", ErrCommandRefused, len(msg.Data))
 	}
 	return b.verifier.verify(c, time.Now())
 }
 
-func (b *Bus) refuse(c Command, err error) {
+func (b *Client) refuse(c Command, err error) {
 	b.refused.Add(1)
 	b.log.Warn().Err(err).Str("command", c.Kind).Str("from", c.From).Str("nonce", c.Nonce).
 		Msg("command refused")
@@ -520,7 +520,7 @@ func clip(s string) string {
 // SendCommand signs a command of the given kind with the control secret,
 // publishes it and waits until the server has it. It returns the command
 // sent, whose Nonce identifies the acknowledgement event.
-func (b *Bus) SendCommand(kind string) (Command, error) {
+func (b *Client) SendCommand(kind string) (Command, error) {
 	if !validCommandKind(kind) {
 		return Command{}, fmt.Errorf("unknown command %q (want %s or %s)", kind, CommandCheckpoint, CommandStop)
 	}
@@ -540,7 +540,7 @@ func (b *Bus) SendCommand(kind string) (Command, error) {
 }
 
 // publishRaw publishes v at once and waits for the server to have it.
-func (b *Bus) publishRaw(subject string, v any) error {
+func (b *Client) publishRaw(subject string, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -552,22 +552,22 @@ func (b *Bus) publishRaw(subject string, v any) error {
 	return nc.FlushTimeout(5 * time.Second)
 }
 
-// busLogLimiter runs a logging function at most once per interval, passing the
+// logLimiter runs a logging function at most once per interval, passing the
 // number of calls since the last run, so that a failing bus logs a line
 // every few seconds instead of one per message.
-type busLogLimiter struct {
+type logLimiter struct {
 	mu    sync.Mutex
 	last  time.Time
 	count int
 }
 
-const busLogInterval = 10 * time.Second
+const logInterval = 10 * time.Second
 
-func (r *busLogLimiter) do(f func(n int)) {
+func (r *logLimiter) do(f func(n int)) {
 	r.mu.Lock()
 	r.count++
 	now := time.Now()
-	if !r.last.IsZero() && now.Sub(r.last) < busLogInterval {
+	if !r.last.IsZero() && now.Sub(r.last) < logInterval {
 		r.mu.Unlock()
 		return
 	}

@@ -1,4 +1,4 @@
-package cluster
+package bus
 
 import (
 	"encoding/json"
@@ -160,7 +160,7 @@ const (
 func validCommandKind(k string) bool { return k == CommandCheckpoint || k == CommandStop }
 
 // Command is an operator's request to a job. MAC authenticates every other
-// field (see bus_auth.go).
+// field (see auth.go).
 type Command struct {
 	Job    string    `json:"job"`
 	Kind   string    `json:"kind"`

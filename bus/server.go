@@ -1,4 +1,4 @@
-package cluster
+package bus
 
 import (
 	"errors"
@@ -14,33 +14,33 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// DefaultBusPort is the NATS client port that `fdsm watch` and `fdsm ctl`
+// DefaultPort is the NATS client port that `fdsm watch` and `fdsm ctl`
 // dial when no URL is given.
-const DefaultBusPort = 4222
+const DefaultPort = 4222
 
-// DefaultBusHost is where an embedded control bus listens unless told
+// DefaultHost is where an embedded control bus listens unless told
 // otherwise: loopback, so that a single-machine run exposes nothing.
-const DefaultBusHost = "127.0.0.1"
+const DefaultHost = "127.0.0.1"
 
-// busReadyTimeout bounds how long StartBusServer waits for the listener.
-const busReadyTimeout = 10 * time.Second
+// readyTimeout bounds how long StartServer waits for the listener.
+const readyTimeout = 10 * time.Second
 
-// BusTLS names the TLS files of a bus server or client.
+// TLS names the TLS files of a bus server or client.
 //
 // Server: CertFile and KeyFile are required; CAFile verifies client
 // certificates when VerifyClients is set. Client: CAFile verifies the
 // server (system roots when empty); CertFile and KeyFile present a client
 // certificate (mutual TLS).
-type BusTLS struct {
+type TLS struct {
 	CertFile      string
 	KeyFile       string
 	CAFile        string
 	VerifyClients bool // server only: require and verify client certificates
 }
 
-// BusServerConfig configures an embedded NATS server for the control bus.
-type BusServerConfig struct {
-	// Host to listen on; empty means DefaultBusHost (loopback). Use
+// ServerConfig configures an embedded NATS server for the control bus.
+type ServerConfig struct {
+	// Host to listen on; empty means DefaultHost (loopback). Use
 	// "0.0.0.0" to accept other machines, together with auth and TLS.
 	Host string
 	// Port to listen on; 0 or negative picks a free port.
@@ -52,7 +52,7 @@ type BusServerConfig struct {
 	// NKeyPublic set, either credential is accepted.
 	NKeyPublic []string
 	// TLS, when set, makes the server require TLS.
-	TLS *BusTLS
+	TLS *TLS
 	// Insecure lets the server listen beyond loopback with no token or
 	// nkeys (FDSM_INSECURE=1); without it such a server refuses to start.
 	Insecure bool
@@ -61,20 +61,20 @@ type BusServerConfig struct {
 	Log   zerolog.Logger
 }
 
-// BusServer is an embedded NATS server. Its methods are safe for concurrent
+// Server is an embedded NATS server. Its methods are safe for concurrent
 // use.
-type BusServer struct {
+type Server struct {
 	srv  *server.Server
 	opts *server.Options
-	logs *busServerLog
+	logs *serverLog
 	once sync.Once
 }
 
-// StartBusServer starts an embedded NATS server and waits until it accepts
+// StartServer starts an embedded NATS server and waits until it accepts
 // clients. It installs no signal handlers and writes nothing to stdout; the
 // server's warnings and errors go to cfg.Log. A listener that cannot start
 // (port in use, bad TLS files) is reported as an error, never a hang.
-func StartBusServer(cfg BusServerConfig) (*BusServer, error) {
+func StartServer(cfg ServerConfig) (*Server, error) {
 	opts := &server.Options{
 		ServerName:      "fdsm-bus",
 		Host:            cfg.Host,
@@ -85,7 +85,7 @@ func StartBusServer(cfg BusServerConfig) (*BusServer, error) {
 		AuthTimeout:     5,
 	}
 	if opts.Host == "" {
-		opts.Host = DefaultBusHost
+		opts.Host = DefaultHost
 	}
 	if opts.Port <= 0 {
 		opts.Port = server.RANDOM_PORT
@@ -132,15 +132,15 @@ func StartBusServer(cfg BusServerConfig) (*BusServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control bus server: %w", err)
 	}
-	logs := &busServerLog{log: cfg.Log}
+	logs := &serverLog{log: cfg.Log}
 	srv.SetLogger(logs, cfg.Debug, false)
 	srv.Start()
-	if err := waitBusReady(srv, logs, busReadyTimeout); err != nil {
+	if err := waitReady(srv, logs, readyTimeout); err != nil {
 		srv.Shutdown()
 		return nil, fmt.Errorf("control bus server on %s: %w",
 			net.JoinHostPort(opts.Host, strconv.Itoa(cfg.Port)), err)
 	}
-	b := &BusServer{srv: srv, opts: opts, logs: logs}
+	b := &Server{srv: srv, opts: opts, logs: logs}
 	ev := cfg.Log.Info().Str("url", b.ClientURL()).Bool("token", cfg.Token != "").
 		Int("nkeys", len(cfg.NKeyPublic)).Bool("tls", cfg.TLS != nil)
 	ev.Msg("control bus listening")
@@ -151,10 +151,10 @@ func StartBusServer(cfg BusServerConfig) (*BusServer, error) {
 	return b, nil
 }
 
-// waitBusReady polls the server until it accepts clients, failing at once
+// waitReady polls the server until it accepts clients, failing at once
 // when the listener reported a fatal error (ReadyForConnections alone would
 // wait out its whole timeout on a port in use).
-func waitBusReady(srv *server.Server, logs *busServerLog, timeout time.Duration) error {
+func waitReady(srv *server.Server, logs *serverLog, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		if srv.ReadyForConnections(20 * time.Millisecond) {
@@ -171,10 +171,10 @@ func waitBusReady(srv *server.Server, logs *busServerLog, timeout time.Duration)
 
 // ClientURL returns the URL clients on this machine dial: nats:// (tls://
 // with TLS), the listen host and the actual port.
-func (b *BusServer) ClientURL() string { return b.srv.ClientURL() }
+func (b *Server) ClientURL() string { return b.srv.ClientURL() }
 
 // Port returns the port the server listens on.
-func (b *BusServer) Port() int {
+func (b *Server) Port() int {
 	if a, ok := b.srv.Addr().(*net.TCPAddr); ok {
 		return a.Port
 	}
@@ -183,7 +183,7 @@ func (b *BusServer) Port() int {
 
 // URLFor returns the client URL with host in place of the listen host, for
 // advertising a server that listens on all interfaces.
-func (b *BusServer) URLFor(host string) string {
+func (b *Server) URLFor(host string) string {
 	u, err := url.Parse(b.ClientURL())
 	if err != nil {
 		return b.ClientURL()
@@ -193,7 +193,7 @@ func (b *BusServer) URLFor(host string) string {
 }
 
 // Shutdown stops the server and disconnects its clients. It is idempotent.
-func (b *BusServer) Shutdown() {
+func (b *Server) Shutdown() {
 	b.once.Do(func() {
 		b.srv.Shutdown()
 		b.srv.WaitForShutdown()
@@ -210,31 +210,31 @@ func isLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// busServerLog adapts the NATS server's logger to zerolog. Notices are
+// serverLog adapts the NATS server's logger to zerolog. Notices are
 // routine (listening, version) and go to debug; the last fatal message is
 // kept to explain a server that never became ready.
-type busServerLog struct {
+type serverLog struct {
 	log zerolog.Logger
 
 	mu    sync.Mutex
 	fatal string
 }
 
-func (l *busServerLog) lastFatal() string {
+func (l *serverLog) lastFatal() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.fatal
 }
 
-func (l *busServerLog) Noticef(format string, v ...any) {
+func (l *serverLog) Noticef(format string, v ...any) {
 	l.log.Debug().Str("component", "nats").Msgf(format, v...)
 }
 
-func (l *busServerLog) Warnf(format string, v ...any) {
+func (l *serverLog) Warnf(format string, v ...any) {
 	l.log.Warn().Str("component", "nats").Msgf(format, v...)
 }
 
-func (l *busServerLog) Fatalf(format string, v ...any) {
+func (l *serverLog) Fatalf(format string, v ...any) {
 	msg := fmt.Sprintf(format, v...)
 	l.mu.Lock()
 	l.fatal = msg
@@ -242,14 +242,14 @@ func (l *busServerLog) Fatalf(format string, v ...any) {
 	l.log.Error().Str("component", "nats").Msg(msg)
 }
 
-func (l *busServerLog) Errorf(format string, v ...any) {
+func (l *serverLog) Errorf(format string, v ...any) {
 	l.log.Error().Str("component", "nats").Msgf(format, v...)
 }
 
-func (l *busServerLog) Debugf(format string, v ...any) {
+func (l *serverLog) Debugf(format string, v ...any) {
 	l.log.Debug().Str("component", "nats").Msgf(format, v...)
 }
 
-func (l *busServerLog) Tracef(format string, v ...any) {
+func (l *serverLog) Tracef(format string, v ...any) {
 	l.log.Trace().Str("component", "nats").Msgf(format, v...)
 }

@@ -2,7 +2,9 @@ package cluster
 
 // Environment variables through which `fdsm launch` (or a Kubernetes pod
 // spec) tells a worker where it stands. The torchrun names are set too, for
-// scripts that read them; fdsm itself reads these.
+// scripts that read them; fdsm itself reads these. The control bus's
+// variables (FDSM_NATS_URL, FDSM_NATS_TOKEN, FDSM_CONTROL_SECRET,
+// FDSM_INSECURE, ...) are package bus's (bus/env.go).
 const (
 	EnvJob             = "FDSM_JOB"              // job id; members of different jobs ignore each other
 	EnvSeeds           = "FDSM_SEEDS"            // comma-separated host:port gossip seeds, or a DNS name[:port]
@@ -15,15 +17,11 @@ const (
 	EnvGossipAddr      = "FDSM_GOSSIP_ADDR"      // memberlist bind host:port (port 0 = any)
 	EnvDataAddr        = "FDSM_DATA_ADDR"        // collective data-plane bind host:port (port 0 = any)
 	EnvRestartCount    = "FDSM_RESTART_COUNT"    // times the launcher restarted this worker
-	EnvNATSURL         = "FDSM_NATS_URL"         // external control bus; empty = rank 0 embeds one
-	EnvNATSToken       = "FDSM_NATS_TOKEN"       // control bus token
 	EnvGossipKey       = "FDSM_GOSSIP_KEY"       // base64 gossip encryption key (16, 24 or 32 bytes)
 	EnvGossipKeyFile   = "FDSM_GOSSIP_KEY_FILE"  // file holding the base64 gossip key
-	EnvControlSecret   = "FDSM_CONTROL_SECRET"   // secret that authenticates commands on the bus
 	EnvCollTimeout     = "FDSM_COLLECTIVE_TIMEOUT"
 	EnvJoinTimeout     = "FDSM_JOIN_TIMEOUT"
 	EnvWorkerLogPrefix = "FDSM_WORKER_LOG" // per-worker log file the launcher opened
-	EnvInsecure        = "FDSM_INSECURE"   // 1: run gossip, data plane and bus beyond loopback without a secret
 
 	// torchrun / PyTorchJob compatible names.
 	EnvRank           = "RANK"

@@ -7,29 +7,9 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-)
 
-// TestBusRefusesOpenListener: an embedded bus that would listen beyond
-// loopback with no token or nkeys refuses to start, naming the token and
-// the insecure switch (it used to start with a warning, letting anyone read
-// every rank's metrics); a token, or Insecure, lets it start.
-func TestBusRefusesOpenListener(t *testing.T) {
-	_, err := StartBusServer(BusServerConfig{Host: "0.0.0.0", Port: -1, Log: zerolog.Nop()})
-	if err == nil || !strings.Contains(err.Error(), EnvNATSToken) || !strings.Contains(err.Error(), EnvInsecure) {
-		t.Fatalf("open bus: %v", err)
-	}
-	for _, cfg := range []BusServerConfig{
-		{Host: "0.0.0.0", Port: -1, Token: "a token", Log: zerolog.Nop()},
-		{Host: "0.0.0.0", Port: -1, Insecure: true, Log: zerolog.Nop()},
-		{Port: -1, Log: zerolog.Nop()}, // loopback needs nothing
-	} {
-		srv, err := StartBusServer(cfg)
-		if err != nil {
-			t.Fatalf("%+v: %v", cfg, err)
-		}
-		srv.Shutdown()
-	}
-}
+	"github.com/fdsm-go/fdsm/bus"
+)
 
 // TestNodeRefusesOpenGossipAndDataPlane: a node whose gossip or data plane
 // would listen beyond loopback without the job's keys refuses to start
@@ -54,7 +34,7 @@ func TestNodeRefusesOpenGossipAndDataPlane(t *testing.T) {
 	open.GossipAddr, open.DataAddr = "0.0.0.0:0", "0.0.0.0:0"
 	err := start(open)
 	if err == nil || !strings.Contains(err.Error(), "gossip on 0.0.0.0:0 and the data plane on 0.0.0.0:0") ||
-		!strings.Contains(err.Error(), EnvJobSecret) || !strings.Contains(err.Error(), EnvInsecure) {
+		!strings.Contains(err.Error(), EnvJobSecret) || !strings.Contains(err.Error(), bus.EnvInsecure) {
 		t.Fatalf("open node: %v", err)
 	}
 	dataOnly := open

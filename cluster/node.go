@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fdsm-go/fdsm/bus"
 	"github.com/fdsm-go/fdsm/collective"
 	"github.com/fdsm-go/fdsm/collective/ring"
 
@@ -40,13 +41,13 @@ type NodeConfig struct {
 	ChunkBytes        int           // ring pipelining unit (0: default)
 
 	// NATSURL names an external control bus; empty makes rank 0 embed one
-	// (BusServer configures it: loopback and DefaultBusPort unless told
+	// (BusServer configures it: loopback and bus.DefaultPort unless told
 	// otherwise; a busy default port falls back to a free one).
 	NATSURL   string
-	BusServer BusServerConfig
+	BusServer bus.ServerConfig
 	// Bus is the template for this process's bus client (Token,
 	// NKeySeedFile, TLS, ControlSecret); URL, Job and Rank are filled in.
-	Bus BusConfig
+	Bus bus.Config
 	// NoBus disables the control bus entirely.
 	NoBus bool
 	Log   zerolog.Logger
@@ -67,10 +68,10 @@ type Node struct {
 	log zerolog.Logger
 
 	mu       sync.Mutex
-	server   *BusServer
-	bus      *Bus
+	server   *bus.Server
+	bus      *bus.Client
 	busURL   string
-	commands CommandBox // the latest operator command not yet polled (rank 0)
+	commands bus.CommandBox // the latest operator command not yet polled (rank 0)
 	rank     int
 	world    int
 	// Scale-up: when rank 0 last looked for waiting members, and when it
@@ -91,7 +92,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if cfg.Member.Job == "" {
 		return nil, errors.New("node: no job id")
 	}
-	if err := ValidateJobName(cfg.Member.Job); err != nil {
+	if err := bus.ValidateJobName(cfg.Member.Job); err != nil {
 		return nil, err
 	}
 	dataAddr := cfg.DataAddr
@@ -139,7 +140,7 @@ func (n *Node) Membership() *Membership { return n.mem }
 
 // Bus returns the control bus client, or nil when there is none (disabled,
 // not yet connected, or unreachable).
-func (n *Node) Bus() *Bus {
+func (n *Node) Bus() *bus.Client {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.bus
@@ -294,12 +295,12 @@ func (n *Node) watch(g *Group, w *groupWatch, formed time.Time, stop <-chan stru
 			}
 			reason := fmt.Errorf("%w: rank %d (%s) %s", collective.ErrPeerLost, r, ev.Member.Slot(), ev.Kind)
 			log.Warn().Int("peer", r).Str("member", ev.Member.Name).Str("what", ev.Kind.String()).Msg("group member lost: aborting the group's collectives")
-			kind := EventFail
+			kind := bus.EventFail
 			if ev.Kind == MemberLeft {
-				kind = EventLeave
+				kind = bus.EventLeave
 			}
 			if b := n.Bus(); b != nil && g.Rank == 0 {
-				b.PublishEvent(Event{Kind: kind, Rank: r, Generation: g.Generation, World: g.Size(), Reason: reason.Error(), Time: ev.Time})
+				b.PublishEvent(bus.Event{Kind: kind, Rank: r, Generation: g.Generation, World: g.Size(), Reason: reason.Error(), Time: ev.Time})
 			}
 			w.memberLost(reason)
 		}
@@ -317,15 +318,15 @@ func (n *Node) ensureBusServer(ctx context.Context) (string, error) {
 	sc := n.cfg.BusServer
 	sc.Log = n.cfg.Log
 	if sc.Port == 0 {
-		sc.Port = DefaultBusPort
+		sc.Port = bus.DefaultPort
 	}
-	srv, err := StartBusServer(sc)
+	srv, err := bus.StartServer(sc)
 	if err != nil && n.cfg.BusServer.Port == 0 {
 		// Another job (or a previous rank 0 not yet gone) holds the default
 		// port: any port works, the URL travels with the group.
-		n.log.Warn().Err(err).Int("port", DefaultBusPort).Msg("default control bus port busy; using a free port (pass --nats-url to fdsm watch)")
+		n.log.Warn().Err(err).Int("port", bus.DefaultPort).Msg("default control bus port busy; using a free port (pass --nats-url to fdsm watch)")
 		sc.Port = -1
-		srv, err = StartBusServer(sc)
+		srv, err = bus.StartServer(sc)
 	}
 	if err != nil {
 		// Training does not need the bus: run without it.
@@ -371,12 +372,12 @@ func (n *Node) connectBus(ctx context.Context, g *Group, log zerolog.Logger) {
 		if bc.Name == "" {
 			bc.Name = n.mem.Self().Name
 		}
-		nb, err := ConnectBus(cctx, bc)
+		nb, err := bus.Connect(cctx, bc)
 		if err != nil {
 			log.Warn().Err(err).Str("url", url).Msg("control bus unreachable; telemetry and commands disabled for this group")
 			return
 		}
-		if err := nb.OnCommand(func(c Command) {
+		if err := nb.OnCommand(func(c bus.Command) {
 			n.mu.Lock()
 			lead := n.rank == 0
 			n.mu.Unlock()
@@ -437,7 +438,7 @@ func checkExposure(cfg NodeConfig, dataAddr string) error {
 		return nil
 	}
 	return fmt.Errorf("node: %s would be open to other machines without authentication: export the same %s on every node (fdsm launch makes one for a job on one node), or set %s=1 (fdsm launch --insecure) to run open",
-		strings.Join(open, " and "), EnvJobSecret, EnvInsecure)
+		strings.Join(open, " and "), EnvJobSecret, bus.EnvInsecure)
 }
 
 // loopbackAddr reports whether host:port (or a bare host) listens on
@@ -448,4 +449,15 @@ func loopbackAddr(addr string) bool {
 		host = addr
 	}
 	return isLoopbackHost(host)
+}
+
+// isLoopbackHost reports whether host (a name or an IP) is this machine's
+// loopback only: localhost or a loopback address. (Package bus has the same
+// check for its embedded server.)
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fdsm-go/fdsm/bus"
 	"github.com/fdsm-go/fdsm/collective"
 
 	"github.com/rs/zerolog"
@@ -32,7 +33,7 @@ func startTestNodes(t *testing.T, n, min int) []*Node {
 			JoinTimeout:       10 * time.Second,
 			Rendezvous:        RendezvousConfig{Min: min, Max: n, LastCall: 300 * time.Millisecond, Timeout: 15 * time.Second},
 			CollectiveTimeout: 10 * time.Second,
-			BusServer:         BusServerConfig{Port: -1},
+			BusServer:         bus.ServerConfig{Port: -1},
 			Log:               zerolog.Nop(),
 		}
 		nd, err := StartNode(ctx, cfg)

@@ -6,28 +6,18 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fdsm-go/fdsm/bus"
 )
 
 // Extra knobs read from the environment by NodeConfigFromEnv (besides the
-// launcher's variables in env.go).
+// launcher's variables in env.go and the control bus's in package bus).
 const (
-	EnvLastCall       = "FDSM_LAST_CALL"      // rendezvous last call (Go duration; default 30s, 0 = none)
-	EnvRdvTimeout     = "FDSM_RDV_TIMEOUT"    // rendezvous timeout (default 10m)
-	EnvGossipProfile  = "FDSM_GOSSIP_PROFILE" // "lan" (default) or "fast" (failure seen in about a second; tests)
-	EnvAdvertiseAddr  = "FDSM_ADVERTISE_ADDR" // gossip address peers should use
-	EnvBusHost        = "FDSM_BUS_HOST"       // embedded bus listen host (default loopback)
-	EnvBusPort        = "FDSM_BUS_PORT"       // embedded bus port (default 4222, busy: any)
-	EnvNoBus          = "FDSM_NO_BUS"         // "1": no control bus
-	EnvNATSNKeySeed   = "FDSM_NATS_NKEY_SEED" // file holding the bus client's nkey seed
-	EnvNATSTLSCA      = "FDSM_NATS_TLS_CA"    // CA file verifying the bus server
-	EnvNATSTLSCert    = "FDSM_NATS_TLS_CERT"  // client certificate for mutual TLS
-	EnvNATSTLSKey     = "FDSM_NATS_TLS_KEY"   // its key
-	EnvControlSecFile = "FDSM_CONTROL_SECRET_FILE"
-	EnvBusNKeyUsers   = "FDSM_BUS_NKEY_USERS"    // embedded bus: comma-separated user public nkeys it accepts
-	EnvBusTLSCert     = "FDSM_BUS_TLS_CERT"      // embedded bus: server certificate (enables TLS)
-	EnvBusTLSKey      = "FDSM_BUS_TLS_KEY"       // embedded bus: its key
-	EnvBusTLSClientCA = "FDSM_BUS_TLS_CLIENT_CA" // embedded bus: require client certificates from this CA
-	EnvDevices        = "FDSM_DEVICES"           // local accelerator count
+	EnvLastCall      = "FDSM_LAST_CALL"      // rendezvous last call (Go duration; default 30s, 0 = none)
+	EnvRdvTimeout    = "FDSM_RDV_TIMEOUT"    // rendezvous timeout (default 10m)
+	EnvGossipProfile = "FDSM_GOSSIP_PROFILE" // "lan" (default) or "fast" (failure seen in about a second; tests)
+	EnvAdvertiseAddr = "FDSM_ADVERTISE_ADDR" // gossip address peers should use
+	EnvDevices       = "FDSM_DEVICES"        // local accelerator count
 )
 
 // InCluster reports whether the environment describes a job member (set
@@ -35,7 +25,8 @@ const (
 func InCluster() bool { return os.Getenv(EnvJob) != "" }
 
 // NodeConfigFromEnv builds a NodeConfig from the variables `fdsm launch`
-// sets (env.go and above). Malformed values are errors naming the variable.
+// sets (env.go, above, and bus/env.go). Malformed values are errors naming
+// the variable.
 func NodeConfigFromEnv() (NodeConfig, error) {
 	var c NodeConfig
 	var errs []string
@@ -111,28 +102,28 @@ func NodeConfigFromEnv() (NodeConfig, error) {
 	}
 	c.Rendezvous = RendezvousConfig{Min: minW, Max: maxW, LastCall: last, Timeout: dur(EnvRdvTimeout, 0)}
 	c.CollectiveTimeout = dur(EnvCollTimeout, 0)
-	c.NATSURL = get(EnvNATSURL)
-	c.NoBus = get(EnvNoBus) == "1"
-	c.Insecure = get(EnvInsecure) == "1"
-	c.BusServer = BusServerConfig{Host: get(EnvBusHost), Port: num(EnvBusPort, 0), Token: get(EnvNATSToken), Insecure: c.Insecure}
-	for _, k := range strings.Split(get(EnvBusNKeyUsers), ",") {
+	c.NATSURL = get(bus.EnvNATSURL)
+	c.NoBus = get(bus.EnvNoBus) == "1"
+	c.Insecure = get(bus.EnvInsecure) == "1"
+	c.BusServer = bus.ServerConfig{Host: get(bus.EnvBusHost), Port: num(bus.EnvBusPort, 0), Token: get(bus.EnvNATSToken), Insecure: c.Insecure}
+	for _, k := range strings.Split(get(bus.EnvBusNKeyUsers), ",") {
 		if k = strings.TrimSpace(k); k != "" {
 			c.BusServer.NKeyPublic = append(c.BusServer.NKeyPublic, k)
 		}
 	}
-	if cert, key := get(EnvBusTLSCert), get(EnvBusTLSKey); cert != "" || key != "" {
-		ca := get(EnvBusTLSClientCA)
-		c.BusServer.TLS = &BusTLS{CertFile: cert, KeyFile: key, CAFile: ca, VerifyClients: ca != ""}
+	if cert, key := get(bus.EnvBusTLSCert), get(bus.EnvBusTLSKey); cert != "" || key != "" {
+		ca := get(bus.EnvBusTLSClientCA)
+		c.BusServer.TLS = &bus.TLS{CertFile: cert, KeyFile: key, CAFile: ca, VerifyClients: ca != ""}
 	}
-	c.Bus = BusConfig{Token: get(EnvNATSToken), NKeySeedFile: get(EnvNATSNKeySeed)}
-	if ca, cert, k := get(EnvNATSTLSCA), get(EnvNATSTLSCert), get(EnvNATSTLSKey); ca != "" || cert != "" {
-		c.Bus.TLS = &BusTLS{CAFile: ca, CertFile: cert, KeyFile: k}
+	c.Bus = bus.Config{Token: get(bus.EnvNATSToken), NKeySeedFile: get(bus.EnvNATSNKeySeed)}
+	if ca, cert, k := get(bus.EnvNATSTLSCA), get(bus.EnvNATSTLSCert), get(bus.EnvNATSTLSKey); ca != "" || cert != "" {
+		c.Bus.TLS = &bus.TLS{CAFile: ca, CertFile: cert, KeyFile: k}
 	}
-	if f := get(EnvControlSecFile); f != "" {
-		if c.Bus.ControlSecret, err = LoadControlSecret(f); err != nil {
+	if f := get(bus.EnvControlSecFile); f != "" {
+		if c.Bus.ControlSecret, err = bus.LoadControlSecret(f); err != nil {
 			errs = append(errs, err.Error())
 		}
-	} else if s, err := ControlSecretFromEnv(); err != nil {
+	} else if s, err := bus.ControlSecretFromEnv(); err != nil {
 		errs = append(errs, err.Error())
 	} else {
 		c.Bus.ControlSecret = s

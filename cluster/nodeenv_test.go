@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fdsm-go/fdsm/bus"
 )
 
 func TestNodeConfigFromEnv(t *testing.T) {
@@ -57,7 +59,7 @@ func TestNodeConfigFromEnv(t *testing.T) {
 // secret is an error naming it.
 func TestJobSecretFillsKeys(t *testing.T) {
 	t.Setenv(EnvJob, "exp1")
-	for _, v := range []string{EnvGossipKey, EnvGossipKeyFile, EnvNATSToken, EnvBusNKeyUsers, EnvNATSNKeySeed} {
+	for _, v := range []string{EnvGossipKey, EnvGossipKeyFile, bus.EnvNATSToken, bus.EnvBusNKeyUsers, bus.EnvNATSNKeySeed} {
 		t.Setenv(v, "")
 	}
 	t.Setenv(EnvJobSecret, "the job secret, long enough")
@@ -70,11 +72,11 @@ func TestJobSecretFillsKeys(t *testing.T) {
 		c.Bus.Token != keys.BusToken || c.BusServer.Token != keys.BusToken {
 		t.Fatalf("keys not derived from the job secret: data %x gossip %x bus %q/%q", c.DataKey, c.SecretKey, c.Bus.Token, c.BusServer.Token)
 	}
-	t.Setenv(EnvNATSToken, "the operator's token")
+	t.Setenv(bus.EnvNATSToken, "the operator's token")
 	if c, err = NodeConfigFromEnv(); err != nil || c.Bus.Token != "the operator's token" || c.BusServer.Token != "the operator's token" {
 		t.Fatalf("an explicit bus token must win: %q %v", c.Bus.Token, err)
 	}
-	t.Setenv(EnvNATSToken, "")
+	t.Setenv(bus.EnvNATSToken, "")
 	own := "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes, base64
 	t.Setenv(EnvGossipKey, own)
 	if c, err = NodeConfigFromEnv(); err != nil || string(c.SecretKey) != "0123456789abcdef0123456789abcdef" {

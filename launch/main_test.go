@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fdsm-go/fdsm/bus"
 	"github.com/fdsm-go/fdsm/cluster"
 )
 
@@ -69,7 +70,7 @@ func roleEnv() int {
 	for _, k := range []string{
 		cluster.EnvJob, cluster.EnvSeeds, cluster.EnvHost, cluster.EnvNodeRank, cluster.EnvLocalRank,
 		cluster.EnvLocalWorldSize, cluster.EnvMinWorld, cluster.EnvMaxWorld, cluster.EnvGossipAddr,
-		cluster.EnvDataAddr, cluster.EnvRestartCount, cluster.EnvWorkerLogPrefix, cluster.EnvNATSURL,
+		cluster.EnvDataAddr, cluster.EnvRestartCount, cluster.EnvWorkerLogPrefix, bus.EnvNATSURL,
 		cluster.EnvRank, cluster.EnvTorchLocalRank, cluster.EnvWorldSize, cluster.EnvTorchLocalWS,
 		cluster.EnvMasterAddr, cluster.EnvMasterPort, cluster.EnvTorchRestarts,
 	} {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fdsm-go/fdsm/bus"
 	"github.com/fdsm-go/fdsm/cluster"
 )
 
@@ -56,7 +57,7 @@ func TestPlanStaticEnv(t *testing.T) {
 	cfg := baseConfig(t)
 	cfg.NNodes, cfg.NodeRank = 2, 1
 	cfg.Seeds = []string{"node0:7000,node0:7001"}
-	cfg.BaseEnv = []string{"PATH=/usr/bin", "RANK=99", cluster.EnvNATSURL + "=nats://bus:4222",
+	cfg.BaseEnv = []string{"PATH=/usr/bin", "RANK=99", bus.EnvNATSURL + "=nats://bus:4222",
 		cluster.EnvGossipKey + "=a2V5", "LOCAL_RANK=7"}
 	cfg.Env = []string{"EXTRA=1", "EXTRA=2"}
 	p, err := NewPlan(cfg)
@@ -87,7 +88,7 @@ func TestPlanStaticEnv(t *testing.T) {
 		cluster.EnvDataAddr:        "node1:0",
 		cluster.EnvRestartCount:    "2",
 		cluster.EnvWorkerLogPrefix: filepath.Join(cfg.LogDir, "worker-1-1.log"),
-		cluster.EnvNATSURL:         "nats://bus:4222",
+		bus.EnvNATSURL:             "nats://bus:4222",
 		cluster.EnvGossipKey:       "a2V5",
 		"PATH":                     "/usr/bin",
 		"EXTRA":                    "2",

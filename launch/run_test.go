@@ -17,7 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/bus"
 )
 
 // runBound caps every launch in these tests; workers finish in well under a
@@ -167,7 +167,7 @@ func checkGone(t *testing.T, pids []int) {
 }
 
 func TestRunEnvLogsAndTee(t *testing.T) {
-	cfg, stdout, _ := procConfig(t, "env", 2, cluster.EnvNATSURL+"=nats://bus:4222")
+	cfg, stdout, _ := procConfig(t, "env", 2, bus.EnvNATSURL+"=nats://bus:4222")
 	cfg.Tee = true
 	if err := wait(t, runPlan(t, context.Background(), cfg)); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/fdsm-go/fdsm/bus"
 	"github.com/fdsm-go/fdsm/cluster"
 	"github.com/fdsm-go/fdsm/collective"
 )
@@ -35,7 +36,7 @@ type Elastic struct {
 	// its Comm and Generation are filled in per group.
 	Dist Distributed
 	// OnEvent, if set, receives start, regroup and finish events.
-	OnEvent func(cluster.Event)
+	OnEvent func(bus.Event)
 	// MaxRegroups bounds recoveries (0: 100): a job that keeps failing is
 	// a bug to report, not to loop on.
 	MaxRegroups int
@@ -77,12 +78,12 @@ func (e Elastic) Train(ctx context.Context) (Summary, error) {
 		d.Comm, d.Generation = sess.Comm, g.Generation
 		run.Dist = &d
 		run.Log = e.Run.Log.With().Int("rank", g.Rank).Int("world", g.Size()).Uint64("generation", g.Generation).Logger()
-		kind := cluster.EventStart
+		kind := bus.EventStart
 		if regroups > 0 {
-			kind = cluster.EventRegroup
+			kind = bus.EventRegroup
 		}
 		run.Log.Info().Str("group", g.String()).Msg("group formed")
-		ev := cluster.Event{Kind: kind, Rank: g.Rank, Generation: g.Generation, World: g.Size()}
+		ev := bus.Event{Kind: kind, Rank: g.Rank, Generation: g.Generation, World: g.Size()}
 		if lastErr != nil {
 			ev.Reason = lastErr.Error()
 		}
@@ -90,7 +91,7 @@ func (e Elastic) Train(ctx context.Context) (Summary, error) {
 		sum, err := run.Train(ctx)
 		sess.Close()
 		if err == nil {
-			e.event(cluster.Event{Kind: cluster.EventFinish, Rank: g.Rank, Generation: g.Generation, World: g.Size(), Step: sum.Steps})
+			e.event(bus.Event{Kind: bus.EventFinish, Rank: g.Rank, Generation: g.Generation, World: g.Size(), Step: sum.Steps})
 			return sum, nil
 		}
 		if ctx.Err() != nil || !Recoverable(err) {
@@ -103,14 +104,14 @@ func (e Elastic) Train(ctx context.Context) (Summary, error) {
 			run.Log.Info().Int("step", sum.Steps).Msg("members are waiting to join: checkpointed, regrouping")
 		} else {
 			run.Log.Warn().Err(err).Msg("a member was lost: regrouping and resuming from the last checkpoint")
-			e.event(cluster.Event{Kind: cluster.EventFail, Rank: g.Rank, Generation: g.Generation, World: g.Size(), Reason: err.Error()})
+			e.event(bus.Event{Kind: bus.EventFail, Rank: g.Rank, Generation: g.Generation, World: g.Size(), Reason: err.Error()})
 		}
 		run.Resume = true
 		lastErr = err
 	}
 }
 
-func (e Elastic) event(ev cluster.Event) {
+func (e Elastic) event(ev bus.Event) {
 	if e.OnEvent != nil {
 		if ev.Time.IsZero() {
 			ev.Time = time.Now()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/fdsm-go/fdsm/bus"
 	"github.com/fdsm-go/fdsm/cluster"
 )
 
@@ -24,7 +25,7 @@ func TestElasticSurvivesLostMember(t *testing.T) {
 		c.Checkpoint = CheckpointConfig{Every: 4, Keep: 3}
 		var (
 			mu     sync.Mutex
-			events []cluster.Event
+			events []bus.Event
 			killed sync.Once
 			wg     sync.WaitGroup
 		)
@@ -39,7 +40,7 @@ func TestElasticSurvivesLostMember(t *testing.T) {
 					Run:    Run{Config: c, Dir: dir, Log: zerolog.Nop()},
 					Former: cohort.Member(id),
 					Dist:   Distributed{HashEvery: 1},
-					OnEvent: func(ev cluster.Event) {
+					OnEvent: func(ev bus.Event) {
 						mu.Lock()
 						events = append(events, ev)
 						mu.Unlock()
@@ -77,9 +78,9 @@ func TestElasticSurvivesLostMember(t *testing.T) {
 		// Generation 2: the two survivors regroup, the replacement starts.
 		kinds := map[string]int{}
 		for _, ev := range events {
-			if ev.Generation == 2 && (ev.Kind == cluster.EventRegroup || ev.Kind == cluster.EventStart) {
+			if ev.Generation == 2 && (ev.Kind == bus.EventRegroup || ev.Kind == bus.EventStart) {
 				kinds[ev.Kind]++
-				if ev.Kind == cluster.EventRegroup && !strings.Contains(ev.Reason, "member") {
+				if ev.Kind == bus.EventRegroup && !strings.Contains(ev.Reason, "member") {
 					t.Errorf("victim %d: regroup event without the reason: %+v", victim, ev)
 				}
 				if ev.World != 3 {
@@ -87,7 +88,7 @@ func TestElasticSurvivesLostMember(t *testing.T) {
 				}
 			}
 		}
-		if kinds[cluster.EventRegroup] != 2 || kinds[cluster.EventStart] != 1 {
+		if kinds[bus.EventRegroup] != 2 || kinds[bus.EventStart] != 1 {
 			t.Errorf("victim %d: generation 2 events %v, want 2 regroups and 1 start", victim, kinds)
 		}
 	}

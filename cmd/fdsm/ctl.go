@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/bus"
 )
 
 func newCtlCmd() *cobra.Command {
@@ -17,20 +17,20 @@ func newCtlCmd() *cobra.Command {
 		Long: `Sends a command to every rank of a job over its control bus. Commands are signed
 with the job's control secret; ranks obey only signed, fresh commands they have
 not seen before, and refuse (and report) anything else. A local run keeps its
-secret in RUN_DIR/` + cluster.ControlSecretFile + `; pass it with --secret-file, or set ` + cluster.EnvControlSecret + `.`,
+secret in RUN_DIR/` + bus.ControlSecretFile + `; pass it with --secret-file, or set ` + bus.EnvControlSecret + `.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(
-		newCtlKindCmd(cluster.CommandCheckpoint, "Ask the job to write a checkpoint at the next step boundary"),
-		newCtlKindCmd(cluster.CommandStop, "Ask the job to checkpoint and stop cleanly"),
+		newCtlKindCmd(bus.CommandCheckpoint, "Ask the job to write a checkpoint at the next step boundary"),
+		newCtlKindCmd(bus.CommandStop, "Ask the job to checkpoint and stop cleanly"),
 	)
 	return cmd
 }
 
 func newCtlKindCmd(kind, short string) *cobra.Command {
 	var (
-		bus        busClientFlags
+		bc         busClientFlags
 		secretFile string
 		wait       time.Duration
 	)
@@ -47,24 +47,24 @@ Waits up to --wait for rank 0 to acknowledge the command (0: send and exit).`,
 				return err
 			}
 			host, _ := os.Hostname()
-			cfg, err := bus.config(fmt.Sprintf("fdsm ctl %s@%s", os.Getenv("USER"), host))
+			cfg, err := bc.config(fmt.Sprintf("fdsm ctl %s@%s", os.Getenv("USER"), host))
 			if err != nil {
 				return err
 			}
 			cfg.ControlSecret = secret
 			ctx, stop := busCommandContext(cmd)
 			defer stop()
-			b, err := bus.connect(ctx, cfg)
+			b, err := bc.connect(ctx, cfg)
 			if err != nil {
 				return fmt.Errorf("ctl %s: %w", kind, err)
 			}
 			defer b.Close()
 
 			// Listen before sending, so the acknowledgement cannot be missed.
-			acks := make(chan cluster.Event, 16)
+			acks := make(chan bus.Event, 16)
 			if wait > 0 {
-				err := b.SubscribeEvents(func(e cluster.Event) {
-					if e.Kind == cluster.EventCommandAccepted || e.Kind == cluster.EventCommandRefused {
+				err := b.SubscribeEvents(func(e bus.Event) {
+					if e.Kind == bus.EventCommandAccepted || e.Kind == bus.EventCommandRefused {
 						select {
 						case acks <- e:
 						default:
@@ -91,7 +91,7 @@ Waits up to --wait for rank 0 to acknowledge the command (0: send and exit).`,
 					if e.Detail["nonce"] != sent.Nonce {
 						continue
 					}
-					if e.Kind == cluster.EventCommandRefused {
+					if e.Kind == bus.EventCommandRefused {
 						return fmt.Errorf("job %s refused the %s command: %s", cfg.Job, kind, e.Reason)
 					}
 					_, err := fmt.Fprintf(out, "job %s accepted the %s command\n", cfg.Job, kind)
@@ -105,10 +105,10 @@ Waits up to --wait for rank 0 to acknowledge the command (0: send and exit).`,
 			}
 		},
 	}
-	bus.register(cmd)
+	bc.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&secretFile, "secret-file", "",
-		"file holding the job's control secret (default $"+cluster.EnvControlSecret+")")
+		"file holding the job's control secret (default $"+bus.EnvControlSecret+")")
 	f.DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the job's acknowledgement (0: do not wait)")
 	return cmd
 }
@@ -116,15 +116,15 @@ Waits up to --wait for rank 0 to acknowledge the command (0: send and exit).`,
 // ctlSecret loads the control secret from --secret-file or the environment.
 func ctlSecret(file string) ([]byte, error) {
 	if file != "" {
-		return cluster.LoadControlSecret(file)
+		return bus.LoadControlSecret(file)
 	}
-	s, err := cluster.ControlSecretFromEnv()
+	s, err := bus.ControlSecretFromEnv()
 	if err != nil {
 		return nil, err
 	}
 	if s == nil {
 		return nil, fmt.Errorf("no control secret: pass --secret-file (a local run keeps it in RUN_DIR/%s) or set %s",
-			cluster.ControlSecretFile, cluster.EnvControlSecret)
+			bus.ControlSecretFile, bus.EnvControlSecret)
 	}
 	return s, nil
 }

@@ -6,19 +6,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/bus"
 )
 
 func TestCtlCheckpointAccepted(t *testing.T) {
 	dir := t.TempDir()
-	secret, secretFile, err := cluster.LoadOrCreateControlSecret(dir)
+	secret, secretFile, err := bus.LoadOrCreateControlSecret(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	url, rank0 := startBusJob(t, secret)
 	var obeyed atomic.Int32
-	if err := rank0.OnCommand(func(c cluster.Command) {
-		if c.Kind == cluster.CommandCheckpoint {
+	if err := rank0.OnCommand(func(c bus.Command) {
+		if c.Kind == bus.CommandCheckpoint {
 			obeyed.Add(1)
 		}
 	}); err != nil {
@@ -39,16 +39,16 @@ func TestCtlCheckpointAccepted(t *testing.T) {
 }
 
 func TestCtlWrongSecretRefused(t *testing.T) {
-	secret, _, err := cluster.LoadOrCreateControlSecret(t.TempDir())
+	secret, _, err := bus.LoadOrCreateControlSecret(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	url, rank0 := startBusJob(t, secret)
 	var obeyed atomic.Int32
-	if err := rank0.OnCommand(func(cluster.Command) { obeyed.Add(1) }); err != nil {
+	if err := rank0.OnCommand(func(bus.Command) { obeyed.Add(1) }); err != nil {
 		t.Fatal(err)
 	}
-	_, otherFile, err := cluster.LoadOrCreateControlSecret(t.TempDir())
+	_, otherFile, err := bus.LoadOrCreateControlSecret(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestCtlWrongSecretRefused(t *testing.T) {
 }
 
 func TestCtlNoSecret(t *testing.T) {
-	t.Setenv(cluster.EnvControlSecret, "")
+	t.Setenv(bus.EnvControlSecret, "")
 	_, _, err := execute(t, newRootCmd(), "ctl", "stop", "--job", "demo")
 	if err == nil || !strings.Contains(err.Error(), "--secret-file") {
 		t.Fatalf("err = %v", err)
@@ -73,7 +73,7 @@ func TestCtlNoSecret(t *testing.T) {
 
 func TestCtlNoAcknowledgement(t *testing.T) {
 	url, _ := startBusJob(t, nil) // nobody handles commands
-	t.Setenv(cluster.EnvControlSecret, "a-secret-from-the-env-0123")
+	t.Setenv(bus.EnvControlSecret, "a-secret-from-the-env-0123")
 	start := time.Now()
 	_, _, err := execute(t, newRootCmd(), "ctl", "checkpoint", "--job", "demo", "--nats-url", url,
 		"--token", "watch-token-1", "--wait", "300ms")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/fdsm-go/fdsm/bus"
 	"github.com/fdsm-go/fdsm/cluster"
 	"github.com/fdsm-go/fdsm/launch"
 	"github.com/fdsm-go/fdsm/safetensors"
@@ -129,7 +130,7 @@ func (j *distJob) start(i int) *distWorker {
 		cluster.EnvSeeds+"="+j.seed,
 		cluster.EnvMinWorld+"="+strconv.Itoa(j.min), cluster.EnvMaxWorld+"="+strconv.Itoa(j.maxSize),
 		cluster.EnvGossipProfile+"=fast", cluster.EnvLastCall+"=1s", cluster.EnvRdvTimeout+"=30s",
-		cluster.EnvCollTimeout+"=20s", cluster.EnvBusPort+"=-1", cluster.EnvJoinTimeout+"=30s")
+		cluster.EnvCollTimeout+"=20s", bus.EnvBusPort+"=-1", cluster.EnvJoinTimeout+"=30s")
 	w := &distWorker{cmd: c, ch: make(chan error, 1)}
 	c.Stdout, c.Stderr = &w.out, &w.out
 	if err := c.Start(); err != nil {
@@ -307,7 +308,7 @@ func TestLaunchedJobAdmitsRestartedWorker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	done := launchToyJob(ctx, t, dir, 400, &logs, cluster.EnvGossipProfile+"=fast", cluster.EnvLastCall+"=1s",
-		cluster.EnvBusPort+"=-1", cluster.EnvRdvTimeout+"=60s")
+		bus.EnvBusPort+"=-1", cluster.EnvRdvTimeout+"=60s")
 	pid := 0
 	for pid == 0 || lastCheckpointStep(dir) < 10 {
 		select {
@@ -430,10 +431,10 @@ samples: {n: 0}
 	waitLog(j.workers[0], "group of two", formed(2))
 	third := j.start(2)
 	waitLog(third, "group of three", formed(3))
-	bus := waitLog(j.workers[0], "control bus URL", func(ev map[string]any) bool { return ev["message"] == "control bus listening" })
-	url, _ := bus["url"].(string)
+	listening := waitLog(j.workers[0], "control bus URL", func(ev map[string]any) bool { return ev["message"] == "control bus listening" })
+	url, _ := listening["url"].(string)
 	if _, _, err := execute(t, newRootCmd(), "ctl", "stop", "--job", j.job, "--nats-url", url,
-		"--secret-file", filepath.Join(dir, cluster.ControlSecretFile), "--wait", "10s"); err != nil {
+		"--secret-file", filepath.Join(dir, bus.ControlSecretFile), "--wait", "10s"); err != nil {
 		t.Fatalf("ctl stop: %v", err)
 	}
 	for i, w := range j.workers {

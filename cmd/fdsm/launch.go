@@ -12,7 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
-	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/bus"
 	"github.com/fdsm-go/fdsm/launch"
 )
 
@@ -68,10 +68,10 @@ func newLaunchCmd() *cobra.Command {
 				cfg.GossipPortBase = gossip
 			}
 			if insecure {
-				cfg.Env = append(cfg.Env, cluster.EnvInsecure+"=1")
+				cfg.Env = append(cfg.Env, bus.EnvInsecure+"=1")
 			}
 			if natsURL != "" {
-				cfg.Env = append(cfg.Env, cluster.EnvNATSURL+"="+natsURL)
+				cfg.Env = append(cfg.Env, bus.EnvNATSURL+"="+natsURL)
 			}
 			cfg.Command = args
 			cfg.Log = *logger()
@@ -115,7 +115,7 @@ func newLaunchCmd() *cobra.Command {
 	f.IntVar(&cfg.GPUsPerWorker, "gpus-per-worker", 0,
 		"set CUDA_VISIBLE_DEVICES to this many devices per worker (0: leave it; workers use LOCAL_RANK)")
 	f.StringVar(&natsURL, "nats-url", "", "the job's control bus (a NATS URL); default: rank 0 embeds one (sets FDSM_NATS_URL)")
-	f.BoolVar(&insecure, "insecure", false, "let workers listen beyond loopback without the job secret and the bus without a token (sets "+cluster.EnvInsecure+"=1)")
+	f.BoolVar(&insecure, "insecure", false, "let workers listen beyond loopback without the job secret and the bus without a token (sets "+bus.EnvInsecure+"=1)")
 	f.StringArrayVar(&cfg.Env, "env", nil,
 		"extra KEY=VALUE for every worker (repeatable; e.g. GOMAXPROCS=4 replaces the default CPUs/nproc-per-node)")
 	return cmd

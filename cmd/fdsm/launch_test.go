@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fdsm-go/fdsm/bus"
 	"github.com/fdsm-go/fdsm/cluster"
 )
 
@@ -79,7 +80,7 @@ func TestLaunchWithoutDash(t *testing.T) {
 // out: loopback gossip on free ports, fast failure detection, no bus.
 func launchTrainArgs(job, out string, steps int) []string {
 	return []string{"launch", "--nproc-per-node", "2", "--gossip-port", "0", "--host", "127.0.0.1", "--job", job,
-		"--env", envRunMain + "=1", "--env", cluster.EnvGossipProfile + "=fast", "--env", cluster.EnvNoBus + "=1",
+		"--env", envRunMain + "=1", "--env", cluster.EnvGossipProfile + "=fast", "--env", bus.EnvNoBus + "=1",
 		"--", "train", "--config", "../../configs/small-ebm-toy-fdssm.yaml", "--out", out,
 		"--set", fmt.Sprintf("steps=%d", steps), "--set", "checkpoint.every=100", "--log-format", "json"}
 }

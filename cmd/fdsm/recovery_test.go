@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/bus"
 )
 
 // recoveryTarget is how soon after its restart a killed worker, rank 0
@@ -45,7 +45,7 @@ func killAndTimeRecovery(t *testing.T, victim int) time.Duration {
 	defer cancel()
 	// The launcher's defaults (LAN gossip timing, default last call): what
 	// a user gets.
-	done := launchToyJob(ctx, t, dir, 100000, &logs, cluster.EnvNoBus+"=1")
+	done := launchToyJob(ctx, t, dir, 100000, &logs, bus.EnvNoBus+"=1")
 	defer func() {
 		cancel()
 		<-done

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/fdsm-go/fdsm/bus"
 	"github.com/fdsm-go/fdsm/cluster"
 	"github.com/fdsm-go/fdsm/progress"
 	"github.com/fdsm-go/fdsm/trainer"
@@ -130,16 +131,16 @@ func runTraining(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
 	if sb != nil {
 		run.PollCommand = sb.poll
 		run.OnCheckpoint = func(step int, path string) {
-			sb.event(cluster.EventCheckpoint, step, map[string]string{"path": path})
+			sb.event(bus.EventCheckpoint, step, map[string]string{"path": path})
 		}
-		sb.event(cluster.EventStart, 0, nil)
+		sb.event(bus.EventStart, 0, nil)
 	}
 	log.Info().Str("out", out).Str("objective", cfg.Objective.Name).Interface("model", cfg.Model["kind"]).Str("data", cfg.Data.Name).Int("steps", cfg.Steps).Msg("training")
 	sum, err := run.Train(ctx)
 	if sb != nil {
-		kind := cluster.EventFinish
+		kind := bus.EventFinish
 		if err != nil || sum.Stopped {
-			kind = cluster.EventStop
+			kind = bus.EventStop
 		}
 		sb.event(kind, sum.Steps, nil)
 	}

@@ -9,14 +9,14 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/bus"
 )
 
 // TestSingleProcessRunOnTheBus: `fdsm train --nats-url` publishes its steps,
 // `fdsm watch --once` shows the single rank, and `fdsm ctl stop` (signed
 // with the secret the run wrote) stops it with a checkpoint.
 func TestSingleProcessRunOnTheBus(t *testing.T) {
-	srv, err := cluster.StartBusServer(cluster.BusServerConfig{Port: -1, Log: zerolog.Nop()})
+	srv, err := bus.StartServer(bus.ServerConfig{Port: -1, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ samples: {n: 0}
 		o, _, err := execute(t, newRootCmd(), "train", "--config", cfg, "--out", out, "--nats-url", url, "--job", "solo", "--no-progress")
 		done <- result{o, err}
 	}()
-	secret := filepath.Join(out, cluster.ControlSecretFile)
+	secret := filepath.Join(out, bus.ControlSecretFile)
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if _, err := os.Stat(secret); err == nil {
 			break

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fdsm-go/fdsm/bus"
 	"github.com/fdsm-go/fdsm/cluster"
 	"github.com/fdsm-go/fdsm/trainer"
 )
@@ -43,7 +44,7 @@ func runDistributed(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
 	if len(nc.Bus.ControlSecret) == 0 && !nc.NoBus {
 		// Commands need a secret; a shared run directory gives every rank
 		// (and `fdsm ctl --secret-file`) the same one.
-		if nc.Bus.ControlSecret, _, err = cluster.LoadOrCreateControlSecret(out); err != nil {
+		if nc.Bus.ControlSecret, _, err = bus.LoadOrCreateControlSecret(out); err != nil {
 			log.Warn().Err(err).Msg("no control secret: operator commands disabled")
 		}
 	}
@@ -61,7 +62,7 @@ func runDistributed(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
 	defer stopServe()
 	metrics := newMetricsLog(out) // written by whoever is rank 0
 	defer metrics.close()
-	publish := func(ev cluster.Event) {
+	publish := func(ev bus.Event) {
 		if b := node.Bus(); b != nil {
 			ev.Job = job
 			b.PublishEvent(ev)
@@ -76,7 +77,7 @@ func runDistributed(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
 			}
 		},
 		OnCheckpoint: func(step int, path string) {
-			publish(cluster.Event{Kind: cluster.EventCheckpoint, Step: step, Time: time.Now(), Detail: map[string]string{"path": path}})
+			publish(bus.Event{Kind: bus.EventCheckpoint, Step: step, Time: time.Now(), Detail: map[string]string{"path": path}})
 		},
 	}
 	dist := cfg.DDP.Distributed()

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/fdsm-go/fdsm/bus"
 	"github.com/fdsm-go/fdsm/cluster"
 )
 
@@ -34,18 +35,18 @@ type busClientFlags struct {
 }
 
 func defaultBusURL() string {
-	if u := os.Getenv(cluster.EnvNATSURL); u != "" {
+	if u := os.Getenv(bus.EnvNATSURL); u != "" {
 		return u
 	}
-	return "nats://127.0.0.1:" + strconv.Itoa(cluster.DefaultBusPort)
+	return "nats://127.0.0.1:" + strconv.Itoa(bus.DefaultPort)
 }
 
 func (f *busClientFlags) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.job, "job", os.Getenv(cluster.EnvJob), "job id (default $"+cluster.EnvJob+")")
 	fs.StringVar(&f.url, "nats-url", defaultBusURL(),
-		"URL of the job's control bus (default $"+cluster.EnvNATSURL+", else the local default port)")
-	fs.StringVar(&f.token, "token", "", "control bus token (default $"+cluster.EnvNATSToken+"; prefer --token-file)")
+		"URL of the job's control bus (default $"+bus.EnvNATSURL+", else the local default port)")
+	fs.StringVar(&f.token, "token", "", "control bus token (default $"+bus.EnvNATSToken+"; prefer --token-file)")
 	fs.StringVar(&f.secretFile, "job-secret-file", "", "the job secret (fdsm launch prints where it keeps the one it made; default $"+cluster.EnvJobSecret+"): the bus token is derived from it")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the control bus token")
 	fs.StringVar(&f.nkeySeed, "nkey-seed", "", "file holding a user nkey seed to authenticate with")
@@ -56,16 +57,16 @@ func (f *busClientFlags) register(cmd *cobra.Command) {
 }
 
 // config turns the flags into a bus client configuration.
-func (f *busClientFlags) config(name string) (cluster.BusConfig, error) {
+func (f *busClientFlags) config(name string) (bus.Config, error) {
 	if f.job == "" {
-		return cluster.BusConfig{}, fmt.Errorf("--job is required (or set %s)", cluster.EnvJob)
+		return bus.Config{}, fmt.Errorf("--job is required (or set %s)", cluster.EnvJob)
 	}
-	if err := cluster.ValidateJobName(f.job); err != nil {
-		return cluster.BusConfig{}, fmt.Errorf("--job: %w", err)
+	if err := bus.ValidateJobName(f.job); err != nil {
+		return bus.Config{}, fmt.Errorf("--job: %w", err)
 	}
 	token := f.token
 	if token == "" {
-		token = os.Getenv(cluster.EnvNATSToken)
+		token = os.Getenv(bus.EnvNATSToken)
 	}
 	if token == "" && f.tokenFile == "" {
 		// A launched job's bus token comes from its job secret.
@@ -73,14 +74,14 @@ func (f *busClientFlags) config(name string) (cluster.BusConfig, error) {
 		if f.secretFile != "" {
 			s, err := cluster.LoadJobSecret(f.secretFile)
 			if err != nil {
-				return cluster.BusConfig{}, fmt.Errorf("--job-secret-file: %w", err)
+				return bus.Config{}, fmt.Errorf("--job-secret-file: %w", err)
 			}
 			secret = s
 		}
 		if secret != "" {
 			keys, err := cluster.DeriveJobKeys(secret)
 			if err != nil {
-				return cluster.BusConfig{}, err
+				return bus.Config{}, err
 			}
 			token = keys.BusToken
 		}
@@ -88,28 +89,28 @@ func (f *busClientFlags) config(name string) (cluster.BusConfig, error) {
 	if f.tokenFile != "" {
 		b, err := os.ReadFile(f.tokenFile)
 		if err != nil {
-			return cluster.BusConfig{}, fmt.Errorf("--token-file: %w", err)
+			return bus.Config{}, fmt.Errorf("--token-file: %w", err)
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	cfg := cluster.BusConfig{URL: f.url, Job: f.job, Rank: -1, Token: token, NKeySeedFile: f.nkeySeed,
+	cfg := bus.Config{URL: f.url, Job: f.job, Rank: -1, Token: token, NKeySeedFile: f.nkeySeed,
 		Name: name, Log: *logger()}
 	if f.tlsCA != "" || f.tlsCert != "" || f.tlsKey != "" {
-		cfg.TLS = &cluster.BusTLS{CAFile: f.tlsCA, CertFile: f.tlsCert, KeyFile: f.tlsKey}
+		cfg.TLS = &bus.TLS{CAFile: f.tlsCA, CertFile: f.tlsCert, KeyFile: f.tlsKey}
 	}
 	return cfg, nil
 }
 
 // connect dials the bus and explains failures in terms of the flags.
-func (f *busClientFlags) connect(ctx context.Context, cfg cluster.BusConfig) (*cluster.Bus, error) {
+func (f *busClientFlags) connect(ctx context.Context, cfg bus.Config) (*bus.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.connectTimeout)
 	defer cancel()
-	b, err := cluster.ConnectBus(ctx, cfg)
+	b, err := bus.Connect(ctx, cfg)
 	switch {
-	case errors.Is(err, cluster.ErrBusUnreachable):
+	case errors.Is(err, bus.ErrUnreachable):
 		return nil, fmt.Errorf("%w\nIs job %s running? Point --nats-url at its control bus "+
 			"(rank 0 logs \"control bus listening\" with the URL)", err, cfg.Job)
-	case errors.Is(err, cluster.ErrBusAuth):
+	case errors.Is(err, bus.ErrAuth):
 		return nil, fmt.Errorf("%w\nPass the credentials the bus expects: --token or --token-file, --nkey-seed, "+
 			"or --tls-cert/--tls-key", err)
 	case err != nil:
@@ -130,11 +131,11 @@ func busCommandContext(cmd *cobra.Command) (context.Context, context.CancelFunc)
 
 func newWatchCmd() *cobra.Command {
 	var (
-		bus      busClientFlags
+		bc       busClientFlags
 		interval time.Duration
 		once     bool
 		forDur   time.Duration
-		opts     cluster.WatchOptions
+		opts     bus.WatchOptions
 		width    int
 	)
 	cmd := &cobra.Command{
@@ -153,19 +154,19 @@ printed per interval. --once prints a single table after listening for --for.`,
 			if interval <= 0 {
 				return fmt.Errorf("--interval must be positive, got %s", interval)
 			}
-			cfg, err := bus.config("fdsm watch")
+			cfg, err := bc.config("fdsm watch")
 			if err != nil {
 				return err
 			}
 			ctx, stop := busCommandContext(cmd)
 			defer stop()
-			b, err := bus.connect(ctx, cfg)
+			b, err := bc.connect(ctx, cfg)
 			if err != nil {
 				return fmt.Errorf("watch: %w", err)
 			}
 			defer b.Close()
 
-			table := cluster.NewWatchTable(cfg.Job, opts)
+			table := bus.NewWatchTable(cfg.Job, opts)
 			if err := b.SubscribeMetrics(table.AddMetrics); err != nil {
 				return fmt.Errorf("watch: %w", err)
 			}
@@ -183,7 +184,7 @@ printed per interval. --once prints a single table after listening for --for.`,
 			return watchLoop(ctx, out, table, interval, width)
 		},
 	}
-	bus.register(cmd)
+	bc.register(cmd)
 	f := cmd.Flags()
 	f.DurationVar(&interval, "interval", time.Second, "time between redraws")
 	f.BoolVar(&once, "once", false, "print one table after listening for --for, then exit")
@@ -197,7 +198,7 @@ printed per interval. --once prints a single table after listening for --for.`,
 }
 
 // watchLoop redraws the table every interval until ctx ends.
-func watchLoop(ctx context.Context, out io.Writer, table *cluster.WatchTable, interval time.Duration, width int) error {
+func watchLoop(ctx context.Context, out io.Writer, table *bus.WatchTable, interval time.Duration, width int) error {
 	tty := isTerminal(out)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()

@@ -11,21 +11,22 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/fdsm-go/fdsm/bus"
 	"github.com/fdsm-go/fdsm/cluster"
 )
 
 // startBusJob starts an embedded bus with a token and connects a client as
 // the given rank of job "demo", closed when the test ends.
-func startBusJob(t *testing.T, secret []byte) (url string, rank0 *cluster.Bus) {
+func startBusJob(t *testing.T, secret []byte) (url string, rank0 *bus.Client) {
 	t.Helper()
-	srv, err := cluster.StartBusServer(cluster.BusServerConfig{Token: "watch-token-1", Log: zerolog.Nop()})
+	srv, err := bus.StartServer(bus.ServerConfig{Token: "watch-token-1", Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	b, err := cluster.ConnectBus(ctx, cluster.BusConfig{URL: srv.ClientURL(), Job: "demo", Rank: 0,
+	b, err := bus.Connect(ctx, bus.Config{URL: srv.ClientURL(), Job: "demo", Rank: 0,
 		Token: "watch-token-1", ControlSecret: secret, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +36,7 @@ func startBusJob(t *testing.T, secret []byte) (url string, rank0 *cluster.Bus) {
 }
 
 func TestWatchOnce(t *testing.T) {
-	url, bus := startBusJob(t, nil)
+	url, client := startBusJob(t, nil)
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte("watch-token-1\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -52,11 +53,11 @@ func TestWatchOnce(t *testing.T) {
 		for step := 1; ; step++ {
 			now := time.Now().UnixNano()
 			for r := 0; r < 2; r++ {
-				bus.PublishMetrics(cluster.StepMetrics{Rank: r, World: 2, Generation: 1, Step: step,
+				client.PublishMetrics(bus.StepMetrics{Rank: r, World: 2, Generation: 1, Step: step,
 					StepMs: 10 + float64(r), ArrivalUnixNano: now + int64(r)*int64(7*time.Millisecond), Loss: 1})
 			}
 			if step == 1 {
-				bus.PublishEvent(cluster.Event{Kind: cluster.EventStart, Rank: 0, World: 2, Generation: 1})
+				client.PublishEvent(bus.Event{Kind: bus.EventStart, Rank: 0, World: 2, Generation: 1})
 			}
 			select {
 			case <-stop:
@@ -126,7 +127,7 @@ func TestWatchNeedsJob(t *testing.T) {
 func TestWatchWithJobSecret(t *testing.T) {
 	const secret = "a launched job's secret, long enough"
 	keys, _ := cluster.DeriveJobKeys(secret)
-	srv, err := cluster.StartBusServer(cluster.BusServerConfig{Token: keys.BusToken, Log: zerolog.Nop()})
+	srv, err := bus.StartServer(bus.ServerConfig{Token: keys.BusToken, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestWatchWithJobSecret(t *testing.T) {
 	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(cluster.EnvNATSToken, "")
+	t.Setenv(bus.EnvNATSToken, "")
 	t.Setenv(cluster.EnvJobSecret, "")
 	if _, _, err := execute(t, newRootCmd(), "watch", "--job", "demo", "--nats-url", srv.ClientURL(), "--once",
 		"--connect-timeout", "2s"); err == nil {
