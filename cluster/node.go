@@ -224,42 +224,62 @@ func (n *Node) formOnce(ctx context.Context) (*Session, error) {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go n.watch(g, w, formed, stop, done, log)
-	comm, err := ring.New(buildCtx, n.dp, ring.Config{Job: g.Job, Generation: g.Generation, Rank: g.Rank,
-		Addrs: g.DataAddrs(), Timeout: n.cfg.CollectiveTimeout, ChunkBytes: n.cfg.ChunkBytes, Log: log})
+	comm, control, err := n.connectRings(buildCtx, g, log)
 	if err != nil {
 		close(stop)
 		<-done
 		if cause := context.Cause(buildCtx); cause != nil && ctx.Err() == nil {
 			err = cause
 		}
-		return nil, fmt.Errorf("connecting the ring of generation %d: %w", g.Generation, err)
+		return nil, fmt.Errorf("connecting the rings of generation %d: %w", g.Generation, err)
 	}
-	w.setComm(comm)
+	w.setComms(comm, control)
 	var once sync.Once
-	return &Session{Group: g, Comm: comm, Close: func() {
-		once.Do(func() {
-			close(stop)
-			<-done
-			comm.Close()
-		})
-	}}, nil
+	return &Session{Group: g, Comm: collective.WithDesyncCheck(comm, nil), Control: collective.WithDesyncCheck(control, nil),
+		Close: func() {
+			once.Do(func() {
+				close(stop)
+				<-done
+				comm.Close()
+				control.Close()
+			})
+		}}, nil
 }
 
-// groupWatch is what a lost member ends: the ring being connected, then
-// the connected ring.
+// connectRings connects the group's gradient ring and its control ring
+// (channel "control") over the node's data plane. Every member connects
+// them in this order.
+func (n *Node) connectRings(ctx context.Context, g *Group, log zerolog.Logger) (grads, control collective.Comm, err error) {
+	cfg := ring.Config{Job: g.Job, Generation: g.Generation, Rank: g.Rank,
+		Addrs: g.DataAddrs(), Timeout: n.cfg.CollectiveTimeout, ChunkBytes: n.cfg.ChunkBytes, Log: log}
+	if grads, err = ring.New(ctx, n.dp, cfg); err != nil {
+		return nil, nil, err
+	}
+	cfg.Channel = "control"
+	if control, err = ring.New(ctx, n.dp, cfg); err != nil {
+		grads.Close()
+		return nil, nil, fmt.Errorf("control ring: %w", err)
+	}
+	return grads, control, nil
+}
+
+// groupWatch is what a lost member ends: the rings being connected, then
+// the connected rings.
 type groupWatch struct {
 	mu          sync.Mutex
-	comm        collective.Comm
+	comms       []collective.Comm
 	cancelBuild context.CancelCauseFunc
 	lost        error
 }
 
-func (w *groupWatch) setComm(c collective.Comm) {
+func (w *groupWatch) setComms(cs ...collective.Comm) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.comm = c
+	w.comms = cs
 	if w.lost != nil {
-		c.Abort(w.lost)
+		for _, c := range cs {
+			c.Abort(w.lost)
+		}
 	}
 }
 
@@ -269,10 +289,11 @@ func (w *groupWatch) memberLost(reason error) {
 	if w.lost == nil {
 		w.lost = reason
 	}
-	if w.comm != nil {
-		w.comm.Abort(reason)
-	} else {
+	if w.comms == nil {
 		w.cancelBuild(reason)
+	}
+	for _, c := range w.comms {
+		c.Abort(reason)
 	}
 }
 

@@ -11,12 +11,17 @@ import (
 )
 
 // Session is one generation of a group as a member sees it: the agreed
-// group, a connected communicator over it, and a way to leave it. A Session
-// ends (its Comm is aborted) when any member of the group fails or leaves.
+// group, its connected communicators, and a way to leave it. A Session ends
+// (its communicators are aborted) when any member of the group fails or
+// leaves. Both communicators check for desyncs (collective.WithDesyncCheck).
 type Session struct {
 	Group *Group
-	Comm  collective.Comm
-	// Close releases the session (closes the Comm, stops failure watching).
+	// Comm carries gradients: the TCP ring on CPUs.
+	Comm collective.Comm
+	// Control carries control messages on host memory: a ring of its own.
+	Control collective.Comm
+	// Close releases the session (closes the communicators, stops failure
+	// watching).
 	Close func()
 }
 
@@ -154,6 +159,7 @@ func (c *LocalCohort) formLocked() {
 	}
 	c.gen++
 	comms := collective.NewLocalComms(len(ids), 0)
+	controls := collective.NewLocalComms(len(ids), 0)
 	g := &Group{Job: "local", Generation: c.gen}
 	for _, id := range ids {
 		g.Members = append(g.Members, Member{Name: fmt.Sprintf("local/%d", id), Job: "local", LocalRank: id})
@@ -162,8 +168,9 @@ func (c *LocalCohort) formLocked() {
 	for r, id := range ids {
 		gr := *g
 		gr.Rank = r
-		comm := comms[r]
-		c.formed[id] = &Session{Group: &gr, Comm: comm, Close: func() { comm.Close() }}
+		comm, control := comms[r], controls[r]
+		c.formed[id] = &Session{Group: &gr, Comm: collective.WithDesyncCheck(comm, nil), Control: collective.WithDesyncCheck(control, nil),
+			Close: func() { comm.Close(); control.Close() }}
 		delete(c.waiting, id)
 	}
 	c.cond.Broadcast()

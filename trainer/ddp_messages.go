@@ -53,7 +53,7 @@ func agreeStep(all []rankStepStats) (loss float64, bad bool, cmd command) {
 // replicaState is what must be equal on every rank after a step: a hash of
 // the parameters' bits and the data position.
 type replicaState struct {
-	ParamHash                      uint64
+	ParamHash                     uint64
 	Step, Epoch, Position, Offset int64
 }
 

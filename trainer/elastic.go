@@ -75,7 +75,7 @@ func (e Elastic) Train(ctx context.Context) (Summary, error) {
 		}
 		g := sess.Group
 		d := e.Dist
-		d.Comm, d.Generation = sess.Comm, g.Generation
+		d.Comm, d.Control, d.Generation = sess.Comm, sess.Control, g.Generation
 		run.Dist = &d
 		run.Log = e.Run.Log.With().Int("rank", g.Rank).Int("world", g.Size()).Uint64("generation", g.Generation).Logger()
 		kind := bus.EventStart
