@@ -6,7 +6,9 @@
 # It records the machine (driver, CUDA, the libraries fdsm will dlopen and
 # where pip put them), checks that the binary refuses --device cuda:0 with
 # exit 2 until the CUDA backend exists, and measures the PyTorch baseline of
-# `fdsm bench engine` (the MLP energy step) in the same call.
+# `fdsm bench engine` (the MLP energy step) in the same call. It also loads
+# the real libnccl.so.2 through fdsm's own loader (nccl/) and compares the
+# version with PyTorch's.
 set -u
 export OUT=${OUT:-/tmp/gpu-check}
 mkdir -p "$OUT"
@@ -32,6 +34,12 @@ log "fdsm refuses cuda until the backend exists"
 ./bin/fdsm train --device cuda:0 --out "$OUT/run" --no-progress >"$OUT/cuda-refusal.txt" 2>&1
 echo "exit $? (want 2)" | tee -a "$OUT/check.log"
 test ! -e "$OUT/run" && echo "nothing written: ok" | tee -a "$OUT/check.log"
+
+log "NCCL through fdsm's loader (wants: exit 2, 'NCCL <version> loaded', the version torch reports)"
+./bin/fdsm bench allreduce --backend nccl >"$OUT/nccl-load.txt" 2>&1
+echo "exit $? (want 2)" | tee -a "$OUT/check.log"
+cat "$OUT/nccl-load.txt" | tee -a "$OUT/check.log"
+python3 -c 'import torch; print("torch.cuda.nccl.version():", torch.cuda.nccl.version())' 2>&1 | tee -a "$OUT/check.log"
 
 log "PyTorch baseline: MLP 784-512-512-1 softplus, batch 192, float32, forward+backward"
 python3 - <<'PY' 2>&1 | tee -a "$OUT/check.log"
