@@ -17,9 +17,10 @@ import (
 	"github.com/fdsm-go/fdsm/tensor"
 )
 
-// cancelAtComm cancels the run's context when the job's at-th all-reduce
-// (counted over every rank) begins, as Ctrl-C does when it lands inside a
-// collective.
+// cancelAtComm cancels the run's context when the job's at-th collective
+// (all-reduce or all-gather, counted over every rank) begins, as Ctrl-C does
+// when it lands inside a collective: gradient buckets, and the control
+// messages that share the communicator here.
 type cancelAtComm struct {
 	collective.Comm
 	count  *atomic.Int64
@@ -32,6 +33,13 @@ func (c cancelAtComm) AllReduce(ctx context.Context, buf *tensor.Tensor, op coll
 		c.cancel()
 	}
 	return c.Comm.AllReduce(ctx, buf, op)
+}
+
+func (c cancelAtComm) AllGather(ctx context.Context, send, recv *tensor.Tensor) error {
+	if c.count.Add(1) == c.at {
+		c.cancel()
+	}
+	return c.Comm.AllGather(ctx, send, recv)
 }
 
 // TestInterruptAnywhereResumesExactly: a data-parallel run interrupted at

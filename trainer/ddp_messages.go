@@ -9,45 +9,39 @@ import (
 // The control messages of a data-parallel step, exchanged on the control
 // communicator (collective.Exchange) apart from the gradients.
 
-// rankStepStats is one rank's view of a step: its loss, whether it found the
-// step bad (so every rank skips it together), and the operator command it
-// polled (only rank 0's counts, so every rank obeys it at the same step).
+// rankStepStats is one rank's view of a logging step: its mean loss, and
+// the operator command it holds (only rank 0's counts, so every rank obeys
+// it at the same step).
 type rankStepStats struct {
 	Loss    float64
-	Bad     bool
 	Command command
 }
 
-const stepStatsLen = 8 + 1 + 1
+const stepStatsLen = 8 + 1
 
-func (*rankStepStats) MessageKind() string { return "fdsm.step-stats.v1" }
+func (*rankStepStats) MessageKind() string { return "fdsm.step-stats.v2" }
 
 func (s *rankStepStats) MarshalBinary() ([]byte, error) {
 	b := binary.LittleEndian.AppendUint64(make([]byte, 0, stepStatsLen), math.Float64bits(s.Loss))
-	bad := byte(0)
-	if s.Bad {
-		bad = 1
-	}
-	return append(b, bad, byte(s.Command)), nil
+	return append(b, byte(s.Command)), nil
 }
 
 func (s *rankStepStats) UnmarshalBinary(b []byte) error {
-	if len(b) != stepStatsLen || b[8] > 1 {
+	if len(b) != stepStatsLen {
 		return fmt.Errorf("step statistics: malformed (%d bytes)", len(b))
 	}
 	s.Loss = math.Float64frombits(binary.LittleEndian.Uint64(b))
-	s.Bad, s.Command = b[8] == 1, command(b[9])
+	s.Command = command(b[8])
 	return nil
 }
 
-// agreeStep combines every rank's statistics: the mean loss, whether any
-// rank was bad, and rank 0's command.
-func agreeStep(all []rankStepStats) (loss float64, bad bool, cmd command) {
+// agreeStep combines every rank's statistics: the mean loss and rank 0's
+// command.
+func agreeStep(all []rankStepStats) (loss float64, cmd command) {
 	for _, s := range all {
 		loss += s.Loss
-		bad = bad || s.Bad
 	}
-	return loss / float64(len(all)), bad, all[0].Command
+	return loss / float64(len(all)), all[0].Command
 }
 
 // replicaState is what must be equal on every rank after a step: a hash of
@@ -78,5 +72,23 @@ func (s *replicaState) UnmarshalBinary(b []byte) error {
 	for i, p := range []*int64{&s.Step, &s.Epoch, &s.Position, &s.Offset} {
 		*p = int64(binary.LittleEndian.Uint64(b[8*(i+1):]))
 	}
+	return nil
+}
+
+// validationLoss is rank 0's validation loss, which every rank uses for the
+// same early-stopping decision.
+type validationLoss struct{ Loss float64 }
+
+func (*validationLoss) MessageKind() string { return "fdsm.validation-loss.v1" }
+
+func (v *validationLoss) MarshalBinary() ([]byte, error) {
+	return binary.LittleEndian.AppendUint64(nil, math.Float64bits(v.Loss)), nil
+}
+
+func (v *validationLoss) UnmarshalBinary(b []byte) error {
+	if len(b) != 8 {
+		return fmt.Errorf("validation loss: malformed (%d bytes)", len(b))
+	}
+	v.Loss = math.Float64frombits(binary.LittleEndian.Uint64(b))
 	return nil
 }

@@ -9,13 +9,13 @@ import (
 // decode to what was encoded (NaN loss and negative offsets included), and
 // malformed payloads are errors.
 func TestControlMessagesRoundTrip(t *testing.T) {
-	for _, s := range []rankStepStats{{Loss: 1.5, Bad: false, Command: cmdNone}, {Loss: math.NaN(), Bad: true, Command: command(3)}} {
+	for _, s := range []rankStepStats{{Loss: 1.5, Command: cmdNone}, {Loss: math.NaN(), Command: command(3)}} {
 		b, _ := s.MarshalBinary()
 		var got rankStepStats
 		if err := got.UnmarshalBinary(b); err != nil {
 			t.Fatal(err)
 		}
-		if math.Float64bits(got.Loss) != math.Float64bits(s.Loss) || got.Bad != s.Bad || got.Command != s.Command {
+		if math.Float64bits(got.Loss) != math.Float64bits(s.Loss) || got.Command != s.Command {
 			t.Fatalf("%+v came back as %+v", s, got)
 		}
 	}
@@ -29,14 +29,14 @@ func TestControlMessagesRoundTrip(t *testing.T) {
 		t.Fatal("a short replica state decoded")
 	}
 	if err := new(rankStepStats).UnmarshalBinary([]byte{0, 0, 0, 0, 0, 0, 0, 0, 2, 0}); err == nil {
-		t.Fatal("a bad flag of 2 decoded")
+		t.Fatal("a ten-byte step statistics message decoded")
 	}
 }
 
-// TestAgreeStep: the mean loss, any rank's bad flag, rank 0's command.
+// TestAgreeStep: the mean loss and rank 0's command.
 func TestAgreeStep(t *testing.T) {
-	loss, bad, cmd := agreeStep([]rankStepStats{{Loss: 1, Command: command(2)}, {Loss: 3, Bad: true, Command: cmdNone}})
-	if loss != 2 || !bad || cmd != command(2) {
-		t.Fatalf("got %v %v %v", loss, bad, cmd)
+	loss, cmd := agreeStep([]rankStepStats{{Loss: 1, Command: command(2)}, {Loss: 3, Command: cmdNone}})
+	if loss != 2 || cmd != command(2) {
+		t.Fatalf("got %v %v", loss, cmd)
 	}
 }

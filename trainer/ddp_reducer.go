@@ -40,9 +40,10 @@ type launched struct {
 // parameter order, launching each bucket's all-reduce as soon as all its
 // gradients are final while backward continues (autodiff.BackwardReady).
 // Buckets launch in index order on every rank, whatever order gradients
-// complete in, because ranks must issue collectives in the same order. The
-// step's statistics travel apart from the gradients, as a typed message on
-// the control communicator, exchanged while the buckets reduce.
+// complete in, because ranks must issue collectives in the same order. A
+// rank whose loss was bad has NaN gradients (its last micro-batch's loss is
+// multiplied by deviceSteps.poison), so every rank's averaged gradient tells
+// every rank to skip the step without a word on the host.
 //
 // Threading: prepare, ready, finish and close are called from the training
 // goroutine; one worker goroutine per step packs buckets in launch order,
@@ -51,12 +52,10 @@ type launched struct {
 // communication queue waits on it), issues their all-reduces on the
 // communicator's asynchronous form, and unpacks them as they finish. A
 // parameter's gradient is read and written by the worker only between its
-// ready call and finish returning. The control communicator is used by
-// one statistics goroutine per step, between prepare and finish.
+// ready call and finish returning.
 type reducer struct {
 	comm    collective.Comm
 	async   collective.AsyncComm
-	control collective.Comm // nil: statistics follow the gradients on comm
 	buckets []*bucket
 	of      map[*autodiff.Param]*bucket
 	be      tensor.Backend
@@ -64,22 +63,13 @@ type reducer struct {
 	next    int // next bucket to launch
 	launch  chan launched
 	result  chan error
-	stats   rankStepStats
-	agreed  chan statsResult // the control exchange of this step, when separate
-	arrival time.Time        // when this rank launched the step's first bucket
+	arrival time.Time // when this rank launched the step's first bucket
 	ctx     context.Context
-}
-
-type statsResult struct {
-	all []rankStepStats
-	err error
 }
 
 // newReducer assigns params (in model order) to buckets of about
 // bucketBytes (firstBytes for the first), walking them in reverse.
-// control carries the step statistics; nil sends them on comm after the
-// gradients.
-func newReducer(comm, control collective.Comm, params []*autodiff.Param, firstBytes, bucketBytes int) (*reducer, error) {
+func newReducer(comm collective.Comm, params []*autodiff.Param, firstBytes, bucketBytes int) (*reducer, error) {
 	if len(params) == 0 {
 		return nil, fmt.Errorf("data parallel: no trainable parameters")
 	}
@@ -89,7 +79,7 @@ func newReducer(comm, control collective.Comm, params []*autodiff.Param, firstBy
 	if bucketBytes <= 0 {
 		bucketBytes = DefaultBucketBytes
 	}
-	r := &reducer{comm: comm, control: control, of: map[*autodiff.Param]*bucket{}, be: params[0].Value.Backend()}
+	r := &reducer{comm: comm, of: map[*autodiff.Param]*bucket{}, be: params[0].Value.Backend()}
 	dt := params[0].Value.DType()
 	cur := &bucket{}
 	limit, bytes := firstBytes, 0
@@ -133,13 +123,9 @@ func newReducer(comm, control collective.Comm, params []*autodiff.Param, firstBy
 // close stops the asynchronous form's goroutine.
 func (r *reducer) close() { r.async.Close() }
 
-// prepare starts a synchronised backward: loss and bad are this rank's
-// statistics for the step, cmd the command it polled; the worker goroutine
-// starts, and so does the statistics exchange when it has a communicator
-// of its own.
-func (r *reducer) prepare(ctx context.Context, loss float64, bad bool, cmd command) {
+// prepare starts a synchronised backward: the worker goroutine starts.
+func (r *reducer) prepare(ctx context.Context) {
 	r.ctx = ctx
-	r.stats = rankStepStats{Loss: loss, Bad: bad, Command: cmd}
 	r.next = 0
 	r.arrival = time.Time{}
 	for _, b := range r.buckets {
@@ -148,14 +134,6 @@ func (r *reducer) prepare(ctx context.Context, loss float64, bad bool, cmd comma
 	r.launch = make(chan launched, len(r.buckets))
 	r.result = make(chan error, 1)
 	go r.work(r.launch, r.result)
-	r.agreed = nil
-	if r.control != nil {
-		r.agreed = make(chan statsResult, 1)
-		go func(mine rankStepStats) {
-			all, err := collective.Exchange(ctx, r.control, &mine)
-			r.agreed <- statsResult{all, err}
-		}(r.stats)
-	}
 }
 
 // ready marks p's gradient final and launches every bucket that is now
@@ -175,12 +153,10 @@ func (r *reducer) ready(p *autodiff.Param) {
 	}
 }
 
-// finish launches what backward did not complete (a rank that skipped
-// backward after a bad loss still takes part), waits for every bucket and
-// the statistics, and returns the mean loss over ranks, whether any rank
-// was bad, the command rank 0 passed, and how long it waited here
-// (communication not hidden behind backward).
-func (r *reducer) finish() (loss float64, bad bool, cmd command, wait time.Duration, err error) {
+// finish launches what backward did not complete, waits for every bucket,
+// and returns how long it waited here (communication not hidden behind
+// backward).
+func (r *reducer) finish() (wait time.Duration, err error) {
 	t0 := time.Now()
 	for ; r.next < len(r.buckets); r.next++ {
 		if r.next == 0 {
@@ -190,21 +166,7 @@ func (r *reducer) finish() (loss float64, bad bool, cmd command, wait time.Durat
 	}
 	close(r.launch)
 	err = <-r.result
-	var st statsResult
-	if r.agreed != nil {
-		st = <-r.agreed
-	} else if err == nil {
-		st.all, st.err = collective.Exchange(r.ctx, r.comm, &r.stats)
-	}
-	wait = time.Since(t0)
-	if err == nil {
-		err = st.err
-	}
-	if err != nil {
-		return 0, false, 0, wait, err
-	}
-	loss, bad, cmd = agreeStep(st.all)
-	return loss, bad, cmd, wait, nil
+	return time.Since(t0), err
 }
 
 // work packs buckets in launch order and issues their all-reduces (average

@@ -23,7 +23,7 @@ func TestReducerBucketsOverlapBackward(t *testing.T) {
 	}
 	params := m.Params()
 	comm := collective.NewLocalComms(1, 10*time.Second)[0]
-	red, err := newReducer(comm, nil, params, 200, 4500)
+	red, err := newReducer(comm, params, 200, 4500)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestReducerBucketsOverlapBackward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	red.prepare(context.Background(), res.Loss.Item(), false, cmdNone)
+	red.prepare(context.Background())
 	launchedBeforeLast := -1
 	reported := 0
 	autodiff.BackwardReady(res.Loss, params, func(p *autodiff.Param) {
@@ -69,7 +69,7 @@ func TestReducerBucketsOverlapBackward(t *testing.T) {
 		}
 		red.ready(p)
 	})
-	if _, _, _, _, err := red.finish(); err != nil {
+	if _, err := red.finish(); err != nil {
 		t.Fatal(err)
 	}
 	if launchedBeforeLast < 1 {

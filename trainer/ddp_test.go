@@ -13,6 +13,7 @@ import (
 
 	"github.com/fdsm-go/fdsm/collective"
 	"github.com/fdsm-go/fdsm/data"
+	"github.com/fdsm-go/fdsm/device"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/tensor"
 )
@@ -204,5 +205,106 @@ func TestOperatorCommandsReachEveryRank(t *testing.T) {
 	want := []string{"step-00000005", "step-00000002"}
 	if len(got) != 2 || !strings.HasSuffix(got[0], want[0]) || !strings.HasSuffix(got[1], want[1]) {
 		t.Errorf("checkpoints %v, want %v", got, want)
+	}
+}
+
+// TestDataParallelBadRankSkipsEveryRank: one rank finds every loss too
+// large from step 4 (its bad_steps.max_loss is below any loss); the other
+// rank's losses are fine. Its NaN-poisoned gradient reaches every rank
+// through the average, so both skip steps 4-10 without reading a loss, and
+// both stop at the read of step 10 with the parameters of step 3.
+func TestDataParallelBadRankSkipsEveryRank(t *testing.T) {
+	c := ddpConfig(4, 1, 50)
+	c.LogEvery = 5
+	bad := c
+	bad.BadSteps = BadStepConfig{MaxLoss: -1e9, After: 3, MaxConsecutive: 4}
+	c.BadSteps.MaxConsecutive = 4
+	comms := collective.NewLocalComms(2, 20*time.Second)
+	control := collective.NewLocalComms(2, 20*time.Second)
+	dir := t.TempDir()
+	sums := make([]Summary, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for r, cfg := range []Config{c, bad} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run := Run{Config: cfg, Dir: dir, Log: zerolog.Nop(), Dist: &Distributed{Comm: comms[r], Control: control[r]}}
+			sums[r], errs[r] = run.Train(context.Background())
+		}()
+	}
+	wg.Wait()
+	for r, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "step 10: 7 consecutive bad steps") {
+			t.Fatalf("rank %d: %v; want a stop at the read of step 10, after 7 bad steps", r, err)
+		}
+	}
+	c3 := c
+	c3.Steps = 3
+	ref := trainWorld(t, c3, 2, t.TempDir(), false)
+	for r := range sums {
+		if d := maxRelDiff(sums[r].Model, ref.Model); d != 0 {
+			t.Fatalf("rank %d's parameters moved during skipped steps (max relative difference %g)", r, d)
+		}
+	}
+}
+
+// TestDataParallelStepNeverWaitsOnHost: a rank on a simulated device of
+// its own, with log_every 10, synchronises with the host only to hand each
+// gradient bucket to the host ring and once per logging step (the loss and
+// skip counters); each step used to read every micro-batch's loss too.
+func TestDataParallelStepNeverWaitsOnHost(t *testing.T) {
+	c := ddpConfig(4, 1, 30)
+	c.LogEvery = 10
+	bes := make([]tensor.Backend, 2)
+	for r, name := range []string{"devsim:5", "devsim:6"} {
+		var err error
+		if bes[r], err = device.Open(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := models.Build(c.ModelSpec(), bes[0], tensor.Float64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	red, err := newReducer(collective.NewLocalComms(1, time.Second)[0], m.Params(), 600, 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	red.close()
+	buckets := int64(len(red.buckets))
+	comms := collective.NewLocalComms(2, 20*time.Second)
+	control := collective.NewLocalComms(2, 20*time.Second)
+	var at10 [2]tensor.TransferStats
+	var syncs [2]int64
+	dir := t.TempDir()
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for r := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfg := c
+			cfg.Device = []string{"devsim:5", "devsim:6"}[r]
+			d := &Distributed{Comm: comms[r], Control: control[r], FirstBucketBytes: 600, BucketBytes: 1500,
+				OnStep: func(m DistStepMetrics) {
+					switch m.Step {
+					case 10:
+						at10[r] = bes[r].Transfers()
+					case 30:
+						syncs[r] = bes[r].Transfers().Sub(at10[r]).HostSyncs
+					}
+				}}
+			_, errs[r] = Run{Config: cfg, Dir: dir, Log: zerolog.Nop(), Dist: d}.Train(context.Background())
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	// Rank 1 writes no checkpoints: its steps 11-30 read 20 steps of
+	// buckets and the statistics of steps 20 and 30.
+	if want := 20*buckets + 2; syncs[1] != want {
+		t.Fatalf("rank 1's steps 11-30 synchronised with the host %d times, want %d (%d buckets a step, 2 logging reads)", syncs[1], want, buckets)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/fdsm-go/fdsm/autodiff"
+	"github.com/fdsm-go/fdsm/collective"
 	"github.com/fdsm-go/fdsm/data"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/objective"
@@ -91,6 +92,10 @@ func parseCommand(s string) command {
 // runState is what the loop mutates.
 type runState struct {
 	step, epoch, skipped, consecutive int
+	// Data parallel: rank 0's command waiting for the next logging step,
+	// and the last loss agreed there.
+	pending command
+	loss    float64
 }
 
 // validate evaluates the validation loss; in a data-parallel run rank 0
@@ -108,11 +113,11 @@ func (r Run) validate(ctx context.Context, val *validator, tp *autodiff.Tape, m 
 	if d == nil {
 		return loss, nil
 	}
-	t := tensor.NewHostTensor(tensor.DefaultCPU(), tensor.Shape{1}, nil, []float64{loss})
-	if err := d.Comm.Broadcast(ctx, t, 0); err != nil {
+	msg := validationLoss{Loss: loss}
+	if err := collective.BroadcastMessage(ctx, d.control(), 0, &msg); err != nil {
 		return 0, err
 	}
-	return t.Float64s()[0], nil
+	return msg.Loss, nil
 }
 
 // newLoader opens the dataset and checks its samples fit the model.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fdsm-go/fdsm/autodiff"
+	"github.com/fdsm-go/fdsm/collective"
 	"github.com/fdsm-go/fdsm/data"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/objective"
@@ -29,13 +30,11 @@ type stepEnv struct {
 	dev    *deviceSteps // one process: the step's decisions on the backend
 }
 
-// step runs one optimisation step (Accumulate micro-batches). One process
-// keeps the whole step on the backend (deviceSteps): the loss, the gradient
-// norm and the decision to skip a bad step never reach the host, which
-// reads them once per logging interval. Data parallel, the step's loss and
-// bad flag travel with the first gradient bucket, so each micro-batch's
-// loss is read; every rank takes part in the reduction even after a bad
-// loss, so all ranks agree to skip the step.
+// step runs one optimisation step (Accumulate micro-batches). The whole
+// step stays on the backend (deviceSteps): the loss, the gradient norm and
+// the decision to skip a bad step never reach the host, which reads them
+// once per logging interval. Data parallel, the gradients are averaged
+// across ranks in between, and the ranks agree on bad steps through them.
 func (r Run) step(ctx context.Context, env *stepEnv, s *runState) (met StepMetrics, cmd command, err error) {
 	cfg, d := r.Config, r.Dist
 	if d != nil {
@@ -133,7 +132,7 @@ func (r Run) stepOnDevice(env *stepEnv, s *runState, met *StepMetrics) error {
 	}
 	to := time.Now()
 	met.LR = env.sched.LR(s.step) // updates done so far: LR(0) is the first update's rate
-	gate := env.dev.gate(env.params, s.step >= cfg.BadSteps.After)
+	gate := env.dev.gate(env.params, true, s.step >= cfg.BadSteps.After)
 	env.opt.Step(env.params, met.LR, gate)
 	autodiff.ZeroGrad(env.params)
 	s.step++
@@ -170,85 +169,90 @@ func (r Run) readStepStats(dev *deviceSteps, s *runState, met *StepMetrics) erro
 	return nil
 }
 
-// stepDataParallel runs a step of one rank: micro-batch losses are read on
-// the host (they ride the first gradient bucket to the other ranks), the
-// last micro-batch's backward hands gradients to the reducer as they
-// complete, and the update is skipped on every rank when any was bad.
+// stepDataParallel runs a step of one rank with no host synchronisation
+// of its own: every micro-batch's backward runs, the last one's loss is
+// multiplied by the rank's poison (1, or NaN after a bad loss) so that a
+// bad rank makes every rank's averaged gradient NaN, and the gate then
+// skips the update on every rank alike. Losses and rank 0's command travel
+// as a control message at logging steps only (agreeLogged).
 func (r Run) stepDataParallel(ctx context.Context, env *stepEnv, s *runState, met *StepMetrics, cmd command) (command, error) {
 	cfg, d, red := r.Config, r.Dist, env.red
-	lossSum, bad, prepared := 0.0, false, false
 	for micro := 0; micro < cfg.Accumulate; micro++ {
-		res, em, b, err := r.microBatch(env, s, met, !bad)
+		res, em, b, err := r.microBatch(env, s, met, true)
 		if err != nil {
 			b.Release()
-			return cmd, err
+			return cmdNone, err
 		}
-		if !bad {
-			loss := res.Loss.Item()
-			lossSum += loss
-			if math.IsNaN(loss) || math.IsInf(loss, 0) || (s.step >= cfg.BadSteps.After && loss > cfg.BadSteps.MaxLoss) {
-				bad = true
-			} else if micro == cfg.Accumulate-1 {
-				red.prepare(ctx, lossSum/float64(cfg.Accumulate), false, cmd)
-				prepared = true
-				backward(env.m, em, res, env.params, red.ready, met)
-			} else {
-				backward(env.m, em, res, env.params, nil, met)
-			}
+		env.dev.addLoss(res.Loss.Value(), micro == 0)
+		if micro == cfg.Accumulate-1 {
+			p := env.dev.poison(s.step >= cfg.BadSteps.After)
+			res.Loss = autodiff.Mul(res.Loss, env.tp.Const(p.Reshape(res.Loss.Value().Shape()...)))
+			red.prepare(ctx)
+			backward(env.m, em, res, env.params, red.ready, met)
+		} else {
+			backward(env.m, em, res, env.params, nil, met)
 		}
 		met.EngineBytes = max(met.EngineBytes, env.tp.Backend().MemStats().InUseBytes)
 		env.tp.Reset()
 		b.Release()
 	}
-	if !prepared {
-		red.prepare(ctx, math.NaN(), true, cmd)
-	}
-	loss, anyBad, agreed, wait, err := red.finish()
+	wait, err := red.finish()
 	if err != nil {
-		return cmd, fmt.Errorf("step %d: gradient all-reduce: %w", s.step+1, err)
+		return cmdNone, fmt.Errorf("step %d: gradient all-reduce: %w", s.step+1, err)
 	}
-	met.Loss, met.Logged, cmd = loss, true, agreed
-	dm := DistStepMetrics{Rank: d.rank(), World: d.world(), Generation: d.Generation, Step: s.step + 1,
-		CollectiveWaitMs: ms(wait), Arrival: red.arrival, Loss: loss}
-	err = r.updateDataParallel(env, s, met, anyBad)
+	to := time.Now()
+	met.LR = env.sched.LR(s.step)
+	gate := env.dev.gate(env.params, false, false)
+	env.opt.Step(env.params, met.LR, gate)
+	autodiff.ZeroGrad(env.params)
+	s.step++
+	met.OptimizerMs = ms(time.Since(to))
+	if s.pending == cmdNone {
+		s.pending = cmd
+	}
+	cmd = cmdNone
+	if r.logDue(s.step) {
+		if cmd, err = r.agreeLogged(ctx, env.dev, s, met); err != nil {
+			return cmdNone, updatedError{err}
+		}
+	}
 	if d.OnStep != nil {
-		dm.StepMs, dm.DataWaitMs, dm.ComputeMs = ms(time.Since(met.Time)), met.DataWaitMs, met.ForwardMs+met.BackwardMs
-		dm.SamplesPerSec = float64(cfg.Batch*cfg.Accumulate) / time.Since(met.Time).Seconds()
-		d.OnStep(dm)
+		d.OnStep(DistStepMetrics{Rank: d.rank(), World: d.world(), Generation: d.Generation, Step: s.step,
+			CollectiveWaitMs: ms(wait), Arrival: red.arrival, Loss: s.loss,
+			StepMs: ms(time.Since(met.Time)), DataWaitMs: met.DataWaitMs, ComputeMs: met.ForwardMs + met.BackwardMs,
+			SamplesPerSec: float64(cfg.Batch*cfg.Accumulate) / time.Since(met.Time).Seconds()})
 	}
-	return cmd, err
+	return cmd, nil
 }
 
-// updateDataParallel applies a data-parallel rank's update from the
-// averaged gradients, or skips it when any rank was bad (or the norm is
-// not finite), keeping the skip counters on the host.
-func (r Run) updateDataParallel(env *stepEnv, s *runState, met *StepMetrics, bad bool) error {
-	cfg := r.Config
-	to := time.Now()
-	if !bad {
-		if cfg.Accumulate > 1 {
-			ScaleGrads(env.params, 1/float64(cfg.Accumulate))
-		}
-		met.GradNorm = ClipGradNorm(env.params, clipOf(cfg))
-		bad = math.IsNaN(met.GradNorm) || math.IsInf(met.GradNorm, 0)
+// updatedError is a step's failure after its update was applied: an
+// interrupt checkpoints that step as completed, with the loader where the
+// step left it.
+type updatedError struct{ err error }
+
+func (e updatedError) Error() string { return e.err.Error() }
+func (e updatedError) Unwrap() error { return e.err }
+
+// agreeLogged reads this rank's step statistics (one host synchronisation
+// per logging interval) and exchanges them with the other ranks on the
+// control communicator: the logged loss is the mean over ranks, and rank
+// 0's pending command is obeyed by every rank at this step. The skip
+// counters come from the gate, which saw the same averaged gradient on
+// every rank, so every rank stops alike after too many bad steps.
+func (r Run) agreeLogged(ctx context.Context, dev *deviceSteps, s *runState, met *StepMetrics) (command, error) {
+	if err := r.readStepStats(dev, s, met); err != nil {
+		return cmdNone, err
 	}
-	met.LR = env.sched.LR(s.step)
-	s.step++
-	if bad {
-		s.skipped++
-		s.consecutive++
-		met.Skipped = true
-		r.Log.Warn().Int("step", s.step).Float64("loss", met.Loss).Float64("grad_norm", met.GradNorm).Msg("bad step skipped")
-	} else {
-		s.consecutive = 0
-		env.opt.Step(env.params, met.LR, nil)
+	mine := rankStepStats{Loss: met.Loss, Command: s.pending}
+	all, err := collective.Exchange(ctx, r.Dist.control(), &mine)
+	if err != nil {
+		return cmdNone, fmt.Errorf("step %d: exchanging step statistics: %w", s.step, err)
 	}
-	autodiff.ZeroGrad(env.params)
-	met.OptimizerMs = ms(time.Since(to))
-	if bad && s.consecutive >= cfg.BadSteps.MaxConsecutive {
-		return fmt.Errorf("step %d: %d consecutive bad steps (NaN/Inf or loss above %g): stopping; lower the learning rate or check the data", s.step, s.consecutive, cfg.BadSteps.MaxLoss)
-	}
-	return nil
+	s.pending = cmdNone
+	var cmd command
+	met.Loss, cmd = agreeStep(all)
+	s.loss = met.Loss
+	return cmd, nil
 }
 
 // clipOf is the gradient clipping norm (+Inf: none).

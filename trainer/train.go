@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -87,13 +88,12 @@ func (r Run) setUp(ctx context.Context) (ss *session, err error) {
 	if err := ss.restore(); err != nil {
 		return nil, err
 	}
+	dt, _ := tensor.ParseDType(cfg.DType)
+	env.dev = newDeviceSteps(ss.be, dt, cfg, ss.s.skipped, ss.s.consecutive)
 	if ss.d != nil {
-		if env.red, err = newReducer(ss.d.Comm, ss.d.Control, env.params, ss.d.FirstBucketBytes, ss.d.BucketBytes); err != nil {
+		if env.red, err = newReducer(ss.d.Comm, env.params, ss.d.FirstBucketBytes, ss.d.BucketBytes); err != nil {
 			return nil, err
 		}
-	} else {
-		dt, _ := tensor.ParseDType(cfg.DType)
-		env.dev = newDeviceSteps(ss.be, dt, cfg, ss.s.skipped, ss.s.consecutive)
 	}
 	ss.sum = Summary{Model: env.m, Rank: ss.d.rank()}
 	return ss, nil
@@ -224,6 +224,9 @@ func (ss *session) loop() (Summary, error) {
 		atStep := env.loader.State()
 		met, cmd, err := r.step(ss.ctx, env, &ss.s)
 		if ss.cut(err) {
+			if errors.As(err, new(updatedError)) {
+				atStep = env.loader.State() // the step completed
+			}
 			return ss.interrupted(atStep)
 		}
 		if err != nil {
