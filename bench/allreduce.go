@@ -95,6 +95,14 @@ type AllReduceRow struct {
 	GOMAXPROCS int `json:"gomaxprocs"`
 	// BusOverLoopback is busbw over the loopback baseline.
 	BusOverLoopback float64 `json:"busbw_over_loopback"`
+	// CPUBusy is the share of the machine's CPUs the ranks kept busy in
+	// the timed rounds (1: every CPU all the time).
+	CPUBusy float64 `json:"cpu_busy"`
+	// CPUBoundBusBW is the most busbw the machine's CPUs allow at the
+	// loopback baseline's CPU cost per byte (see addRingCPU), and
+	// BusOverCPUBound the measured busbw over it.
+	CPUBoundBusBW   float64 `json:"cpu_bound_busbw_gbs"`
+	BusOverCPUBound float64 `json:"busbw_over_cpu_bound"`
 }
 
 // AllReduceResult is the benchmark's outcome (JSON as `fdsm bench allreduce
@@ -102,6 +110,9 @@ type AllReduceRow struct {
 type AllReduceResult struct {
 	Results     []AllReduceRow `json:"results"`
 	LoopbackGBs float64        `json:"loopback_gbs"` // one TCP stream between two processes
+	// LoopbackCPUPerGB is the CPU seconds sender and receiver spend
+	// together per GB of the baseline stream.
+	LoopbackCPUPerGB float64 `json:"loopback_cpu_s_per_gb"`
 	ChunkBytes  int            `json:"chunk_bytes"`
 	Rounds      int            `json:"rounds"`
 	CPUs        int            `json:"cpus"`
@@ -112,13 +123,15 @@ func (r AllReduceResult) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "all-reduce benchmark: TCP ring on loopback, float32 sum, chunk %s, %d CPUs, median of %d rounds\n",
 		formatBytes(r.ChunkBytes), r.CPUs, r.Rounds)
-	fmt.Fprintf(&b, "loopback baseline (one TCP stream, two processes): %.2f GB/s\n", r.LoopbackGBs)
-	fmt.Fprintf(&b, "%4s %10s %12s %12s %12s %14s %11s\n", "np", "size", "time ms", "algbw GB/s", "busbw GB/s",
-		"busbw/loopback", "GOMAXPROCS")
+	fmt.Fprintf(&b, "loopback baseline (one TCP stream, two processes): %.2f GB/s, %.2f CPU s per GB (sender + receiver)\n",
+		r.LoopbackGBs, r.LoopbackCPUPerGB)
+	fmt.Fprintf(&b, "%4s %10s %12s %12s %12s %14s %9s %13s %11s\n", "np", "size", "time ms", "algbw GB/s", "busbw GB/s",
+		"busbw/loopback", "CPU busy", "busbw/CPU cap", "GOMAXPROCS")
 	for _, row := range r.Results {
-		fmt.Fprintf(&b, "%4d %10s %12.3f %12.3f %12.3f %14.2f %11d\n", row.NP, formatBytes(row.Bytes), row.Ms,
-			row.AlgBW, row.BusBW, row.BusOverLoopback, row.GOMAXPROCS)
+		fmt.Fprintf(&b, "%4d %10s %12.3f %12.3f %12.3f %14.2f %9.2f %13.2f %11d\n", row.NP, formatBytes(row.Bytes), row.Ms,
+			row.AlgBW, row.BusBW, row.BusOverLoopback, row.CPUBusy, row.BusOverCPUBound, row.GOMAXPROCS)
 	}
+	fmt.Fprintf(&b, "CPU cap: the busbw %d CPUs allow when every byte costs what the baseline's does: CPUs / (np · CPU s per GB)\n", r.CPUs)
 	return b.String()
 }
 
@@ -199,6 +212,14 @@ func AllReduce(opts AllReduceOptions) (AllReduceResult, error) {
 	opts.Progress("loopback baseline")
 	var lb float64
 	err := runWorkers(opts.Worker, spec, []string{"loopback-recv", "loopback-send"}, func(dir string) error {
+		var recv, send []cpuSpan
+		if err := readJSON(cpuFile(dir, "loopback-recv", 0), &recv); err != nil {
+			return err
+		}
+		if err := readJSON(cpuFile(dir, "loopback-send", 1), &send); err != nil { // the sender is rank 1
+			return err
+		}
+		res.LoopbackCPUPerGB = loopbackCPUPerGB(send, recv)
 		return readJSON(filepath.Join(dir, "loopback.json"), &lb)
 	})
 	if err != nil {
@@ -215,7 +236,15 @@ func AllReduce(opts AllReduceOptions) (AllReduceResult, error) {
 		}
 		var rows []AllReduceRow
 		err := runWorkers(opts.Worker, spec, roles, func(dir string) error {
-			return readJSON(filepath.Join(dir, "ring.json"), &rows)
+			if err := readJSON(filepath.Join(dir, "ring.json"), &rows); err != nil {
+				return err
+			}
+			spans, err := readCPU(dir, "ring", np)
+			if err != nil {
+				return err
+			}
+			addRingCPU(rows, spans, res.CPUs, res.LoopbackCPUPerGB)
+			return nil
 		})
 		if err != nil {
 			return res, fmt.Errorf("bench allreduce: %d processes: %w", np, err)
@@ -400,6 +429,7 @@ func ringWorker(dir string, rank int, spec arSpec) error {
 
 	be := tensor.NewCPU()
 	var rows []AllReduceRow
+	var spans []cpuSpan
 	for _, size := range spec.Sizes {
 		count := max(1, size/4)
 		buf := tensor.NewHostTensor(be, tensor.Shape{count}, make([]float32, count), nil) // zeros stay zeros
@@ -418,6 +448,7 @@ func ringWorker(dir string, rank int, spec arSpec) error {
 			return err
 		}
 		times := make([]float64, spec.Rounds)
+		meter := startCPU()
 		for i := range times {
 			if err := comm.Barrier(ctx); err != nil {
 				return err
@@ -428,11 +459,15 @@ func ringWorker(dir string, rank int, spec arSpec) error {
 			}
 			times[i] = time.Since(start).Seconds() / float64(iters)
 		}
+		spans = append(spans, meter.stop(4*count))
 		sec := median(times)
 		bytes := 4 * count
 		algbw := float64(bytes) / sec / 1e9
 		rows = append(rows, AllReduceRow{NP: spec.NP, Bytes: bytes, Ms: sec * 1e3, AlgBW: algbw,
 			BusBW: algbw * 2 * float64(spec.NP-1) / float64(spec.NP), GOMAXPROCS: runtime.GOMAXPROCS(0)})
+	}
+	if err := writeJSONAtomic(cpuFile(dir, "ring", rank), spans); err != nil {
+		return err
 	}
 	if rank == 0 {
 		return writeJSONAtomic(filepath.Join(dir, "ring.json"), rows)
@@ -465,7 +500,11 @@ func loopbackReceiver(dir string, spec arSpec) error {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(spec.Timeout))
 	buf := make([]byte, loopbackIO)
-	for range spec.Rounds + 1 {
+	var meter cpuMeter
+	for round := range spec.Rounds + 1 {
+		if round == 1 {
+			meter = startCPU() // after the warm-up, as the sender times
+		}
 		if _, err := io.CopyBuffer(io.Discard, io.LimitReader(conn, int64(spec.LoopbackBytes)), buf); err != nil {
 			return err
 		}
@@ -473,7 +512,7 @@ func loopbackReceiver(dir string, spec arSpec) error {
 			return err
 		}
 	}
-	return nil
+	return writeJSONAtomic(cpuFile(dir, "loopback-recv", 0), []cpuSpan{meter.stop(0)})
 }
 
 // loopbackSender streams to the receiver and writes the median throughput
@@ -496,7 +535,11 @@ func loopbackSender(dir string, spec arSpec) error {
 	buf := make([]byte, loopbackIO)
 	var ack [1]byte
 	rates := make([]float64, 0, spec.Rounds)
+	var meter cpuMeter
 	for round := range spec.Rounds + 1 {
+		if round == 1 {
+			meter = startCPU()
+		}
 		start := time.Now()
 		for left := spec.LoopbackBytes; left > 0; {
 			n, err := conn.Write(buf[:min(left, len(buf))])
@@ -511,6 +554,11 @@ func loopbackSender(dir string, spec arSpec) error {
 		if round > 0 {
 			rates = append(rates, float64(spec.LoopbackBytes)/time.Since(start).Seconds()/1e9)
 		}
+	}
+	span := meter.stop(0)
+	span.Moved = float64(spec.Rounds) * float64(spec.LoopbackBytes)
+	if err := writeJSONAtomic(cpuFile(dir, "loopback-send", 1), []cpuSpan{span}); err != nil {
+		return err
 	}
 	return writeJSONAtomic(filepath.Join(dir, "loopback.json"), median(rates))
 }

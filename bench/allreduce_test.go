@@ -29,8 +29,8 @@ func TestAllReduceBenchmarkRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.LoopbackGBs <= 0 {
-		t.Errorf("loopback throughput %v", res.LoopbackGBs)
+	if res.LoopbackGBs <= 0 || res.LoopbackCPUPerGB <= 0 {
+		t.Errorf("loopback throughput %v, %v CPU s per GB", res.LoopbackGBs, res.LoopbackCPUPerGB)
 	}
 	if len(res.Results) != 4 {
 		t.Fatalf("%d rows, want 4: %+v", len(res.Results), res.Results)
@@ -42,6 +42,15 @@ func TestAllReduceBenchmarkRuns(t *testing.T) {
 		}
 		if row.Ms <= 0 || row.AlgBW <= 0 || row.GOMAXPROCS < 1 {
 			t.Errorf("row %d: %+v", i, row)
+		}
+		// The CPU accounting: the ranks were busy some of the time, and
+		// the cap is CPUs / (np · the baseline's CPU seconds per GB).
+		if row.CPUBusy < 0 || row.CPUBusy > 1.5 || (np == 3 && row.Bytes > 1<<16 && row.CPUBusy == 0) {
+			t.Errorf("row %d: CPU busy %v", i, row.CPUBusy)
+		}
+		wantCap := float64(res.CPUs) / (float64(np) * res.LoopbackCPUPerGB)
+		if math.Abs(row.CPUBoundBusBW-wantCap) > 1e-9*wantCap || math.Abs(row.BusOverCPUBound-row.BusBW/wantCap) > 1e-9 {
+			t.Errorf("row %d: CPU cap %v (ratio %v), want %v", i, row.CPUBoundBusBW, row.BusOverCPUBound, wantCap)
 		}
 		wantBus := row.AlgBW * 2 * float64(np-1) / float64(np)
 		if math.Abs(row.BusBW-wantBus) > 1e-9*wantBus || math.Abs(row.BusOverLoopback-row.BusBW/res.LoopbackGBs) > 1e-9 {
