@@ -94,7 +94,7 @@ func Grad(outputs, wrt []*Var, opts GradOptions) []*Var {
 				panic(fmt.Sprintf("autodiff: seed %v for output %v", seed.Shape(), out.Shape()))
 			}
 		} else {
-			seed = tp.Full(out.DType(), 1, out.Shape()...)
+			seed = tp.fullOn(out.value.Backend(), out.DType(), 1, out.Shape()...)
 		}
 		ct[out.id] = accumulate(ct[out.id], seed)
 	}
@@ -145,7 +145,7 @@ func Grad(outputs, wrt []*Var, opts GradOptions) []*Var {
 		} else if g := untracked[j]; g != nil {
 			res[j] = g
 		} else {
-			res[j] = tp.Zeros(w.DType(), w.Shape()...)
+			res[j] = tp.fullOn(w.value.Backend(), w.DType(), 0, w.Shape()...)
 		}
 	}
 	return res
@@ -193,7 +193,7 @@ func readiness(tp *Tape, wrt []*Var, lo, n int, ct []*Var, onReady func(int, *Va
 				g = ct[w.id]
 			}
 			if g == nil {
-				g = tp.Zeros(w.DType(), w.Shape()...)
+				g = tp.fullOn(w.value.Backend(), w.DType(), 0, w.Shape()...)
 				if w.id >= 0 {
 					ct[w.id] = g // so Grad returns the same Var
 				} else {

@@ -16,8 +16,9 @@ func binary(kind tensor.BinaryOp, a, b *Var) *Var {
 	if err != nil {
 		panic(fmt.Sprintf("autodiff: %s: %v", kind, err))
 	}
-	out := tp.alloc(a.value.DType(), shape...)
-	tp.be.Binary(kind, out, a.value, b.value)
+	be := deviceOf(kind.String(), a, b)
+	out := tp.alloc(be, a.value.DType(), shape...)
+	be.Binary(kind, out, a.value, b.value)
 	return tp.record(binaryOp{kind}, out, a, b)
 }
 
@@ -54,8 +55,9 @@ func comparison(kind tensor.BinaryOp, a, b *Var) *Var {
 	if err != nil {
 		panic(fmt.Sprintf("autodiff: %s: %v", kind, err))
 	}
-	out := tp.alloc(a.value.DType(), shape...)
-	tp.be.Binary(kind, out, a.value, b.value)
+	be := deviceOf(kind.String(), a, b)
+	out := tp.alloc(be, a.value.DType(), shape...)
+	be.Binary(kind, out, a.value, b.value)
 	return tp.Const(out)
 }
 
@@ -126,8 +128,9 @@ func (o scaleOp) Name() string { return "scale" }
 // Scale returns c*x.
 func Scale(x *Var, c float64) *Var {
 	tp := tapeOf(x)
-	out := tp.alloc(x.value.DType(), x.value.Shape()...)
-	tp.be.ScalarOp(tensor.OpMul, out, x.value, c, false)
+	be := deviceOf("scale", x)
+	out := tp.alloc(be, x.value.DType(), x.value.Shape()...)
+	be.ScalarOp(tensor.OpMul, out, x.value, c, false)
 	return tp.record(scaleOp{c}, out, x)
 }
 
@@ -142,8 +145,9 @@ func (o addScalarOp) Name() string { return "add_scalar" }
 // AddScalar returns x+c.
 func AddScalar(x *Var, c float64) *Var {
 	tp := tapeOf(x)
-	out := tp.alloc(x.value.DType(), x.value.Shape()...)
-	tp.be.ScalarOp(tensor.OpAdd, out, x.value, c, false)
+	be := deviceOf("add_scalar", x)
+	out := tp.alloc(be, x.value.DType(), x.value.Shape()...)
+	be.ScalarOp(tensor.OpAdd, out, x.value, c, false)
 	return tp.record(addScalarOp{c}, out, x)
 }
 
@@ -156,8 +160,8 @@ func OneMinus(x *Var) *Var { return AddScalar(Neg(x), 1) }
 
 // scalarTensor returns a one-element tensor owned by the tape (for a
 // broadcast; scalar operands of elementwise ops use Backend.ScalarOp).
-func (tp *Tape) scalarTensor(dt tensor.DType, c float64) *tensor.Tensor {
-	s := tp.alloc(dt)
-	tp.be.Fill(s, c)
+func (tp *Tape) scalarTensor(be tensor.Backend, dt tensor.DType, c float64) *tensor.Tensor {
+	s := tp.alloc(be, dt)
+	be.Fill(s, c)
 	return s
 }

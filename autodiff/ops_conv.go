@@ -24,8 +24,9 @@ func Conv2D(x, w *Var, p tensor.ConvParams) *Var {
 		panic(fmt.Sprintf("autodiff: conv2d of x%v with w%v", xs, ws))
 	}
 	oh, ow := p.OutSize(xs[2], xs[3], ws[2], ws[3])
-	out := tp.alloc(x.value.DType(), xs[0], ws[0], oh, ow)
-	tp.be.Conv2D(out, x.value, w.value, p)
+	be := deviceOf("Conv2D", x, w)
+	out := tp.alloc(be, x.value.DType(), xs[0], ws[0], oh, ow)
+	be.Conv2D(out, x.value, w.value, p)
 	return tp.record(conv2dOp{p}, out, x, w)
 }
 
@@ -47,8 +48,9 @@ func (convInputGradOp) Name() string { return "conv2d_input_grad" }
 
 func conv2dInputGrad(gy, w *Var, xShape tensor.Shape, p tensor.ConvParams) *Var {
 	tp := tapeOf(gy, w)
-	out := tp.alloc(gy.value.DType(), xShape...)
-	tp.be.Conv2DInputGrad(out, gy.value, w.value, p)
+	be := deviceOf("Conv2DInputGrad", gy, w)
+	out := tp.alloc(be, gy.value.DType(), xShape...)
+	be.Conv2DInputGrad(out, gy.value, w.value, p)
 	return tp.record(convInputGradOp{p}, out, gy, w)
 }
 
@@ -70,8 +72,9 @@ func (convWeightGradOp) Name() string { return "conv2d_weight_grad" }
 
 func conv2dWeightGrad(x, gy *Var, wShape tensor.Shape, p tensor.ConvParams) *Var {
 	tp := tapeOf(x, gy)
-	out := tp.alloc(x.value.DType(), wShape...)
-	tp.be.Conv2DWeightGrad(out, x.value, gy.value, p)
+	be := deviceOf("Conv2DWeightGrad", x, gy)
+	out := tp.alloc(be, x.value.DType(), wShape...)
+	be.Conv2DWeightGrad(out, x.value, gy.value, p)
 	return tp.record(convWeightGradOp{p}, out, x, gy)
 }
 
@@ -99,8 +102,9 @@ func AvgPool2D(x *Var, p tensor.PoolParams) *Var {
 		panic(fmt.Sprintf("autodiff: avg_pool2d of %v", xs))
 	}
 	oh, ow := p.OutSize(xs[2], xs[3])
-	out := tp.alloc(x.value.DType(), xs[0], xs[1], oh, ow)
-	tp.be.AvgPool2D(out, x.value, p)
+	be := deviceOf("AvgPool2D", x)
+	out := tp.alloc(be, x.value.DType(), xs[0], xs[1], oh, ow)
+	be.AvgPool2D(out, x.value, p)
 	return tp.record(avgPoolOp{p}, out, x)
 }
 
@@ -114,8 +118,9 @@ func (avgPoolAdjointOp) Name() string { return "avg_pool2d_adjoint" }
 
 func avgPoolAdjoint(g *Var, xShape tensor.Shape, p tensor.PoolParams) *Var {
 	tp := tapeOf(g)
-	out := tp.alloc(g.value.DType(), xShape...)
-	tp.be.AvgPool2DAdjoint(out, g.value, p)
+	be := deviceOf("AvgPool2DAdjoint", g)
+	out := tp.alloc(be, g.value.DType(), xShape...)
+	be.AvgPool2DAdjoint(out, g.value, p)
 	return tp.record(avgPoolAdjointOp{p}, out, g)
 }
 

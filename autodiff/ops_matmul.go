@@ -34,8 +34,9 @@ func MatMul(a, b *Var, transA, transB bool) *Var {
 	default:
 		shape = []int{m, n}
 	}
-	out := tp.alloc(a.value.DType(), shape...)
-	tp.be.Gemm(transA, transB, 1, a.value, b.value, 0, out)
+	be := deviceOf("Gemm", a, b)
+	out := tp.alloc(be, a.value.DType(), shape...)
+	be.Gemm(transA, transB, 1, a.value, b.value, 0, out)
 	return tp.record(matmulOp{transA, transB}, out, a, b)
 }
 

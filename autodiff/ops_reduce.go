@@ -17,8 +17,9 @@ func SumTo(x *Var, shape tensor.Shape) *Var {
 	if x.value.Shape().Equal(shape) {
 		return x
 	}
-	out := tp.alloc(x.value.DType(), shape...)
-	tp.be.ReduceTo(tensor.ReduceSum, out, x.value)
+	be := deviceOf("ReduceTo", x)
+	out := tp.alloc(be, x.value.DType(), shape...)
+	be.ReduceTo(tensor.ReduceSum, out, x.value)
 	return tp.record(sumToOp{}, out, x)
 }
 
@@ -39,9 +40,10 @@ func BroadcastTo(x *Var, shape tensor.Shape) *Var {
 	if !tensor.CanBroadcastTo(x.value.Shape(), shape) {
 		panic(fmt.Sprintf("autodiff: cannot broadcast %v to %v", x.value.Shape(), shape))
 	}
-	out := tp.alloc(x.value.DType(), shape...)
-	zero := tp.scalarTensor(x.value.DType(), 0)
-	tp.be.Binary(tensor.OpAdd, out, x.value, zero)
+	be := deviceOf("broadcast_to", x)
+	out := tp.alloc(be, x.value.DType(), shape...)
+	zero := tp.scalarTensor(be, x.value.DType(), 0)
+	be.Binary(tensor.OpAdd, out, x.value, zero)
 	return tp.record(broadcastOp{}, out, x)
 }
 
@@ -109,8 +111,9 @@ func (maxToOp) Name() string { return "max_to" }
 func MaxKeep(x *Var, axes ...int) *Var {
 	tp := tapeOf(x)
 	kept, _ := keptShape(x.Shape(), axes)
-	out := tp.alloc(x.value.DType(), kept...)
-	tp.be.ReduceTo(tensor.ReduceMax, out, x.value)
+	be := deviceOf("ReduceTo", x)
+	out := tp.alloc(be, x.value.DType(), kept...)
+	be.ReduceTo(tensor.ReduceMax, out, x.value)
 	return tp.record(maxToOp{}, out, x)
 }
 

@@ -39,8 +39,9 @@ func Transpose(x *Var, perm ...int) *Var {
 	for i, p := range perm {
 		shape[i] = s[p]
 	}
-	out := tp.alloc(x.value.DType(), shape...)
-	tp.be.Transpose(out, x.value, perm)
+	be := deviceOf("Transpose", x)
+	out := tp.alloc(be, x.value.DType(), shape...)
+	be.Transpose(out, x.value, perm)
 	return tp.record(transposeOp{perm}, out, x)
 }
 
@@ -77,8 +78,9 @@ func Slice(x *Var, axis, start, end int) *Var {
 	}
 	shape := s.Clone()
 	shape[axis] = end - start
-	out := tp.alloc(x.value.DType(), shape...)
-	tp.be.Slice(out, x.value, axis, start)
+	be := deviceOf("Slice", x)
+	out := tp.alloc(be, x.value.DType(), shape...)
+	be.Slice(out, x.value, axis, start)
 	return tp.record(sliceOp{axis, start}, out, x)
 }
 
@@ -94,8 +96,9 @@ func (padSliceOp) Name() string { return "pad_slice" }
 // the adjoint of Slice.
 func padSlice(x *Var, shape tensor.Shape, axis, start int) *Var {
 	tp := tapeOf(x)
-	out := tp.allocZeros(x.value.DType(), shape...)
-	tp.be.SetSlice(out, x.value, axis, start)
+	be := deviceOf("SetSlice", x)
+	out := tp.allocZeros(be, x.value.DType(), shape...)
+	be.SetSlice(out, x.value, axis, start)
 	return tp.record(padSliceOp{axis, start}, out, x)
 }
 
@@ -119,8 +122,9 @@ func Concat(axis int, xs ...*Var) *Var {
 		ts[i] = x.value
 		shape[axis] += x.value.Shape()[axis]
 	}
-	out := tp.alloc(xs[0].value.DType(), shape...)
-	tp.be.Concat(out, ts, axis)
+	be := deviceOf("Concat", xs...)
+	out := tp.alloc(be, xs[0].value.DType(), shape...)
+	be.Concat(out, ts, axis)
 	return tp.record(concatOp{axis}, out, xs...)
 }
 

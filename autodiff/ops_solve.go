@@ -19,8 +19,9 @@ func Solve(a, b *Var) (*Var, error) {
 	if len(as) != 2 || as[0] != as[1] || (len(bs) != 1 && len(bs) != 2) || bs[0] != as[0] {
 		panic(fmt.Sprintf("autodiff: solve with a%v and b%v", as, bs))
 	}
-	out := tp.alloc(a.value.DType(), bs...)
-	if err := tp.be.Solve(out, a.value, b.value); err != nil {
+	be := deviceOf("Solve", a, b)
+	out := tp.alloc(be, a.value.DType(), bs...)
+	if err := be.Solve(out, a.value, b.value); err != nil {
 		return nil, err
 	}
 	return tp.record(solveOp{}, out, a, b), nil

@@ -10,8 +10,9 @@ func (o unaryOp) Name() string { return o.kind.String() }
 
 func unary(kind tensor.UnaryOp, x *Var) *Var {
 	tp := tapeOf(x)
-	out := tp.alloc(x.value.DType(), x.value.Shape()...)
-	tp.be.Unary(kind, out, x.value)
+	be := deviceOf(kind.String(), x)
+	out := tp.alloc(be, x.value.DType(), x.value.Shape()...)
+	be.Unary(kind, out, x.value)
 	return tp.record(unaryOp{kind}, out, x)
 }
 
@@ -68,8 +69,9 @@ func Step(x *Var) *Var { return constUnary(tensor.OpStep, x) }
 
 func constUnary(kind tensor.UnaryOp, x *Var) *Var {
 	tp := tapeOf(x)
-	out := tp.alloc(x.value.DType(), x.value.Shape()...)
-	tp.be.Unary(kind, out, x.value)
+	be := deviceOf(kind.String(), x)
+	out := tp.alloc(be, x.value.DType(), x.value.Shape()...)
+	be.Unary(kind, out, x.value)
 	return tp.Const(out)
 }
 

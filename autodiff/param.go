@@ -46,7 +46,6 @@ func BackwardReady(output *Var, params []*Param, onReady func(*Param)) {
 
 func backward(output, seed *Var, params []*Param, onReady func(*Param)) {
 	tp := tapeOf(output)
-	be := tp.be
 	wrt := make([]*Var, 0, len(params))
 	used := make([]*Param, 0, len(params))
 	var unused []*Param
@@ -58,7 +57,9 @@ func backward(output, seed *Var, params []*Param, onReady func(*Param)) {
 			unused = append(unused, p)
 		}
 	}
+	// A gradient lives on its parameter's device.
 	addInto := func(p *Param, g *tensor.Tensor) {
+		be := p.Value.Backend()
 		if p.Grad == nil {
 			p.Grad = be.Zeros(p.Value.DType(), p.Value.Shape()...)
 		}
@@ -85,7 +86,7 @@ func backward(output, seed *Var, params []*Param, onReady func(*Param)) {
 	if onReady != nil {
 		for _, p := range unused {
 			if p.Grad == nil {
-				p.Grad = be.Zeros(p.Value.DType(), p.Value.Shape()...)
+				p.Grad = p.Value.Backend().Zeros(p.Value.DType(), p.Value.Shape()...)
 			}
 			onReady(p)
 		}

@@ -47,7 +47,7 @@ func (tp *Tape) Backend() tensor.Backend { return tp.be }
 // use panics. Tensors passed to Leaf, Const or Param are not released.
 func (tp *Tape) Reset() {
 	for i, t := range tp.owned {
-		tp.be.Release(t)
+		t.Backend().Release(t)
 		tp.owned[i] = nil
 	}
 	tp.owned = tp.owned[:0]
@@ -184,24 +184,46 @@ func (tp *Tape) Param(p *Param) *Var {
 	return v
 }
 
-// alloc returns a tensor owned by the tape.
-func (tp *Tape) alloc(dt tensor.DType, shape ...int) *tensor.Tensor {
-	t := tp.be.Empty(dt, shape...)
+// alloc returns a tensor on be owned by the tape.
+func (tp *Tape) alloc(be tensor.Backend, dt tensor.DType, shape ...int) *tensor.Tensor {
+	t := be.Empty(dt, shape...)
 	tp.owned = append(tp.owned, t)
 	return t
 }
 
-func (tp *Tape) allocZeros(dt tensor.DType, shape ...int) *tensor.Tensor {
-	t := tp.be.Zeros(dt, shape...)
+func (tp *Tape) allocZeros(be tensor.Backend, dt tensor.DType, shape ...int) *tensor.Tensor {
+	t := be.Zeros(dt, shape...)
 	tp.owned = append(tp.owned, t)
 	return t
 }
 
-// Full returns a constant of the given shape filled with v.
-func (tp *Tape) Full(dt tensor.DType, v float64, shape ...int) *Var {
-	t := tp.alloc(dt, shape...)
-	tp.be.Fill(t, v)
+// deviceOf returns the backend that holds every v's value: an operation
+// runs on its inputs' device. Inputs on different devices are an error;
+// To moves a Var.
+func deviceOf(op string, vs ...*Var) tensor.Backend {
+	var be tensor.Backend
+	for _, v := range vs {
+		b := v.value.Backend()
+		if be == nil {
+			be = b
+		} else if b != be {
+			panic(fmt.Sprintf("autodiff: %s mixes tensors on %s and %s: move one with autodiff.To", op, be.Name(), b.Name()))
+		}
+	}
+	return be
+}
+
+// fullOn returns a constant on be of the given shape filled with v.
+func (tp *Tape) fullOn(be tensor.Backend, dt tensor.DType, v float64, shape ...int) *Var {
+	t := tp.alloc(be, dt, shape...)
+	be.Fill(t, v)
 	return tp.Const(t)
+}
+
+// Full returns a constant of the given shape filled with v, on the tape's
+// backend.
+func (tp *Tape) Full(dt tensor.DType, v float64, shape ...int) *Var {
+	return tp.fullOn(tp.be, dt, v, shape...)
 }
 
 // Zeros returns a constant zero tensor.
@@ -209,7 +231,7 @@ func (tp *Tape) Zeros(dt tensor.DType, shape ...int) *Var { return tp.Full(dt, 0
 
 // Random returns a constant filled from dist.
 func (tp *Tape) Random(dt tensor.DType, dist tensor.Distribution, rng *tensor.RNG, shape ...int) *Var {
-	t := tp.alloc(dt, shape...)
+	t := tp.alloc(tp.be, dt, shape...)
 	tp.be.Random(t, dist, rng)
 	return tp.Const(t)
 }
