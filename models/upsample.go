@@ -28,7 +28,7 @@ func UpsampleBilinear(x *ad.Var, outH, outW int) *ad.Var {
 		return x
 	}
 	tp, dt := x.Tape(), x.DType()
-	be := tp.Backend()
+	be := x.Value().Backend() // x's device: a tape may span several
 	interp := func(in, out int) *ad.Var {
 		return tp.Const(Constant(be, dt, fmt.Sprintf("bilinear %d->%d", in, out), tensor.Shape{out, in},
 			func() []float64 { return interpMatrix(in, out) }))

@@ -176,7 +176,7 @@ type sigmaLevels interface{ Sigmas() []float64 }
 
 func sigmasOf(name string, s models.Score) ([]float64, error) {
 	sl, ok := s.(sigmaLevels)
-	if !ok {
+	if !ok || len(sl.Sigmas()) == 0 {
 		return nil, fmt.Errorf("objective %s: score network %s has no noise schedule", name, s.Spec().Kind)
 	}
 	return sl.Sigmas(), nil
