@@ -1,6 +1,8 @@
 // Package device names the backends a command can compute on and opens
-// them: "cpu" (the default), "devsim:N" (the strict simulated device of
-// package tensor/devsim) and, once the CUDA backend exists, "cuda:N".
+// them: "cpu" (the default, also "cpu:0"), "cpu:N" (logical CPU devices of
+// their own, on the same cores, for device groups), "devsim:N" (the strict
+// simulated device of package tensor/devsim) and, once the CUDA backend
+// exists, "cuda:N".
 // Commands take --device NAME and configs may set device: NAME; models,
 // objectives and the trainer get their backend from here, so nothing else
 // names the CPU.
@@ -20,8 +22,12 @@ import (
 const Default = "cpu"
 
 // SimDevices is the number of simulated devices, devsim:0 to
-// devsim:SimDevices-1 (a node of eight, as a GPU node has).
-const SimDevices = 8
+// devsim:SimDevices-1 (a node of eight, as a GPU node has); LogicalCPUs
+// the number of CPU devices, cpu:0 (the CPU itself) to cpu:7.
+const (
+	SimDevices  = 8
+	LogicalCPUs = 8
+)
 
 // Error is a device name that cannot be opened. Commands report it as a
 // usage error (exit code 2) before anything is written.
@@ -35,12 +41,13 @@ func (e *Error) Error() string {
 
 // Available lists the device names this binary can open on this machine.
 func Available() []string {
-	return []string{"cpu", fmt.Sprintf("devsim:0..%d", SimDevices-1)}
+	return []string{"cpu", fmt.Sprintf("cpu:1..%d", LogicalCPUs-1), fmt.Sprintf("devsim:0..%d", SimDevices-1)}
 }
 
 var (
 	mu   sync.Mutex
 	sims = map[int]*devsim.Device{}
+	cpus = map[int]*tensor.CPU{}
 )
 
 // Open returns the backend for name ("" is Default). Devices live for the
@@ -52,7 +59,17 @@ func Open(name string) (tensor.Backend, error) {
 	}
 	switch kind {
 	case "cpu":
-		return tensor.DefaultCPU(), nil
+		if index == 0 {
+			return tensor.DefaultCPU(), nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		c, ok := cpus[index]
+		if !ok {
+			c = tensor.NewLogicalCPU(fmt.Sprintf("cpu:%d", index))
+			cpus[index] = c
+		}
+		return c, nil
 	case "devsim":
 		mu.Lock()
 		defer mu.Unlock()
@@ -79,7 +96,7 @@ func Canonical(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if kind == "cpu" {
+	if kind == "cpu" && index == 0 {
 		return "cpu", nil
 	}
 	return fmt.Sprintf("%s:%d", kind, index), nil
@@ -99,8 +116,8 @@ func parse(name string) (kind string, index int, err error) {
 	}
 	switch kind {
 	case "cpu":
-		if index != 0 {
-			return "", 0, &Error{name, "there is one CPU device, cpu (it uses every core)"}
+		if index >= LogicalCPUs {
+			return "", 0, &Error{name, fmt.Sprintf("there are %d CPU devices, cpu (cpu:0) to cpu:%d, all on the same cores", LogicalCPUs, LogicalCPUs-1)}
 		}
 	case "devsim":
 		if index >= SimDevices {
@@ -112,4 +129,26 @@ func parse(name string) (kind string, index int, err error) {
 		return "", 0, &Error{name, "unknown device kind " + strconv.Quote(kind)}
 	}
 	return kind, index, nil
+}
+
+// Group returns the names of a group of k devices led by lead: lead and
+// the k-1 devices of its kind after it ("devsim:2", 3 gives devsim:2,
+// devsim:3, devsim:4; "cpu" gives cpu, cpu:1, cpu:2).
+func Group(lead string, k int) ([]string, error) {
+	kind, index, err := parse(lead)
+	if err != nil {
+		return nil, err
+	}
+	if k < 1 {
+		return nil, fmt.Errorf("a device group needs at least one device, got %d", k)
+	}
+	names := make([]string, k)
+	for i := range names {
+		name := fmt.Sprintf("%s:%d", kind, index+i)
+		if err := Check(name); err != nil {
+			return nil, fmt.Errorf("a group of %d devices from %s: %w", k, lead, err)
+		}
+		names[i], _ = Canonical(name)
+	}
+	return names, nil
 }

@@ -2,6 +2,7 @@ package device
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -31,7 +32,7 @@ func TestOpen(t *testing.T) {
 // is available.
 func TestBadNames(t *testing.T) {
 	for name, why := range map[string]string{
-		"cpu:7":    "one CPU device",
+		"cpu:8":    "cpu (cpu:0) to cpu:7",
 		"devsim:8": "devsim:0 to devsim:7",
 		"devsim:x": "not a device index",
 		"cuda:0":   "no CUDA backend",
@@ -43,7 +44,7 @@ func TestBadNames(t *testing.T) {
 		if !errors.As(err, &de) {
 			t.Fatalf("Open(%q): error %v, want *Error", name, err)
 		}
-		for _, want := range []string{name, why, "available: cpu, devsim:0..7"} {
+		for _, want := range []string{name, why, "available: cpu, cpu:1..7, devsim:0..7"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("Open(%q): %q does not say %q", name, err, want)
 			}
@@ -51,5 +52,33 @@ func TestBadNames(t *testing.T) {
 		if Check(name) == nil {
 			t.Errorf("Check(%q) accepts it", name)
 		}
+	}
+}
+
+// TestLogicalCPUs: cpu:N is a CPU backend of its own, named so, the same
+// one every time; cpu:0 is the CPU itself.
+func TestLogicalCPUs(t *testing.T) {
+	a, err := Open("cpu:2")
+	if err != nil || !strings.HasPrefix(a.Name(), "cpu:2/") || a == tensor.Backend(tensor.DefaultCPU()) {
+		t.Fatalf("Open(cpu:2) = %v, %v", a, err)
+	}
+	if b, _ := Open("cpu:2"); b != a {
+		t.Fatal("opening cpu:2 twice gave two devices")
+	}
+	if b, _ := Open("cpu:3"); b == a {
+		t.Fatal("cpu:2 and cpu:3 are one device")
+	}
+}
+
+// TestGroup: a group is the lead and the devices of its kind after it.
+func TestGroup(t *testing.T) {
+	for lead, want := range map[string]string{"cpu": "[cpu cpu:1 cpu:2]", "devsim:2": "[devsim:2 devsim:3 devsim:4]"} {
+		got, err := Group(lead, 3)
+		if err != nil || fmt.Sprint(got) != want {
+			t.Errorf("Group(%s, 3) = %v, %v; want %s", lead, got, err, want)
+		}
+	}
+	if _, err := Group("devsim:6", 3); err == nil || !strings.Contains(err.Error(), "devsim:8") {
+		t.Errorf("a group past the last device: %v", err)
 	}
 }

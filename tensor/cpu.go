@@ -10,10 +10,16 @@ import (
 type CPU struct {
 	pool      pool
 	transfers transferCounters
+	label     string // a logical device's name ("cpu:1"); empty: "cpu"
 }
 
 // NewCPU returns a CPU backend with its own buffer pool.
 func NewCPU() *CPU { return &CPU{} }
+
+// NewLogicalCPU returns a CPU backend named label ("cpu:1"): a device of
+// its own for code that spreads work over devices (fdpar's groups), on the
+// same cores as every CPU backend.
+func NewLogicalCPU(label string) *CPU { return &CPU{label: label} }
 
 var defaultCPU = NewCPU()
 
@@ -22,8 +28,14 @@ var _ Backend = (*CPU)(nil)
 // DefaultCPU returns the process-wide CPU backend.
 func DefaultCPU() *CPU { return defaultCPU }
 
-// Name reports the backend and the BLAS it was built with.
-func (c *CPU) Name() string { return "cpu/" + blasName }
+// Name reports the backend (its label for a logical device) and the BLAS
+// it was built with.
+func (c *CPU) Name() string {
+	if c.label != "" {
+		return c.label + "/" + blasName
+	}
+	return "cpu/" + blasName
+}
 
 // KernelsName reports which elementwise kernels this binary uses for the
 // float32 transcendentals: "c-avx2" or "c-sse2" (native build) or "go".

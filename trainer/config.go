@@ -61,6 +61,16 @@ type Config struct {
 	Samples    SamplesConfig    `json:"samples"`
 	Validation ValidationConfig `json:"validation"`
 	DDP        DDPConfig        `json:"ddp"`
+	Parallel   ParallelConfig   `json:"parallel"`
+}
+
+// ParallelConfig spreads a step's work over devices inside one process.
+type ParallelConfig struct {
+	// FDDevices runs an FD objective's evaluations (x, x+v, x-v, ...) on a
+	// group of this many devices: the configured device and the ones of
+	// its kind after it (package device, Group), each with a replica of
+	// the model; 0 or 1: one device.
+	FDDevices int `json:"fd_devices"`
 }
 
 // DDPConfig tunes data-parallel training (used when the run is a member of
@@ -313,6 +323,16 @@ func (c Config) Validate() error {
 	}
 	if k, _ := c.Model["kind"].(string); k == "" {
 		bad("model: needs a kind (valid: %s)", strings.Join(models.Kinds(), ", "))
+	}
+	if c.Parallel.FDDevices < 0 {
+		bad("parallel.fd_devices must be at least 0, got %d", c.Parallel.FDDevices)
+	} else if c.Parallel.FDDevices > 1 {
+		if !strings.HasPrefix(c.Objective.Name, "fd-") {
+			bad("parallel.fd_devices %d spreads an FD objective's evaluations over devices; objective %s is not one (fd-ssm, fd-dsm, fd-mdsm, fd-ssmvr, fd-ssm-stencil)", c.Parallel.FDDevices, c.Objective.Name)
+		}
+		if _, err := device.Group(c.Device, c.Parallel.FDDevices); err != nil {
+			bad("parallel.fd_devices: %v", err)
+		}
 	}
 	if c.DDP.BucketMB < 0 || c.DDP.FirstBucketMB < 0 {
 		bad("ddp: bucket sizes must be positive (or 0 for the defaults), got %g and %g MiB", c.DDP.BucketMB, c.DDP.FirstBucketMB)

@@ -21,6 +21,12 @@ type stepEnv struct {
 	tp     *autodiff.Tape
 	m      models.Model
 	params []*autodiff.Param
+	// evalModel is what the objective evaluates: m, or its replicas over a
+	// device group (parallel.fd_devices), whose parameters gradParams adds
+	// to params for backward.
+	evalModel  models.Model
+	gradParams []*autodiff.Param
+	group      *models.Replicas
 	obj    objective.Objective
 	opt    Optimizer
 	sched  Schedule
@@ -85,7 +91,7 @@ func (r Run) microBatch(env *stepEnv, s *runState, met *StepMetrics, keep bool) 
 		x = autodiff.Add(tp.Const(x), noise).Value()
 	}
 	tf := time.Now()
-	em = env.m
+	em = env.evalModel
 	if bf, ok := env.m.(models.BatchFitter); ok {
 		if em, x, err = bf.FitBatch(tp, x); err != nil {
 			return res, nil, b, err
@@ -125,15 +131,17 @@ func (r Run) stepOnDevice(env *stepEnv, s *runState, met *StepMetrics) error {
 			return err
 		}
 		env.dev.addLoss(res.Loss.Value(), micro == 0)
-		backward(env.m, em, res, env.params, nil, met)
+		backward(env.m, em, res, env.gradParams, nil, met)
 		met.EngineBytes = max(met.EngineBytes, env.tp.Backend().MemStats().InUseBytes)
 		env.tp.Reset()
 		b.Release()
 	}
+	env.gatherGroup()
 	to := time.Now()
 	met.LR = env.sched.LR(s.step) // updates done so far: LR(0) is the first update's rate
 	gate := env.dev.gate(env.params, true, s.step >= cfg.BadSteps.After)
 	env.opt.Step(env.params, met.LR, gate)
+	env.syncGroup()
 	autodiff.ZeroGrad(env.params)
 	s.step++
 	met.OptimizerMs = ms(time.Since(to))
@@ -188,9 +196,14 @@ func (r Run) stepDataParallel(ctx context.Context, env *stepEnv, s *runState, me
 			p := env.dev.poison(s.step >= cfg.BadSteps.After)
 			res.Loss = autodiff.Mul(res.Loss, env.tp.Const(p.Reshape(res.Loss.Value().Shape()...)))
 			red.prepare(ctx)
-			backward(env.m, em, res, env.params, red.ready, met)
+			if env.group == nil {
+				backward(env.m, em, res, env.params, red.ready, met)
+			} else { // the lead's gradients are final once the group's are gathered: finish launches every bucket
+				backward(env.m, em, res, env.gradParams, nil, met)
+				env.gatherGroup()
+			}
 		} else {
-			backward(env.m, em, res, env.params, nil, met)
+			backward(env.m, em, res, env.gradParams, nil, met)
 		}
 		met.EngineBytes = max(met.EngineBytes, env.tp.Backend().MemStats().InUseBytes)
 		env.tp.Reset()
@@ -204,6 +217,7 @@ func (r Run) stepDataParallel(ctx context.Context, env *stepEnv, s *runState, me
 	met.LR = env.sched.LR(s.step)
 	gate := env.dev.gate(env.params, false, false)
 	env.opt.Step(env.params, met.LR, gate)
+	env.syncGroup()
 	autodiff.ZeroGrad(env.params)
 	s.step++
 	met.OptimizerMs = ms(time.Since(to))

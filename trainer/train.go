@@ -88,6 +88,7 @@ func (r Run) setUp(ctx context.Context) (ss *session, err error) {
 	if err := ss.restore(); err != nil {
 		return nil, err
 	}
+	env.syncGroup() // the lead's restored (or rank 0's) parameters, to every replica
 	dt, _ := tensor.ParseDType(cfg.DType)
 	env.dev = newDeviceSteps(ss.be, dt, cfg, ss.s.skipped, ss.s.consecutive)
 	if ss.d != nil {
@@ -132,12 +133,19 @@ func (r Run) build(d *Distributed) (*stepEnv, data.Dataset, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	env := &stepEnv{tp: autodiff.NewTape(be), m: m, evalModel: m, params: params, gradParams: params, obj: obj, opt: opt,
+		sched: sched, rng: tensor.NewRNG(cfg.Seed ^ 0x5eed)}
+	if k := cfg.Parallel.FDDevices; k > 1 {
+		if err := env.spreadOver(cfg, k); err != nil {
+			return nil, nil, err
+		}
+	}
 	loader, ds, err := r.newLoader(m, be, dt)
 	if err != nil {
 		return nil, nil, err
 	}
-	return &stepEnv{tp: autodiff.NewTape(be), m: m, params: params, obj: obj, opt: opt, sched: sched,
-		loader: loader, rng: tensor.NewRNG(cfg.Seed ^ 0x5eed)}, ds, nil
+	env.loader = loader
+	return env, ds, nil
 }
 
 // initModel sets the parameters a fresh run starts from: init_from's, and
@@ -301,11 +309,20 @@ func (ss *session) afterStep(cmd command) (done bool, sum Summary, err error) {
 			return true, ss.sum, err
 		}
 	}
+	if step%groupCheckEvery == 0 {
+		if err := ss.env.checkGroup(step); err != nil {
+			return true, ss.sum, err
+		}
+	}
 	if ss.val.due(step) {
 		return ss.validate()
 	}
 	return false, Summary{}, nil
 }
+
+// groupCheckEvery is how often a device group's replicas are compared
+// with the lead (a host read of every replica's parameters).
+const groupCheckEvery = 100
 
 // validate runs a due validation, keeps the best parameters and decides
 // on early stopping (ss.sum.Stopped).

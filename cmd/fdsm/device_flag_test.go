@@ -15,12 +15,12 @@ func TestBadDevice(t *testing.T) {
 	out := filepath.Join(dir, "run")
 	toy := []string{"train", "--config", "../../configs/small-ebm-toy-fdssm.yaml", "--set", "steps=2", "--no-progress"}
 	for _, args := range [][]string{
-		append(toy, "--out", out, "--device", "cpu:7"),
+		append(toy, "--out", out, "--device", "cpu:9"),
 		append(toy, "--out", out, "--device", "cuda:0"),
 		append(toy, "--out", out, "--set", "device=tpu"),
 	} {
 		_, err := runCLI(t, args...)
-		if code := exitCode(err); code != exitUsage || !strings.Contains(err.Error(), "available: cpu, devsim:0..7") {
+		if code := exitCode(err); code != exitUsage || !strings.Contains(err.Error(), "available: cpu, cpu:1..7, devsim:0..7") {
 			t.Fatalf("%v: exit %d, %v; want exit %d listing the devices", args, code, err, exitUsage)
 		}
 		if _, err := os.Stat(out); !os.IsNotExist(err) {
