@@ -4,6 +4,10 @@
 #   make test         go vet, go test, then the race detector on RACE_PKGS
 #   make test-noblas  the same tests built with the pure-Go BLAS (-tags noopenblas)
 #   make bench        the engine's Go benchmarks
+#   make image        the container image fdsm:cpu (Dockerfile; needs docker)
+#   make image-cuda   the CUDA image fdsm:cuda (Dockerfile.cuda)
+#   make kernels      regenerate the CUDA kernels' PTX (tensor/cuda/kernels)
+#                     with clang-14; the PTX is committed and embedded
 #   make test-mainjob train the main job (~10 min) and judge its samples with
 #                     an independent MNIST classifier
 #   make clean        remove build outputs
@@ -37,7 +41,7 @@ else ifeq ($(BLAS),auto)
   else
     BLAS_TAGS := noopenblas
     # Say so once, and only when a goal builds with the auto-detected BLAS.
-    ifneq ($(filter-out clean test-noblas,$(or $(MAKECMDGOALS),all)),)
+    ifneq ($(filter-out clean test-noblas kernels,$(or $(MAKECMDGOALS),all)),)
       $(info notice: OpenBLAS headers not found; building with the pure-Go BLAS (slower). Install libopenblas-dev for speed.)
     endif
   endif
@@ -67,7 +71,7 @@ define run_tests
 	$(if $(filter 1,$(CGO_ON)),FDSM_TEST_DEVICE=devsim:0 $(GO) test -race -short $(1) ./autodiff/)
 endef
 
-.PHONY: all build test test-noblas test-mainjob bench clean
+.PHONY: all build test test-noblas test-mainjob bench image image-cuda clean kernels
 
 all: build
 
@@ -89,6 +93,31 @@ test-mainjob:
 
 bench:
 	$(GO) test $(TAGFLAGS) -run XXX -bench . $(BENCH_PKGS)
+
+# Container images, tagged as the manifests in k8s/ name them (IMAGE=
+# registry/fdsm to push elsewhere; then `kustomize edit set image`).
+IMAGE ?= fdsm
+DOCKER ?= docker
+
+image:
+	$(DOCKER) build --build-arg VERSION=$(or $(VERSION),dev) -t $(IMAGE):cpu -f Dockerfile .
+
+image-cuda:
+	$(DOCKER) build --build-arg VERSION=$(or $(VERSION),dev) -t $(IMAGE):cuda -f Dockerfile.cuda .
+
+# The CUDA kernels: each .cu becomes one PTX module for sm_80 (the driver
+# JIT-compiles it for newer GPUs). No CUDA install: the kernels bring their
+# own vocabulary (kernels/cuda.h) and math. -ffp-contract=off keeps the
+# arithmetic the CPU's, operation for operation.
+CLANG_CUDA ?= clang-14
+KERNEL_DIR := tensor/cuda/kernels
+KERNEL_PTX := $(patsubst %.cu,%.ptx,$(wildcard $(KERNEL_DIR)/*.cu))
+KERNEL_FLAGS := -x cuda --cuda-device-only --cuda-gpu-arch=sm_80 -nocudainc -nocudalib -O3 -ffp-contract=off -S
+
+kernels: $(KERNEL_PTX)
+
+$(KERNEL_DIR)/%.ptx: $(KERNEL_DIR)/%.cu $(wildcard $(KERNEL_DIR)/*.h)
+	$(CLANG_CUDA) $(KERNEL_FLAGS) -o $@ $<
 
 clean:
 	rm -rf bin
