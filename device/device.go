@@ -1,8 +1,10 @@
 // Package device names the backends a command can compute on and opens
 // them: "cpu" (the default, also "cpu:0"), "cpu:N" (logical CPU devices of
 // their own, on the same cores, for device groups), "devsim:N" (the strict
-// simulated device of package tensor/devsim) and, once the CUDA backend
-// exists, "cuda:N".
+// simulated device of package tensor/devsim) and "cuda:N" (GPU N through
+// the CUDA backend, package tensor/cuda/gpu, which loads libcuda and cuBLAS
+// at run time: on a machine without them cuda:N is an *Error naming what
+// was looked for).
 // Commands take --device NAME and configs may set device: NAME; models,
 // objectives and the trainer get their backend from here, so nothing else
 // names the CPU.
@@ -15,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/fdsm-go/fdsm/tensor"
+	"github.com/fdsm-go/fdsm/tensor/cuda/gpu"
 	"github.com/fdsm-go/fdsm/tensor/devsim"
 )
 
@@ -41,7 +44,7 @@ func (e *Error) Error() string {
 
 // Available lists the device names this binary can open on this machine.
 func Available() []string {
-	return []string{"cpu", fmt.Sprintf("cpu:1..%d", LogicalCPUs-1), fmt.Sprintf("devsim:0..%d", SimDevices-1)}
+	return []string{"cpu", fmt.Sprintf("cpu:1..%d", LogicalCPUs-1), fmt.Sprintf("devsim:0..%d", SimDevices-1), "cuda:N with an NVIDIA driver"}
 }
 
 var (
@@ -70,6 +73,12 @@ func Open(name string) (tensor.Backend, error) {
 			cpus[index] = c
 		}
 		return c, nil
+	case "cuda":
+		be, err := gpu.Open(index)
+		if err != nil {
+			return nil, &Error{name, err.Error()}
+		}
+		return be, nil
 	case "devsim":
 		mu.Lock()
 		defer mu.Unlock()
@@ -124,7 +133,6 @@ func parse(name string) (kind string, index int, err error) {
 			return "", 0, &Error{name, fmt.Sprintf("there are %d simulated devices, devsim:0 to devsim:%d", SimDevices, SimDevices-1)}
 		}
 	case "cuda":
-		return "", 0, &Error{name, "this build has no CUDA backend yet (docs/engine.md, section Devices)"}
 	default:
 		return "", 0, &Error{name, "unknown device kind " + strconv.Quote(kind)}
 	}

@@ -35,7 +35,6 @@ func TestBadNames(t *testing.T) {
 		"cpu:8":    "cpu (cpu:0) to cpu:7",
 		"devsim:8": "devsim:0 to devsim:7",
 		"devsim:x": "not a device index",
-		"cuda:0":   "no CUDA backend",
 		"tpu":      "unknown device kind",
 		"cpu:-1":   "not a device index",
 	} {
@@ -44,7 +43,7 @@ func TestBadNames(t *testing.T) {
 		if !errors.As(err, &de) {
 			t.Fatalf("Open(%q): error %v, want *Error", name, err)
 		}
-		for _, want := range []string{name, why, "available: cpu, cpu:1..7, devsim:0..7"} {
+		for _, want := range []string{name, why, "available: cpu, cpu:1..7, devsim:0..7, cuda:N"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("Open(%q): %q does not say %q", name, err, want)
 			}
@@ -80,5 +79,22 @@ func TestGroup(t *testing.T) {
 	}
 	if _, err := Group("devsim:6", 3); err == nil || !strings.Contains(err.Error(), "devsim:8") {
 		t.Errorf("a group past the last device: %v", err)
+	}
+}
+
+// TestCUDAWithoutDriver: where no NVIDIA driver loads, cuda:0 is an *Error
+// that names the library looked for (commands exit 2 with it, before
+// writing anything); where one does, it opens.
+func TestCUDAWithoutDriver(t *testing.T) {
+	if err := Check("cuda:0"); err != nil {
+		t.Fatalf("Check(cuda:0): %v", err)
+	}
+	be, err := Open("cuda:0")
+	if err == nil {
+		t.Skipf("a GPU is here: %s", be.Name())
+	}
+	var de *Error
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), "libcuda.so.1") {
+		t.Fatalf("Open(cuda:0) without a driver: %v", err)
 	}
 }

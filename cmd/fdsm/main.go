@@ -6,10 +6,12 @@ import (
 	"errors"
 	"os"
 
+	"github.com/spf13/cobra"
+
+	"github.com/fdsm-go/fdsm/device"
 	"github.com/fdsm-go/fdsm/launch"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/trainer"
-	"github.com/spf13/cobra"
 )
 
 // exitInterrupted is the status of a command stopped by Ctrl-C (SIGINT) or
@@ -49,13 +51,14 @@ func usage(err error) error {
 func exitCode(err error) int {
 	var u usageError
 	var w *launch.WorkerError
+	var de *device.Error
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, errInterrupted):
 		return exitInterrupted
 	case errors.As(err, &u), errors.Is(err, trainer.ErrRunExists), errors.Is(err, trainer.ErrCannotResume),
-		errors.Is(err, models.ErrNonFinite):
+		errors.Is(err, models.ErrNonFinite), errors.As(err, &de): // a device that cannot be opened here (no GPU driver)
 		return exitUsage
 	case errors.As(err, &w) && w.ExitCode == launch.ExitUsage:
 		return exitUsage // a launched worker refused its command

@@ -48,6 +48,7 @@ func newRootCmd() *cobra.Command {
 	// ---- Subcommands: register new ones here, one line each. ----
 	root.AddCommand(
 		newVersionCmd(),
+		newDevicesCmd(),
 		newBenchCmd(),
 		newDataCmd(),
 		newTrainCmd(),

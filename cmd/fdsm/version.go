@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fdsm-go/fdsm/tensor"
+	"github.com/fdsm-go/fdsm/tensor/cuda/gpu"
 )
 
 // version is set at link time: go build -ldflags "-X main.version=v1.2.3".
@@ -20,6 +21,8 @@ type versionInfo struct {
 	OS        string `json:"os"`
 	Arch      string `json:"arch"`
 	BLAS      string `json:"blas"`
+	// CUDA is the GPU inventory (fdsm devices), filled for --json.
+	CUDA *gpu.Inventory `json:"cuda,omitempty"`
 }
 
 func currentVersionInfo() versionInfo {
@@ -81,6 +84,8 @@ func newVersionCmd() *cobra.Command {
 			info := currentVersionInfo()
 			logger().Debug().Str("version", info.Version).Str("blas", info.BLAS).Msg("version requested")
 			if asJSON {
+				inv := gpu.List()
+				info.CUDA = &inv
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				return enc.Encode(info)
 			}

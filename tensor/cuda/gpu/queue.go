@@ -1,0 +1,226 @@
+package gpu
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"github.com/fdsm-go/fdsm/tensor"
+	"github.com/fdsm-go/fdsm/tensor/cuda"
+	"github.com/fdsm-go/fdsm/tensor/cuda/driver"
+)
+
+// stream returns the driver stream behind s.
+func (d *device) stream(s cuda.Stream) (*driver.Stream, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st, ok := d.streams[s]
+	if !ok {
+		return nil, fmt.Errorf("%v: unknown stream %#x", d, uintptr(s))
+	}
+	return st, nil
+}
+
+func (d *device) event(e cuda.Event) (*driver.Event, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ev, ok := d.events[e]
+	if !ok {
+		return nil, fmt.Errorf("%v: unknown event %#x", d, uintptr(e))
+	}
+	return ev, nil
+}
+
+func (d *device) NewStream() (cuda.Stream, error) {
+	st, err := d.ctx.NewStream(driver.StreamNonBlocking)
+	if err != nil {
+		return 0, err
+	}
+	d.mu.Lock()
+	d.streams[cuda.Stream(st.Handle())] = st
+	d.mu.Unlock()
+	return cuda.Stream(st.Handle()), nil
+}
+
+func (d *device) DestroyStream(s cuda.Stream) error {
+	st, err := d.stream(s)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	delete(d.streams, s)
+	d.mu.Unlock()
+	return st.Destroy()
+}
+
+func (d *device) StreamSync(s cuda.Stream) error {
+	st, err := d.stream(s)
+	if err != nil {
+		return err
+	}
+	return st.Synchronize()
+}
+
+// HostGate is not implemented over the driver yet (it needs
+// cuStreamWaitValue32 on host-mapped memory); the backend then waits on the
+// host for another backend's event, which is correct, only slower.
+func (d *device) HostGate(cuda.Stream) (func(), error) { return nil, errors.ErrUnsupported }
+
+func (d *device) NewEvent() (cuda.Event, error) {
+	ev, err := d.ctx.NewEvent(driver.EventDisableTiming)
+	if err != nil {
+		return 0, err
+	}
+	d.mu.Lock()
+	d.events[cuda.Event(ev.Handle())] = ev
+	d.mu.Unlock()
+	return cuda.Event(ev.Handle()), nil
+}
+
+func (d *device) DestroyEvent(e cuda.Event) error {
+	ev, err := d.event(e)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	delete(d.events, e)
+	d.mu.Unlock()
+	return ev.Destroy()
+}
+
+func (d *device) RecordEvent(e cuda.Event, s cuda.Stream) error {
+	ev, err := d.event(e)
+	if err != nil {
+		return err
+	}
+	st, err := d.stream(s)
+	if err != nil {
+		return err
+	}
+	return ev.Record(st)
+}
+
+func (d *device) StreamWaitEvent(s cuda.Stream, e cuda.Event) error {
+	ev, err := d.event(e)
+	if err != nil {
+		return err
+	}
+	st, err := d.stream(s)
+	if err != nil {
+		return err
+	}
+	return st.WaitEvent(ev)
+}
+
+func (d *device) EventQuery(e cuda.Event) (bool, error) {
+	ev, err := d.event(e)
+	if err != nil {
+		return false, err
+	}
+	return ev.Query()
+}
+
+func (d *device) EventSync(e cuda.Event) error {
+	ev, err := d.event(e)
+	if err != nil {
+		return err
+	}
+	return ev.Synchronize()
+}
+
+func (d *device) CopyHtoD(dst cuda.Ptr, src []byte, s cuda.Stream) error {
+	if len(src) == 0 {
+		return nil
+	}
+	st, err := d.stream(s)
+	if err != nil {
+		return err
+	}
+	return st.CopyHtoD(driver.DevicePtr(dst), unsafe.Pointer(unsafe.SliceData(src)), len(src))
+}
+
+func (d *device) CopyDtoH(dst []byte, src cuda.Ptr, s cuda.Stream) error {
+	if len(dst) == 0 {
+		return nil
+	}
+	st, err := d.stream(s)
+	if err != nil {
+		return err
+	}
+	return st.CopyDtoH(unsafe.Pointer(unsafe.SliceData(dst)), driver.DevicePtr(src), len(dst))
+}
+
+func (d *device) CopyDtoD(dst, src cuda.Ptr, bytes int64, s cuda.Stream) error {
+	st, err := d.stream(s)
+	if err != nil {
+		return err
+	}
+	return st.CopyDtoD(driver.DevicePtr(dst), driver.DevicePtr(src), int(bytes))
+}
+
+func (d *device) Memset(dst cuda.Ptr, value byte, bytes int64, s cuda.Stream) error {
+	st, err := d.stream(s)
+	if err != nil {
+		return err
+	}
+	return st.Memset(driver.DevicePtr(dst), value, int(bytes))
+}
+
+func (d *device) Launch(kernel string, grid, block cuda.Dim3, args []uint64, s cuda.Stream) error {
+	f, ok := d.fns[kernel]
+	if !ok {
+		return fmt.Errorf("%v: no kernel %s", d, kernel)
+	}
+	if want, ok := cuda.KernelWords(kernel); ok && want != len(args) {
+		return fmt.Errorf("%v: kernel %s takes %d words, got %d", d, kernel, want, len(args))
+	}
+	st, err := d.stream(s)
+	if err != nil {
+		return err
+	}
+	dim := func(v cuda.Dim3) [3]uint32 { return [3]uint32{uint32(max(v.X, 1)), uint32(max(v.Y, 1)), uint32(max(v.Z, 1))} }
+	return f.Launch(dim(grid), dim(block), 0, st, args)
+}
+
+// Gemm sets the handle's stream and issues the GEMM under one lock: the
+// cuBLAS handle is shared by every stream of the device.
+func (d *device) Gemm(g cuda.GemmOp, s cuda.Stream) error {
+	st, err := d.stream(s)
+	if err != nil {
+		return err
+	}
+	op := func(t bool) driver.Op {
+		if t {
+			return driver.Trans
+		}
+		return driver.NoTrans
+	}
+	dg := driver.Gemm{TransA: op(g.TransA), TransB: op(g.TransB), M: g.M, N: g.N, K: g.K,
+		A: driver.DevicePtr(g.A), LDA: g.LDA, StrideA: g.StrideA, B: driver.DevicePtr(g.B), LDB: g.LDB, StrideB: g.StrideB,
+		C: driver.DevicePtr(g.C), LDC: g.LDC, StrideC: g.StrideC, Batch: max(g.Batch, 1)}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.blas.SetStream(st); err != nil {
+		return err
+	}
+	switch {
+	case g.DType == tensor.Float32 && dg.Batch > 1:
+		return d.blas.SgemmStridedBatched(dg, float32(g.Alpha), float32(g.Beta))
+	case g.DType == tensor.Float32:
+		return d.blas.Sgemm(dg, float32(g.Alpha), float32(g.Beta))
+	case dg.Batch > 1:
+		return d.blas.DgemmStridedBatched(dg, g.Alpha, g.Beta)
+	default:
+		return d.blas.Dgemm(dg, g.Alpha, g.Beta)
+	}
+}
+
+func (d *device) SetMathMode(m cuda.MathMode) error {
+	mode := driver.MathPedantic
+	if m == cuda.MathTF32 {
+		mode = driver.MathTF32
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.blas.SetMathMode(mode)
+}
