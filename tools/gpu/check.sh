@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The one prepared GPU check (README of the device tool: build here, run
-# there in one call). On this machine:   make build   (bin/fdsm is carried)
+# there in one call). On this machine:   bash tools/gpu/build.sh   (carry bin/gpu:
+# a stripped fdsm and the test binaries of the GPU packages in bin/gpu/)
 # On the GPU machine, from the repository root:
 #   bash tools/gpu/check.sh            (writes $OUT/gpu-check.json and logs)
 # It records the machine (driver, CUDA, the libraries fdsm will dlopen and
-# where pip put them), checks that the binary refuses --device cuda:0 with
-# exit 2 until the CUDA backend exists, and measures the PyTorch baseline of
+# where pip put them), runs the CUDA backend's conformance suite on cuda:0
+# and a short float64 training run beside the CPU's, and measures the
+# PyTorch baseline of
 # `fdsm bench engine` (the MLP energy step) in the same call. It also loads
 # the real libnccl.so.2 through fdsm's own loader (nccl/) and compares the
 # version with PyTorch's.
 set -u
 export OUT=${OUT:-/tmp/gpu-check}
+fdsm=bin/gpu/fdsm
 mkdir -p "$OUT"
 log() { echo "== $*" | tee -a "$OUT/check.log"; }
 
@@ -29,14 +32,30 @@ for name in ("libcuda.so.1", "libcublas.so.13", "libcublas.so.12", "libnccl.so.2
         print("dlopen failed:", name, e)
 PY
 
-log "fdsm refuses cuda until the backend exists"
-./bin/fdsm version | tee -a "$OUT/check.log"
-./bin/fdsm train --device cuda:0 --out "$OUT/run" --no-progress >"$OUT/cuda-refusal.txt" 2>&1
-echo "exit $? (want 2)" | tee -a "$OUT/check.log"
-test ! -e "$OUT/run" && echo "nothing written: ok" | tee -a "$OUT/check.log"
+log "what fdsm sees (fdsm devices)"
+"$fdsm" version | tee -a "$OUT/check.log"
+"$fdsm" devices 2>&1 | tee -a "$OUT/check.log"
+"$fdsm" devices --json >"$OUT/devices.json" 2>&1
+
+log "the CUDA backend on cuda:0: driver smoke test, then the whole conformance suite (tools/gpu/build.sh built these)"
+for t in tensor_cuda_driver:GPUSmoke tensor_cuda_gpu:OnGPU; do
+	bin=bin/gpu/${t%%:*}.test
+	[ -x "$bin" ] || { echo "missing $bin: run tools/gpu/build.sh first" | tee -a "$OUT/check.log"; continue; }
+	timeout 240 "$bin" -test.run "${t##*:}" -test.v >"$OUT/${t%%:*}.txt" 2>&1
+	echo "$bin -test.run ${t##*:}: exit $?" | tee -a "$OUT/check.log"
+	grep -E "^(--- |ok|FAIL|PASS)" "$OUT/${t%%:*}.txt" | tail -40 | tee -a "$OUT/check.log"
+done
+
+log "a short training run on cuda:0 against the CPU's (same seed, float64)"
+for dev in cpu cuda:0; do
+	timeout 120 "$fdsm" train --config configs/small-ebm-toy-fdssm.yaml --set steps=20 --set dtype=float64 \
+		--set log_every=1 --device "$dev" --out "$OUT/run-${dev%%:*}" --no-progress >"$OUT/train-${dev%%:*}.txt" 2>&1
+	echo "train on $dev: exit $?" | tee -a "$OUT/check.log"
+	tail -c 300 "$OUT/run-${dev%%:*}/metrics.jsonl" 2>/dev/null | tail -1 | tee -a "$OUT/check.log"
+done
 
 log "NCCL through fdsm's loader (wants: exit 2, 'NCCL <version> loaded', the version torch reports)"
-./bin/fdsm bench allreduce --backend nccl >"$OUT/nccl-load.txt" 2>&1
+"$fdsm" bench allreduce --backend nccl >"$OUT/nccl-load.txt" 2>&1
 echo "exit $? (want 2)" | tee -a "$OUT/check.log"
 cat "$OUT/nccl-load.txt" | tee -a "$OUT/check.log"
 python3 -c 'import torch; print("torch.cuda.nccl.version():", torch.cuda.nccl.version())' 2>&1 | tee -a "$OUT/check.log"
