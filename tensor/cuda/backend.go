@@ -135,6 +135,11 @@ type buffer struct {
 	owner *tensor.Tensor // the tensor Empty returned: only it releases the memory
 }
 
+// Ptr returns the device address of t's elements, for libraries that
+// work on device memory themselves (NCCL). Their work must be enqueued on
+// Stream, after the work that wrote t. t must be this backend's.
+func (b *Backend) Ptr(t *tensor.Tensor) Ptr { return b.ptr(t) }
+
 // ptr returns the device address of t, which must be this backend's; a
 // host tensor, another backend's or nil panics naming the caller.
 func (b *Backend) ptr(t *tensor.Tensor) Ptr {
