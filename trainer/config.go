@@ -400,6 +400,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// ObjectiveOptions returns the objective's options as the config sets them.
+func (c Config) ObjectiveOptions() objective.Options { return c.objectiveOptions() }
+
 func (c Config) objectiveOptions() objective.Options {
 	return objective.Options{Eps: c.Objective.Eps, Sigma: c.Objective.Sigma, Projection: objective.Projection(c.Objective.Projection),
 		Scaling: objective.Scaling(c.Objective.Scaling), Sequential: c.Objective.Sequential,

@@ -16,7 +16,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure speed and memory (medians of side-by-side rounds)",
 	}
-	cmd.AddCommand(newBenchEngineCmd(), newBenchModelsCmd(), newBenchObjectivesCmd(), newBenchDerivativeCmd(), newBenchDataCmd(), newBenchAllReduceCmd(), newBenchAllReduceWorkerCmd(), newBenchDDPCmd(), newBenchTrainCmd())
+	cmd.AddCommand(newBenchEngineCmd(), newBenchModelsCmd(), newBenchObjectivesCmd(), newBenchDerivativeCmd(), newBenchDataCmd(), newBenchAllReduceCmd(), newBenchAllReduceWorkerCmd(), newBenchDDPCmd(), newBenchTrainCmd(), newBenchFDParCmd())
 	return cmd
 }
 
