@@ -23,6 +23,7 @@ import (
 func newTrainCmd() *cobra.Command {
 	var cfgPath, out, metricsAddr, dev string
 	var sets []string
+	var fdDevices int
 	var resume, resumeFinite, overwrite, noProgress bool
 	var bf busFlags
 	cmd := &cobra.Command{
@@ -47,6 +48,9 @@ Exit status: 0 done, 1 failed, 2 refused its input (bad config, a run
 directory it may not use), 130 interrupted after a checkpoint.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if fdDevices > 0 {
+				sets = append(sets, fmt.Sprintf("parallel.fd_devices=%d", fdDevices))
+			}
 			cfg, err := loadTrainConfig(cfgPath, sets, dev)
 			if err != nil {
 				return err
@@ -65,6 +69,7 @@ directory it may not use), 130 interrupted after a checkpoint.`,
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a config field, key=value (repeatable)")
 	cmd.Flags().StringVar(&out, "out", "runs/default", "run directory")
 	addDeviceFlag(cmd, &dev, "")
+	cmd.Flags().IntVar(&fdDevices, "fd-devices", 0, "spread an FD objective's evaluations over this many devices: --device and the ones of its kind after it (config parallel.fd_devices)")
 	cmd.Flags().BoolVar(&resume, "resume", false, "continue from the newest checkpoint in --out")
 	cmd.Flags().BoolVar(&resumeFinite, "resume-finite", false, "with --resume: skip checkpoints holding NaN or Inf and resume from the newest finite one")
 	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "start over in an --out that holds a run, moving that run to <out>.old-<time> first")
