@@ -91,6 +91,23 @@ type Comm interface {
 	Close() error
 }
 
+// DeviceMemory is implemented by a communicator whose collectives take the
+// tensors of a device backend directly (NCCL over a CUDA backend); the
+// others take host tensors, and device data goes through host copies.
+type DeviceMemory interface {
+	// DeviceBackend returns the backend whose tensors the collectives
+	// take, or nil for host tensors.
+	DeviceBackend() tensor.Backend
+}
+
+// DeviceBackendOf returns c's device backend (DeviceMemory), or nil.
+func DeviceBackendOf(c Comm) tensor.Backend {
+	if d, ok := c.(DeviceMemory); ok {
+		return d.DeviceBackend()
+	}
+	return nil
+}
+
 // Errors wrapped by collective failures; test with errors.Is.
 var (
 	// ErrAborted: the communicator was aborted (locally or by a peer).

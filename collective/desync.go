@@ -142,6 +142,9 @@ func (w *desyncChecked) Barrier(ctx context.Context) error {
 
 func (w *desyncChecked) Abort(reason error) { w.inner.Abort(reason) }
 
+// DeviceBackend is the wrapped communicator's (DeviceMemory).
+func (w *desyncChecked) DeviceBackend() tensor.Backend { return DeviceBackendOf(w.inner) }
+
 func (w *desyncChecked) Err() error {
 	w.mu.Lock()
 	err := w.err

@@ -31,6 +31,10 @@ type DeviceComm struct {
 // NewDeviceComm returns c over be's tensors.
 func NewDeviceComm(c *Comm, be *cuda.Backend) *DeviceComm { return &DeviceComm{c: c, be: be} }
 
+// DeviceBackend is the backend whose tensors the collectives take
+// (collective.DeviceMemory): no host copies.
+func (d *DeviceComm) DeviceBackend() tensor.Backend { return d.be }
+
 func (d *DeviceComm) Rank() int          { return d.c.Rank() }
 func (d *DeviceComm) Size() int          { return d.c.Size() }
 func (d *DeviceComm) Abort(reason error) { d.c.Abort(reason) }

@@ -112,8 +112,8 @@ func newReducer(comm collective.Comm, params []*autodiff.Param, firstBytes, buck
 			r.of[p] = b
 		}
 		b.flat = r.be.Zeros(dt, n)
-		if !b.flat.IsHost() {
-			b.host = tensor.NewHost(dt, n)
+		if !b.flat.IsHost() && collective.DeviceBackendOf(comm) != r.be {
+			b.host = tensor.NewHost(dt, n) // the host ring reads host memory
 		}
 	}
 	r.async = collective.Async(comm)
