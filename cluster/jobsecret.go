@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/fdsm-go/fdsm/jobenv"
 )
 
 // EnvJobSecret holds a job's one secret; every key a job needs is derived
 // from it (JobKeys), so launchers hand workers a single value.
-const EnvJobSecret = "FDSM_JOB_SECRET"
+const EnvJobSecret = jobenv.JobSecret
 
 // minJobSecretLen is the shortest job secret accepted (bytes of its text):
 // 16 random bytes in base64 are 22 characters.

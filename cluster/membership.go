@@ -491,17 +491,17 @@ func resolveOneIP(host string) (string, error) {
 	if net.ParseIP(host) != nil {
 		return host, nil
 	}
-	ips, err := net.LookupIP(host)
+	ips, err := lookupHost(context.Background(), host)
 	if err != nil {
 		return "", err
 	}
 	for _, ip := range ips {
-		if ip.To4() != nil {
-			return ip.String(), nil
+		if ip.IP.To4() != nil {
+			return ip.IP.String(), nil
 		}
 	}
 	if len(ips) == 0 {
 		return "", fmt.Errorf("no address for %s", host)
 	}
-	return ips[0].String(), nil
+	return ips[0].IP.String(), nil
 }

@@ -152,7 +152,7 @@ func (m *Membership) seedAddrs(ctx context.Context) ([]string, error) {
 			out = append(out, net.JoinHostPort(host, strconv.Itoa(port)))
 			continue
 		}
-		ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+		ips, err := lookupHost(ctx, host)
 		if err != nil {
 			lastErr = fmt.Errorf("seed %q: %w", s, err)
 			continue

@@ -8,25 +8,35 @@ import (
 	"time"
 
 	"github.com/fdsm-go/fdsm/bus"
+	"github.com/fdsm-go/fdsm/jobenv"
 )
 
 // Extra knobs read from the environment by NodeConfigFromEnv (besides the
 // launcher's variables in env.go and the control bus's in package bus).
 const (
-	EnvLastCall      = "FDSM_LAST_CALL"      // rendezvous last call (Go duration; default 30s, 0 = none)
-	EnvRdvTimeout    = "FDSM_RDV_TIMEOUT"    // rendezvous timeout (default 10m)
-	EnvGossipProfile = "FDSM_GOSSIP_PROFILE" // "lan" (default) or "fast" (failure seen in about a second; tests)
-	EnvAdvertiseAddr = "FDSM_ADVERTISE_ADDR" // gossip address peers should use
-	EnvDevices       = "FDSM_DEVICES"        // local accelerator count
+	EnvLastCall      = jobenv.LastCall      // rendezvous last call (Go duration; default 30s, 0 = none)
+	EnvRdvTimeout    = jobenv.RdvTimeout    // rendezvous timeout (default 10m)
+	EnvGossipProfile = jobenv.GossipProfile // "lan" (default) or "fast" (failure seen in about a second; tests)
+	EnvAdvertiseAddr = jobenv.AdvertiseAddr // gossip address peers should use
+	EnvDevices       = jobenv.Devices       // local accelerator count
 )
 
-// InCluster reports whether the environment describes a job member (set
-// by `fdsm launch` or a pod spec).
-func InCluster() bool { return os.Getenv(EnvJob) != "" }
+// InCluster reports whether the environment describes a job member: FDSM_JOB
+// is set (by `fdsm launch` or a pod spec), or another launcher's variables
+// (torchrun, Kubeflow, an srun task) describe a job of several processes,
+// or describe one wrongly (NodeConfigFromEnv then says how).
+func InCluster() bool {
+	if os.Getenv(EnvJob) != "" {
+		return true
+	}
+	w, err := jobenv.ResolveWorker(jobenv.OS())
+	return w.Launcher != "" && (err != nil || w.MaxWorld > 1)
+}
 
 // NodeConfigFromEnv builds a NodeConfig from the variables `fdsm launch`
-// sets (env.go, above, and bus/env.go). Malformed values are errors naming
-// the variable.
+// sets, or another launcher's that jobenv.ResolveWorker maps onto them, and
+// the control bus's (bus/env.go). Malformed values are errors naming the
+// variable.
 func NodeConfigFromEnv() (NodeConfig, error) {
 	var c NodeConfig
 	var errs []string
@@ -53,31 +63,19 @@ func NodeConfigFromEnv() (NodeConfig, error) {
 		}
 		return d
 	}
-	host := get(EnvHost)
-	if host == "" {
-		host = "127.0.0.1"
+	w, err := jobenv.ResolveWorker(jobenv.OS())
+	if err != nil {
+		errs = append(errs, err.Error())
 	}
 	// The incarnation must grow with every restart of a slot. Restarted
 	// containers get no restart count (Kubernetes), so the start time in
 	// milliseconds leads; the launcher's count breaks ties.
 	inc := uint64(time.Now().UnixMilli())<<8 | uint64(num(EnvRestartCount, 0)&0xff)
-	nodeRank := num(EnvNodeRank, -1)
-	if v := get(EnvJobCompletionIndex); v != "" && get(EnvNodeRank) == "" {
-		nodeRank = num(EnvJobCompletionIndex, -1)
-	}
-	c.Member = Member{Job: get(EnvJob), Host: host, NodeRank: nodeRank, LocalRank: num(EnvLocalRank, 0),
+	c.Member = Member{Job: w.Job, Host: w.Host, NodeRank: w.NodeRank, LocalRank: w.LocalRank,
 		Incarnation: inc, Devices: num(EnvDevices, 0)}
-	c.GossipAddr = get(EnvGossipAddr)
-	if c.GossipAddr == "" {
-		c.GossipAddr = host + ":0"
-	}
+	c.GossipAddr, c.Seeds = w.GossipAddr, w.Seeds
 	c.AdvertiseAddr = get(EnvAdvertiseAddr)
 	c.DataAddr = get(EnvDataAddr)
-	for _, s := range strings.Split(get(EnvSeeds), ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			c.Seeds = append(c.Seeds, s)
-		}
-	}
 	key, err := GossipKeyFromEnv()
 	if err != nil {
 		errs = append(errs, err.Error())
@@ -92,15 +90,11 @@ func NodeConfigFromEnv() (NodeConfig, error) {
 		errs = append(errs, fmt.Sprintf("%s=%q: want lan or fast", EnvGossipProfile, p))
 	}
 	c.JoinTimeout = dur(EnvJoinTimeout, 0)
-	minW, maxW := num(EnvMinWorld, 1), num(EnvMaxWorld, 0)
-	if maxW == 0 {
-		maxW = minW
-	}
 	last := dur(EnvLastCall, DefaultLastCall)
 	if last == 0 {
 		last = -1 // RendezvousConfig: negative means no wait
 	}
-	c.Rendezvous = RendezvousConfig{Min: minW, Max: maxW, LastCall: last, Timeout: dur(EnvRdvTimeout, 0)}
+	c.Rendezvous = RendezvousConfig{Min: w.MinWorld, Max: w.MaxWorld, LastCall: last, Timeout: dur(EnvRdvTimeout, 0)}
 	c.CollectiveTimeout = dur(EnvCollTimeout, 0)
 	c.NATSURL = get(bus.EnvNATSURL)
 	c.NoBus = get(bus.EnvNoBus) == "1"
@@ -143,9 +137,6 @@ func NodeConfigFromEnv() (NodeConfig, error) {
 				c.BusServer.Token, c.Bus.Token = keys.BusToken, keys.BusToken
 			}
 		}
-	}
-	if c.Member.Job == "" {
-		errs = append(errs, EnvJob+" is not set")
 	}
 	if len(errs) > 0 {
 		return c, fmt.Errorf("cluster environment: %s", strings.Join(errs, "; "))

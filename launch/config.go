@@ -1,6 +1,6 @@
 // Package launch starts the workers of one node of an fdsm job, the way
 // torchrun does: one process per device, each told its place in the job
-// through environment variables (cluster/env.go), with per-worker log files,
+// through environment variables (package jobenv), with per-worker log files,
 // signal forwarding and restarts of failed workers.
 //
 // Build a Plan from a Config (NewPlan resolves defaults and validates), then
@@ -15,11 +15,13 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/fdsm-go/fdsm/jobenv"
 )
 
 // Defaults of the Config fields whose zero value means "pick for me".
 const (
-	DefaultGossipPort   = 7946 // memberlist's LAN default
+	DefaultGossipPort   = jobenv.DefaultGossipPort
 	DefaultGrace        = 30 * time.Second
 	DefaultRestartDelay = time.Second
 	DefaultTailLines    = 20
@@ -41,6 +43,9 @@ const (
 	// AutoRestarts as MaxRestarts means DefaultElasticRestarts for elastic
 	// jobs and 0 for static ones.
 	AutoRestarts = -1
+	// AutoNProcPerNode as NProcPerNode takes PET_NPROC_PER_NODE (Kubeflow),
+	// else 1.
+	AutoNProcPerNode = -1
 )
 
 // Config describes this node's share of a job: how many workers to start
@@ -48,15 +53,18 @@ const (
 // values of optional fields select the documented defaults; NewPlan fills
 // them in and validates everything.
 type Config struct {
-	// NProcPerNode is the number of workers started on this node (>= 1).
+	// NProcPerNode is the number of workers started on this node (>= 1, or
+	// AutoNProcPerNode).
 	NProcPerNode int
 
-	// NNodes is the node count of a static job; 0 means 1. It conflicts with
-	// MinNodes/MaxNodes.
+	// NNodes is the node count of a static job; 0 means the environment's
+	// (PET_NNODES, or SLURM_STEP_NUM_NODES in an srun task; see
+	// jobenv.ResolveNode), else 1. It conflicts with MinNodes/MaxNodes.
 	NNodes int
 	// NodeRank is this node's index in [0, NNodes). UnknownNodeRank takes it
-	// from JOB_COMPLETION_INDEX, else 0 for a single node. Note that 0 is a
-	// real rank: set UnknownNodeRank explicitly when you want the lookup.
+	// from the environment (JOB_COMPLETION_INDEX, PET_NODE_RANK,
+	// SLURM_NODEID), else 0 for a single node. Note that 0 is a real rank:
+	// set UnknownNodeRank explicitly when you want the lookup.
 	NodeRank int
 	// MinNodes and MaxNodes make the job elastic when either is set: workers
 	// learn RANK and WORLD_SIZE at rendezvous, which waits for at least
@@ -66,12 +74,15 @@ type Config struct {
 
 	// Seeds are gossip addresses (host or host:port; a bare host gets the
 	// gossip base port) of workers to join. Entries may hold comma-separated
-	// lists. Empty: FDSM_SEEDS, else, on a single node, this node's worker 0.
+	// lists. Empty: FDSM_SEEDS, else another launcher's master
+	// (PET_MASTER_ADDR, the first node of an srun step), else, on a single
+	// node, this node's worker 0.
 	Seeds []string
 	// Job is the job id shared by all nodes ([A-Za-z0-9_-], at most 64
 	// characters: it is part of memberlist names and NATS subjects). Empty:
-	// FDSM_JOB, else a fresh id on a single node; jobs on several nodes need
-	// one given, since every node must agree on it.
+	// FDSM_JOB, else another launcher's (PET_RDZV_ID, the srun step), else a
+	// fresh id on a single node; jobs on several nodes need one given, since
+	// every node must agree on it.
 	Job string
 	// Host is the name or address advertised to peers. Empty: FDSM_HOST, else
 	// POD_IP, else os.Hostname.
@@ -80,8 +91,9 @@ type Config struct {
 	// Empty: Host.
 	DataHost string
 	// GossipPortBase is the gossip port of worker 0; worker i binds
-	// Host:GossipPortBase+i. 0 means DefaultGossipPort; AnyPort lets workers
-	// bind any port.
+	// Host:GossipPortBase+i. 0 means the port of a seed taken from another
+	// launcher's master (PET_MASTER_PORT), else DefaultGossipPort; AnyPort
+	// lets workers bind any port.
 	GossipPortBase int
 
 	// LogDir holds the per-worker log files worker-<node>-<local>.log
@@ -112,8 +124,9 @@ type Config struct {
 	// Executable is the worker program. Empty: os.Executable (fdsm itself).
 	Executable string
 	// BaseEnv is the environment workers inherit and where NewPlan looks up
-	// FDSM_JOB, FDSM_SEEDS, FDSM_HOST, POD_IP, JOB_COMPLETION_INDEX and
-	// CUDA_VISIBLE_DEVICES. nil: os.Environ(). Variables the launcher sets
+	// what the fields above leave open (jobenv.ResolveNode: FDSM_JOB,
+	// FDSM_SEEDS, FDSM_HOST, POD_IP, JOB_COMPLETION_INDEX, PET_*, SLURM_*)
+	// and CUDA_VISIBLE_DEVICES. nil: os.Environ(). Variables the launcher sets
 	// (including RANK and WORLD_SIZE, cleared for elastic jobs) replace
 	// inherited ones, so FDSM_NATS_URL, FDSM_NATS_TOKEN, FDSM_GOSSIP_KEY(_FILE),
 	// FDSM_CONTROL_SECRET, FDSM_COLLECTIVE_TIMEOUT and FDSM_JOIN_TIMEOUT pass

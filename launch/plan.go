@@ -11,12 +11,7 @@ import (
 	"strings"
 
 	"github.com/fdsm-go/fdsm/cluster"
-)
-
-// Variables read by the launcher that are not part of the worker contract.
-const (
-	envPodIP           = "POD_IP" // Kubernetes downward API, by convention
-	envCUDAVisibleDevs = "CUDA_VISIBLE_DEVICES"
+	"github.com/fdsm-go/fdsm/jobenv"
 )
 
 // WorkerSpec is one worker slot of this node. A slot keeps its spec across
@@ -56,20 +51,24 @@ func NewPlan(cfg Config) (*Plan, error) {
 	if p.baseEnv == nil {
 		p.baseEnv = os.Environ()
 	}
-	if cfg.NProcPerNode < 1 {
-		return nil, fmt.Errorf("--nproc-per-node must be at least 1 (got %d)", cfg.NProcPerNode)
-	}
 	if len(cfg.Command) == 0 {
 		return nil, errors.New("missing the command to run: put the fdsm arguments after --, " +
 			"e.g. fdsm launch --nproc-per-node 2 -- train --config job.yaml")
 	}
-	if err := p.resolveNodes(&cfg); err != nil {
+	in, err := jobenv.ResolveNode(jobenv.List(p.baseEnv))
+	if err != nil {
+		return nil, fmt.Errorf("the launcher's environment: %w", err)
+	}
+	if err := resolveNProc(&cfg, in); err != nil {
 		return nil, err
 	}
-	if err := p.resolveIdentity(&cfg); err != nil {
+	if err := p.resolveNodes(&cfg, in); err != nil {
 		return nil, err
 	}
-	gossipPorts, err := p.resolveSeeds(&cfg)
+	if err := p.resolveIdentity(&cfg, in); err != nil {
+		return nil, err
+	}
+	gossipPorts, err := p.resolveSeeds(&cfg, in)
 	if err != nil {
 		return nil, err
 	}
@@ -110,10 +109,10 @@ func NewPlan(cfg Config) (*Plan, error) {
 // the same secret on each: the user exports it (a launcher cannot agree on
 // one with its peers before they are authenticated).
 func (p *Plan) resolveSecret(cfg *Config) error {
-	if _, ok := lookupEnv(p.baseEnv, cluster.EnvJobSecret); ok {
+	if _, ok := lookupEnv(p.baseEnv, jobenv.JobSecret); ok {
 		return nil
 	}
-	if _, ok := lookupEnv(cfg.Env, cluster.EnvJobSecret); ok || multiNode(cfg, p.Elastic) {
+	if _, ok := lookupEnv(cfg.Env, jobenv.JobSecret); ok || multiNode(cfg, p.Elastic) {
 		return nil
 	}
 	s, err := cluster.NewJobSecret()
@@ -145,12 +144,34 @@ func (p *Plan) WriteSecret() (string, error) {
 	return path, os.Chmod(path, 0o600) // an existing file keeps its mode otherwise
 }
 
+// resolveNProc settles the workers on this node: the flag, else
+// PET_NPROC_PER_NODE, else 1.
+func resolveNProc(cfg *Config, in jobenv.Node) error {
+	if cfg.NProcPerNode == AutoNProcPerNode {
+		if in.NProcPerNodeErr != nil {
+			return in.NProcPerNodeErr
+		}
+		cfg.NProcPerNode = max(in.NProcPerNode, 1)
+	}
+	if cfg.NProcPerNode < 1 {
+		return fmt.Errorf("--nproc-per-node must be at least 1 (got %d)", cfg.NProcPerNode)
+	}
+	return nil
+}
+
 // resolveNodes settles static versus elastic, the node counts and this
-// node's rank.
-func (p *Plan) resolveNodes(cfg *Config) error {
+// node's rank; what the flags leave open comes from the environment.
+func (p *Plan) resolveNodes(cfg *Config, in jobenv.Node) error {
 	if cfg.NNodes < 0 || cfg.MinNodes < 0 || cfg.MaxNodes < 0 {
 		return fmt.Errorf("node counts must not be negative (--nnodes %d, --min-nodes %d, --max-nodes %d)",
 			cfg.NNodes, cfg.MinNodes, cfg.MaxNodes)
+	}
+	if cfg.NNodes == 0 && cfg.MinNodes == 0 && cfg.MaxNodes == 0 {
+		if in.Elastic {
+			cfg.MinNodes, cfg.MaxNodes = in.MinNodes, in.MaxNodes
+		} else {
+			cfg.NNodes = in.MaxNodes
+		}
 	}
 	p.Elastic = cfg.MinNodes > 0 || cfg.MaxNodes > 0
 	if p.Elastic {
@@ -184,17 +205,15 @@ func (p *Plan) resolveNodes(cfg *Config) error {
 		return fmt.Errorf("--node-rank %d is negative", cfg.NodeRank)
 	}
 	if cfg.NodeRank == UnknownNodeRank {
-		if v, ok := lookupEnv(p.baseEnv, cluster.EnvJobCompletionIndex); ok && v != "" {
-			r, err := strconv.Atoi(v)
-			if err != nil || r < 0 {
-				return fmt.Errorf("%s=%q is not a node rank (a non-negative integer)", cluster.EnvJobCompletionIndex, v)
-			}
-			cfg.NodeRank = r
-		} else if maxNodes == 1 {
+		switch {
+		case in.NodeRank >= 0:
+			cfg.NodeRank = in.NodeRank
+		case maxNodes == 1:
 			cfg.NodeRank = 0
-		} else if !p.Elastic {
+		case !p.Elastic:
 			return fmt.Errorf("node rank unknown for a job of %d nodes: pass --node-rank or set %s "+
-				"(Kubernetes Indexed Jobs do)", cfg.NNodes, cluster.EnvJobCompletionIndex)
+				"(Kubernetes Indexed Jobs do) or %s, or run one launcher per node under srun",
+				cfg.NNodes, jobenv.JobCompletionIndex, jobenv.PetNodeRank)
 		}
 	}
 	if cfg.NodeRank >= maxNodes {
@@ -213,14 +232,14 @@ func multiNode(cfg *Config, elastic bool) bool {
 }
 
 // resolveIdentity settles the job id and the advertised hosts.
-func (p *Plan) resolveIdentity(cfg *Config) error {
+func (p *Plan) resolveIdentity(cfg *Config, in jobenv.Node) error {
 	if cfg.Job == "" {
-		cfg.Job, _ = lookupEnv(p.baseEnv, cluster.EnvJob)
+		cfg.Job = in.Job
 	}
 	if cfg.Job == "" {
 		if multiNode(cfg, p.Elastic) {
 			return fmt.Errorf("a job id is required when the job may span several nodes, since all nodes "+
-				"must agree on it: pass --job or set %s", cluster.EnvJob)
+				"must agree on it: pass --job or set %s", jobenv.Job)
 		}
 		cfg.Job = newJobID()
 	}
@@ -230,10 +249,7 @@ func (p *Plan) resolveIdentity(cfg *Config) error {
 	}
 
 	if cfg.Host == "" {
-		cfg.Host, _ = lookupEnv(p.baseEnv, cluster.EnvHost)
-	}
-	if cfg.Host == "" {
-		cfg.Host, _ = lookupEnv(p.baseEnv, envPodIP)
+		cfg.Host = in.Host
 	}
 	if cfg.Host == "" {
 		h, err := os.Hostname()
@@ -255,9 +271,18 @@ func (p *Plan) resolveIdentity(cfg *Config) error {
 }
 
 // resolveSeeds settles the gossip ports of this node's workers and the seed
-// list, and returns the ports by local rank.
-func (p *Plan) resolveSeeds(cfg *Config) ([]int, error) {
+// list, and returns the ports by local rank. Seeds from another launcher's
+// master name the port that node 0's first worker must bind: it becomes the
+// gossip base unless the flag sets one.
+func (p *Plan) resolveSeeds(cfg *Config, in jobenv.Node) ([]int, error) {
+	raw := cfg.Seeds
 	base := cfg.GossipPortBase
+	if len(raw) == 0 {
+		raw = in.Seeds
+		if base == 0 && in.SeedPort > 0 {
+			base = in.SeedPort
+		}
+	}
 	switch {
 	case base == 0:
 		base = DefaultGossipPort
@@ -278,20 +303,14 @@ func (p *Plan) resolveSeeds(cfg *Config) ([]int, error) {
 		seedPort = DefaultGossipPort
 	}
 
-	raw := cfg.Seeds
-	if len(raw) == 0 {
-		if v, ok := lookupEnv(p.baseEnv, cluster.EnvSeeds); ok {
-			raw = []string{v}
-		}
-	}
 	seeds, err := parseSeeds(raw, seedPort)
 	if err != nil {
 		return nil, err
 	}
 	if len(seeds) == 0 {
 		if multiNode(cfg, p.Elastic) {
-			return nil, fmt.Errorf("--seeds is required when the job may span several nodes: give the " +
-				"gossip address of a worker every node can reach, e.g. node0:7946 (or set FDSM_SEEDS)")
+			return nil, fmt.Errorf("--seeds is required when the job may span several nodes: give the "+
+				"gossip address of a worker every node can reach, e.g. node0:7946 (or set %s)", jobenv.Seeds)
 		}
 		if base == AnyPort {
 			// Worker 0 is the seed, so its port must be known now; every
@@ -385,13 +404,13 @@ func (p *Plan) deviceLists(cfg Config) ([]string, error) {
 	}
 	need := g * cfg.NProcPerNode
 	var avail []string
-	if v, ok := lookupEnv(p.baseEnv, envCUDAVisibleDevs); ok && strings.TrimSpace(v) != "" {
+	if v, ok := lookupEnv(p.baseEnv, jobenv.CUDAVisibleDevices); ok && strings.TrimSpace(v) != "" {
 		for d := range strings.SplitSeq(v, ",") {
 			avail = append(avail, strings.TrimSpace(d))
 		}
 		if len(avail) < need {
 			return nil, fmt.Errorf("%d workers x %d GPUs need %d devices, but %s=%q lists %d",
-				cfg.NProcPerNode, g, need, envCUDAVisibleDevs, v, len(avail))
+				cfg.NProcPerNode, g, need, jobenv.CUDAVisibleDevices, v, len(avail))
 		}
 	} else {
 		for d := range need {

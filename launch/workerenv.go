@@ -6,12 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/jobenv"
 )
-
-// envGOMAXPROCS caps the Go scheduler's threads (and with them the tensor
-// engine's GEMM and elementwise splits, which follow runtime.GOMAXPROCS).
-const envGOMAXPROCS = "GOMAXPROCS"
 
 // workerGOMAXPROCS is the share of the CPUs each of n workers gets: n Go
 // processes each running a thread per core on the same cores fight over
@@ -32,44 +28,44 @@ func (p *Plan) Env(local, restarts int) []string {
 	w := p.Workers[local]
 	masterHost, masterPort, _ := net.SplitHostPort(cfg.Seeds[0])
 	set := [][2]string{
-		{cluster.EnvJob, cfg.Job},
-		{cluster.EnvSeeds, strings.Join(p.seedsFor(), ",")},
-		{cluster.EnvHost, cfg.Host},
-		{cluster.EnvNodeRank, strconv.Itoa(cfg.NodeRank)},
-		{cluster.EnvLocalRank, strconv.Itoa(local)},
-		{cluster.EnvLocalWorldSize, strconv.Itoa(cfg.NProcPerNode)},
-		{cluster.EnvMinWorld, strconv.Itoa(p.MinWorld)},
-		{cluster.EnvMaxWorld, strconv.Itoa(p.MaxWorld)},
-		{cluster.EnvGossipAddr, w.GossipAddr},
-		{cluster.EnvDataAddr, w.DataAddr},
-		{cluster.EnvRestartCount, strconv.Itoa(restarts)},
-		{cluster.EnvWorkerLogPrefix, w.LogFile},
-		{cluster.EnvTorchLocalRank, strconv.Itoa(local)},
-		{cluster.EnvTorchLocalWS, strconv.Itoa(cfg.NProcPerNode)},
-		{cluster.EnvMasterAddr, masterHost},
-		{cluster.EnvMasterPort, masterPort},
-		{cluster.EnvTorchRestarts, strconv.Itoa(restarts)},
+		{jobenv.Job, cfg.Job},
+		{jobenv.Seeds, strings.Join(p.seedsFor(), ",")},
+		{jobenv.Host, cfg.Host},
+		{jobenv.NodeRank, strconv.Itoa(cfg.NodeRank)},
+		{jobenv.LocalRank, strconv.Itoa(local)},
+		{jobenv.LocalWorldSize, strconv.Itoa(cfg.NProcPerNode)},
+		{jobenv.MinWorld, strconv.Itoa(p.MinWorld)},
+		{jobenv.MaxWorld, strconv.Itoa(p.MaxWorld)},
+		{jobenv.GossipAddr, w.GossipAddr},
+		{jobenv.DataAddr, w.DataAddr},
+		{jobenv.RestartCount, strconv.Itoa(restarts)},
+		{jobenv.WorkerLog, w.LogFile},
+		{jobenv.TorchLocalRank, strconv.Itoa(local)},
+		{jobenv.TorchLocalWorldSize, strconv.Itoa(cfg.NProcPerNode)},
+		{jobenv.MasterAddr, masterHost},
+		{jobenv.MasterPort, masterPort},
+		{jobenv.TorchRestarts, strconv.Itoa(restarts)},
 	}
 	if !p.Elastic {
 		set = append(set,
-			[2]string{cluster.EnvRank, strconv.Itoa(w.Rank)},
-			[2]string{cluster.EnvWorldSize, strconv.Itoa(p.MaxWorld)})
+			[2]string{jobenv.Rank, strconv.Itoa(w.Rank)},
+			[2]string{jobenv.WorldSize, strconv.Itoa(p.MaxWorld)})
 	}
 	if w.Devices != "" {
-		set = append(set, [2]string{envCUDAVisibleDevs, w.Devices})
+		set = append(set, [2]string{jobenv.CUDAVisibleDevices, w.Devices})
 	}
 	if p.secret != "" {
-		set = append(set, [2]string{cluster.EnvJobSecret, p.secret})
+		set = append(set, [2]string{jobenv.JobSecret, p.secret})
 	}
-	_, inBase := lookupEnv(p.baseEnv, envGOMAXPROCS)
-	_, inExtra := lookupEnv(cfg.Env, envGOMAXPROCS)
+	_, inBase := lookupEnv(p.baseEnv, jobenv.GOMAXPROCS)
+	_, inExtra := lookupEnv(cfg.Env, jobenv.GOMAXPROCS)
 	if !inBase && !inExtra {
-		set = append(set, [2]string{envGOMAXPROCS, strconv.Itoa(workerGOMAXPROCS(cfg.NProcPerNode))})
+		set = append(set, [2]string{jobenv.GOMAXPROCS, strconv.Itoa(workerGOMAXPROCS(cfg.NProcPerNode))})
 	}
 
 	// Drop inherited values of everything we manage; RANK and WORLD_SIZE go
 	// even when elastic, so an outer launcher's values cannot leak in.
-	managed := map[string]bool{cluster.EnvRank: true, cluster.EnvWorldSize: true}
+	managed := map[string]bool{jobenv.Rank: true, jobenv.WorldSize: true}
 	for _, kv := range set {
 		managed[kv[0]] = true
 	}

@@ -42,7 +42,9 @@ func newLaunchCmd() *cobra.Command {
 			"After Ctrl-C the workers checkpoint and stop, and launch exits 130.\n\n" +
 			"Static jobs give --nnodes N and --node-rank R (or JOB_COMPLETION_INDEX, as in a\n" +
 			"Kubernetes Indexed Job); elastic jobs give --nnodes MIN:MAX or --min-nodes/--max-nodes,\n" +
-			"and workers learn their rank at rendezvous. Jobs on several nodes need --job and --seeds.",
+			"and workers learn their rank at rendezvous. Jobs on several nodes need --job and --seeds.\n" +
+			"Under Kubeflow (PET_*) or in an srun task (one per node), flags left out come from\n" +
+			"their variables; see docs/distributed.md, \"Environment\".",
 		Example: "  fdsm launch --nproc-per-node 4 -- train --config mnist.yaml --out runs/mnist\n" +
 			"  fdsm launch --nproc-per-node 8 --nnodes 2 --node-rank 0 --job exp1 --seeds node0:7946 -- train ...\n" +
 			"  fdsm launch --nproc-per-node 8 --nnodes 1:4 --job exp2 --seeds fdsm-0.fdsm:7946 -- train ...",
@@ -59,7 +61,14 @@ func newLaunchCmd() *cobra.Command {
 				&cfg); err != nil {
 				return err
 			}
+			// Flags left alone take what another launcher's variables give
+			// (PET_NPROC_PER_NODE, the port of PET_MASTER_PORT: jobenv).
+			if !cmd.Flags().Changed("nproc-per-node") {
+				cfg.NProcPerNode = launch.AutoNProcPerNode
+			}
 			switch {
+			case !cmd.Flags().Changed("gossip-port"):
+				cfg.GossipPortBase = 0
 			case gossip == 0:
 				cfg.GossipPortBase = launch.AnyPort
 			case gossip < 0:
@@ -91,19 +100,22 @@ func newLaunchCmd() *cobra.Command {
 	cmd.Flags().SetInterspersed(false)
 
 	f := cmd.Flags()
-	f.IntVar(&cfg.NProcPerNode, "nproc-per-node", 1, "workers started on this node (one per device)")
-	f.StringVar(&nnodes, "nnodes", "", "nodes in the job: N (static), or MIN:MAX (elastic); default 1")
+	f.IntVar(&cfg.NProcPerNode, "nproc-per-node", 1,
+		"workers started on this node (one per device); default PET_NPROC_PER_NODE, else 1")
+	f.StringVar(&nnodes, "nnodes", "",
+		"nodes in the job: N (static), or MIN:MAX (elastic); default PET_NNODES, the srun step's nodes, else 1")
 	f.IntVar(&cfg.NodeRank, "node-rank", launch.UnknownNodeRank,
-		"this node's rank in [0, nnodes); default JOB_COMPLETION_INDEX, else 0 on a single node")
+		"this node's rank in [0, nnodes); default JOB_COMPLETION_INDEX, PET_NODE_RANK or SLURM_NODEID, else 0 on a single node")
 	f.IntVar(&cfg.MinNodes, "min-nodes", 0, "elastic: fewest nodes the job runs with")
 	f.IntVar(&cfg.MaxNodes, "max-nodes", 0, "elastic: most nodes the job takes")
 	f.StringSliceVar(&cfg.Seeds, "seeds", nil,
-		"gossip seeds, host[:port], comma-separated (default FDSM_SEEDS; on one node, this node's worker 0)")
-	f.StringVar(&cfg.Job, "job", "", "job id shared by all nodes (default FDSM_JOB, else a fresh id on one node)")
+		"gossip seeds, host[:port], comma-separated (default FDSM_SEEDS, PET_MASTER_ADDR:PET_MASTER_PORT, the srun step's first node; on one node, this node's worker 0)")
+	f.StringVar(&cfg.Job, "job", "",
+		"job id shared by all nodes (default FDSM_JOB, PET_RDZV_ID, slurm-<job>-<step> under srun, else a fresh id on one node)")
 	f.StringVar(&cfg.Host, "host", "", "host name or address advertised to peers (default FDSM_HOST, POD_IP, hostname)")
 	f.StringVar(&cfg.DataHost, "data-host", "", "address of the collective data plane (default --host)")
 	f.IntVar(&gossip, "gossip-port", launch.DefaultGossipPort,
-		"gossip port of worker 0; worker i uses port+i (0: a distinct free port each, below the ephemeral range)")
+		"gossip port of worker 0; worker i uses port+i (0: a distinct free port each, below the ephemeral range; default PET_MASTER_PORT when the seed is Kubeflow's master)")
 	f.StringVar(&cfg.LogDir, "log-dir", "",
 		"directory of the per-worker logs (default <--out>/logs, else ./fdsm-logs/<job>)")
 	f.BoolVar(&cfg.Tee, "tee", false, "also echo local worker 0's output here, prefixed")

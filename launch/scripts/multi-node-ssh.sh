@@ -151,7 +151,10 @@ remote_command() {
 		local dir="${chdir#\~/}"
 		printf -v q 'cd %q && ' "$dir"
 	fi
-	printf '%sFDSM_JOB_SECRET=%q exec' "$q" "$FDSM_JOB_SECRET"
+	# Rank 0's embedded control bus listens for the other hosts (its token
+	# derives from the job secret); on loopback, its default, they could not
+	# reach it and would wait for it in vain at every regroup.
+	printf '%sFDSM_JOB_SECRET=%q FDSM_BUS_HOST=%q exec' "$q" "$FDSM_JOB_SECRET" "${FDSM_BUS_HOST:-0.0.0.0}"
 	printf ' %q' "${argv[@]}"
 }
 
