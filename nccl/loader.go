@@ -1,13 +1,11 @@
 package nccl
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
+
+	"github.com/fdsm-go/fdsm/internal/pysite"
 )
 
 const (
@@ -94,27 +92,5 @@ func loadFirst(places, notes []string, open func(string) (library, error)) (libr
 	return nil, e
 }
 
-const pythonSiteScript = `import site, sys
-dirs = list(getattr(site, "getsitepackages", lambda: [])())
-dirs.append(site.getusersitepackages())
-print("\n".join(dirs))`
-
-// pythonSitePackages asks python3 for its site-packages directories. It is
-// bounded in time: a missing or wedged python3 only costs a note.
-func pythonSitePackages() ([]string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "python3", "-c", pythonSiteScript)
-	cmd.WaitDelay = time.Second // a child (pyenv shim) holding stdout
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("python3: %w", err)
-	}
-	var dirs []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			dirs = append(dirs, l)
-		}
-	}
-	return dirs, nil
-}
+// pythonSitePackages asks python3 for its site-packages directories.
+func pythonSitePackages() ([]string, error) { return pysite.Dirs() }

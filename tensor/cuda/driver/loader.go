@@ -1,15 +1,13 @@
 package driver
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
+
+	"github.com/fdsm-go/fdsm/internal/pysite"
 )
 
 // EnvLibDir names a directory holding libcuda.so.1 and/or libcublas.so.13
@@ -198,27 +196,5 @@ func wheelPaths(dirs, wheel []string) []string {
 	return out
 }
 
-const pythonSiteScript = `import site
-dirs = list(getattr(site, "getsitepackages", lambda: [])())
-dirs.append(site.getusersitepackages())
-print("\n".join(dirs))`
-
-// pythonSitePackages asks python3 for its site-packages directories,
-// bounded in time: a missing or wedged python3 only costs a note.
-func pythonSitePackages() ([]string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "python3", "-c", pythonSiteScript)
-	cmd.WaitDelay = time.Second // a child (a pyenv shim) holding stdout
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("python3: %w", err)
-	}
-	var dirs []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			dirs = append(dirs, l)
-		}
-	}
-	return dirs, nil
-}
+// pythonSitePackages asks python3 for its site-packages directories.
+func pythonSitePackages() ([]string, error) { return pysite.Dirs() }

@@ -32,18 +32,19 @@ const (
 // device is cuda.Device over the primary context of one GPU.
 //
 // Threading: safe for concurrent use. The driver binding makes the context
-// current inside each call; the maps of handles and the cuBLAS handle
+// current inside each call; the pinned-memory map and the cuBLAS handle
 // (whose stream is set before each GEMM) are guarded by mu.
 type device struct {
 	info cuda.Info
 	ctx  *driver.Context
 	fns  map[string]*driver.Function
 
-	mu      sync.Mutex
-	blas    *driver.Blas
-	streams map[cuda.Stream]*driver.Stream
-	events  map[cuda.Event]*driver.Event
-	pinned  map[uintptr]driver.HostBuffer
+	streams *handles[cuda.Stream, *driver.Stream]
+	events  *handles[cuda.Event, *driver.Event]
+
+	mu     sync.Mutex
+	blas   *driver.Blas
+	pinned map[uintptr]driver.HostBuffer
 }
 
 // newDevice opens GPU ordinal: the driver, its primary context, the
@@ -68,8 +69,8 @@ func newDevice(ordinal int) (*device, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &device{fns: map[string]*driver.Function{}, streams: map[cuda.Stream]*driver.Stream{},
-		events: map[cuda.Event]*driver.Event{}, pinned: map[uintptr]driver.HostBuffer{}}
+	d := &device{fns: map[string]*driver.Function{}, streams: newHandles[cuda.Stream, *driver.Stream]("stream"),
+		events: newHandles[cuda.Event, *driver.Event]("event"), pinned: map[uintptr]driver.HostBuffer{}}
 	d.info = cuda.Info{Name: di.Name, Ordinal: ordinal, TotalMemory: di.TotalMem, Major: di.Major, Minor: di.Minor,
 		MultiProcessors: di.Multiprocessors}
 	if d.info.MaxThreadsPerBlock, err = dev.Attribute(attrMaxThreadsPerBlock); err != nil {

@@ -3,6 +3,7 @@ package gpu
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"unsafe"
 
 	"github.com/fdsm-go/fdsm/tensor"
@@ -10,46 +11,55 @@ import (
 	"github.com/fdsm-go/fdsm/tensor/cuda/driver"
 )
 
-// stream returns the driver stream behind s.
-func (d *device) stream(s cuda.Stream) (*driver.Stream, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	st, ok := d.streams[s]
-	if !ok {
-		return nil, fmt.Errorf("%v: unknown stream %#x", d, uintptr(s))
-	}
-	return st, nil
+// handles maps the uintptr handles the cuda package sees to the driver's
+// objects. Threading: safe for concurrent use.
+type handles[K ~uintptr, V any] struct {
+	mu   sync.Mutex
+	m    map[K]V
+	what string
 }
 
-func (d *device) event(e cuda.Event) (*driver.Event, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	ev, ok := d.events[e]
-	if !ok {
-		return nil, fmt.Errorf("%v: unknown event %#x", d, uintptr(e))
-	}
-	return ev, nil
+func newHandles[K ~uintptr, V any](what string) *handles[K, V] {
+	return &handles[K, V]{m: map[K]V{}, what: what}
 }
+
+func (h *handles[K, V]) put(k K, v V) K {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.m[k] = v
+	return k
+}
+
+// get returns k's object; with remove, it also forgets it.
+func (h *handles[K, V]) get(k K, remove bool) (V, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v, ok := h.m[k]
+	if !ok {
+		return v, fmt.Errorf("unknown %s %#x", h.what, uintptr(k))
+	}
+	if remove {
+		delete(h.m, k)
+	}
+	return v, nil
+}
+
+func (d *device) stream(s cuda.Stream) (*driver.Stream, error) { return d.streams.get(s, false) }
+func (d *device) event(e cuda.Event) (*driver.Event, error)    { return d.events.get(e, false) }
 
 func (d *device) NewStream() (cuda.Stream, error) {
 	st, err := d.ctx.NewStream(driver.StreamNonBlocking)
 	if err != nil {
 		return 0, err
 	}
-	d.mu.Lock()
-	d.streams[cuda.Stream(st.Handle())] = st
-	d.mu.Unlock()
-	return cuda.Stream(st.Handle()), nil
+	return d.streams.put(cuda.Stream(st.Handle()), st), nil
 }
 
 func (d *device) DestroyStream(s cuda.Stream) error {
-	st, err := d.stream(s)
+	st, err := d.streams.get(s, true)
 	if err != nil {
 		return err
 	}
-	d.mu.Lock()
-	delete(d.streams, s)
-	d.mu.Unlock()
 	return st.Destroy()
 }
 
@@ -71,20 +81,14 @@ func (d *device) NewEvent() (cuda.Event, error) {
 	if err != nil {
 		return 0, err
 	}
-	d.mu.Lock()
-	d.events[cuda.Event(ev.Handle())] = ev
-	d.mu.Unlock()
-	return cuda.Event(ev.Handle()), nil
+	return d.events.put(cuda.Event(ev.Handle()), ev), nil
 }
 
 func (d *device) DestroyEvent(e cuda.Event) error {
-	ev, err := d.event(e)
+	ev, err := d.events.get(e, true)
 	if err != nil {
 		return err
 	}
-	d.mu.Lock()
-	delete(d.events, e)
-	d.mu.Unlock()
 	return ev.Destroy()
 }
 
@@ -178,7 +182,9 @@ func (d *device) Launch(kernel string, grid, block cuda.Dim3, args []uint64, s c
 	if err != nil {
 		return err
 	}
-	dim := func(v cuda.Dim3) [3]uint32 { return [3]uint32{uint32(max(v.X, 1)), uint32(max(v.Y, 1)), uint32(max(v.Z, 1))} }
+	dim := func(v cuda.Dim3) [3]uint32 {
+		return [3]uint32{uint32(max(v.X, 1)), uint32(max(v.Y, 1)), uint32(max(v.Z, 1))}
+	}
 	return f.Launch(dim(grid), dim(block), 0, st, args)
 }
 
