@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fdsm-go/fdsm/device"
+
 	"github.com/rs/zerolog"
 
 	"github.com/fdsm-go/fdsm/collective"
@@ -50,6 +52,10 @@ type AllReduceOptions struct {
 	// LoopbackBytes is how much the loopback baseline sends per round;
 	// default 256 MiB.
 	LoopbackBytes int
+	// Device holds each worker's buffer ("" or "cpu": host memory). A
+	// device buffer goes through host copies around every ring all-reduce,
+	// as the DDP reducer's buckets do with the host ring.
+	Device string
 	// Worker is the command line of a process that calls AllReduceWorker.
 	Worker []string
 	// Progress, if set, is told what is being measured.
@@ -113,9 +119,10 @@ type AllReduceResult struct {
 	// LoopbackCPUPerGB is the CPU seconds sender and receiver spend
 	// together per GB of the baseline stream.
 	LoopbackCPUPerGB float64 `json:"loopback_cpu_s_per_gb"`
-	ChunkBytes  int            `json:"chunk_bytes"`
-	Rounds      int            `json:"rounds"`
-	CPUs        int            `json:"cpus"`
+	ChunkBytes       int     `json:"chunk_bytes"`
+	Device           string  `json:"device,omitempty"` // where the buffers live ("": host)
+	Rounds           int     `json:"rounds"`
+	CPUs             int     `json:"cpus"`
 }
 
 // String formats the result as a table.
@@ -123,6 +130,9 @@ func (r AllReduceResult) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "all-reduce benchmark: TCP ring on loopback, float32 sum, chunk %s, %d CPUs, median of %d rounds\n",
 		formatBytes(r.ChunkBytes), r.CPUs, r.Rounds)
+	if r.Device != "" {
+		fmt.Fprintf(&b, "buffers on %s, copied to and from the host around each all-reduce\n", r.Device)
+	}
 	fmt.Fprintf(&b, "loopback baseline (one TCP stream, two processes): %.2f GB/s, %.2f CPU s per GB (sender + receiver)\n",
 		r.LoopbackGBs, r.LoopbackCPUPerGB)
 	fmt.Fprintf(&b, "%4s %10s %12s %12s %12s %14s %9s %13s %11s\n", "np", "size", "time ms", "algbw GB/s", "busbw GB/s",
@@ -191,6 +201,7 @@ type arSpec struct {
 	ChunkBytes    int           `json:"chunk_bytes"`
 	Timeout       time.Duration `json:"timeout"`
 	LoopbackBytes int           `json:"loopback_bytes"`
+	Device        string        `json:"device,omitempty"`
 }
 
 // AllReduce runs the benchmark: the loopback baseline, then the ring for
@@ -207,7 +218,8 @@ func AllReduce(opts AllReduceOptions) (AllReduceResult, error) {
 	}
 	res := AllReduceResult{ChunkBytes: opts.ChunkBytes, Rounds: opts.Rounds, CPUs: runtime.NumCPU()}
 	spec := arSpec{Sizes: opts.Sizes, Rounds: opts.Rounds, ChunkBytes: opts.ChunkBytes, Timeout: opts.Timeout,
-		LoopbackBytes: opts.LoopbackBytes}
+		LoopbackBytes: opts.LoopbackBytes, Device: opts.Device}
+	res.Device = opts.Device
 
 	opts.Progress("loopback baseline")
 	var lb float64
@@ -428,19 +440,38 @@ func ringWorker(dir string, rank int, spec arSpec) error {
 	defer comm.Close()
 
 	be := tensor.NewCPU()
+	var dev tensor.Backend // nil: the buffers are host memory
+	if spec.Device != "" && spec.Device != "cpu" {
+		if dev, err = device.Open(spec.Device); err != nil {
+			return err
+		}
+	}
 	var rows []AllReduceRow
 	var spans []cpuSpan
 	for _, size := range spec.Sizes {
 		count := max(1, size/4)
 		buf := tensor.NewHostTensor(be, tensor.Shape{count}, make([]float32, count), nil) // zeros stay zeros
+		var dbuf *tensor.Tensor                                                           // the device's copy, if any
+		if dev != nil {
+			dbuf = dev.Zeros(tensor.Float32, count)
+		}
 		// Enough iterations per round that a round moves at least 64 MiB
 		// or lasts 200 iterations, so small sizes are not timer noise.
 		iters := min(200, max(1, (64<<20)/(4*count)))
 		run := func(k int) error {
 			for range k {
+				if dbuf != nil {
+					dev.ReadFloat32s(buf.Float32s(), dbuf)
+				}
 				if err := comm.AllReduce(ctx, buf, collective.Sum); err != nil {
 					return err
 				}
+				if dbuf != nil {
+					dev.WriteFloat32s(dbuf, buf.Float32s())
+				}
+			}
+			if dbuf != nil {
+				return dev.Sync()
 			}
 			return nil
 		}

@@ -100,3 +100,19 @@ func TestParseSizes(t *testing.T) {
 		}
 	}
 }
+
+// TestAllReduceBenchmarkOnDevice: with --device the workers keep their
+// buffers on a simulated device and go through host copies; the figures
+// come back as on the host.
+func TestAllReduceBenchmarkOnDevice(t *testing.T) {
+	res, err := AllReduce(AllReduceOptions{
+		NP: []int{2}, Sizes: []int{64 << 10}, Rounds: 2, LoopbackBytes: 1 << 20, Timeout: 30 * time.Second,
+		Device: "devsim:3", Worker: []string{os.Args[0], "-test.run=^$"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Device != "devsim:3" || len(res.Results) != 1 || res.Results[0].BusBW <= 0 || !strings.Contains(res.String(), "buffers on devsim:3") {
+		t.Fatalf("%+v", res)
+	}
+}

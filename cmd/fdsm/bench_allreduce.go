@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fdsm-go/fdsm/bench"
+	"github.com/fdsm-go/fdsm/device"
 	"github.com/fdsm-go/fdsm/nccl"
 )
 
@@ -24,6 +25,8 @@ TCP ring on loopback and times AllReduce (float32 sum) for each size: the
 median time, algbw = bytes/time and busbw = algbw*2(n-1)/n (GB/s = 1e9 B/s),
 the figure comparable with link throughput. The baseline is one plain TCP
 stream between two processes of this binary, measured in the same run.
+--device D keeps each worker's buffer on D, copied to and from the host
+around every all-reduce (as the DDP reducer does with the host ring).
 
 --backend nccl times NCCL on GPU memory instead (busbw as nccl-tests reports
 it). It needs libnccl.so.2 (FDSM_NCCL_LIB, the loader's paths, python3's
@@ -33,6 +36,9 @@ yet: today it exits 2 saying which of the two is missing.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkAllReduceBackend(backend); err != nil {
 				return usage(err)
+			}
+			if _, err := openDevice(opts.Device); err != nil { // refused here, before any worker starts
+				return err
 			}
 			var err error
 			if opts.NP, err = parseCounts(np); err != nil {
@@ -60,6 +66,7 @@ yet: today it exits 2 saying which of the two is missing.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().StringVar(&backend, "backend", "ring", "ring (TCP, host memory) or nccl (GPU memory)")
+	addDeviceFlag(cmd, &opts.Device, device.Default)
 	cmd.Flags().StringVar(&np, "np", "2,4", "comma-separated process counts")
 	cmd.Flags().StringVar(&sizes, "sizes", "1KiB,64KiB,1MiB,16MiB,64MiB", "comma-separated buffer sizes (B, KiB, MiB, GiB)")
 	cmd.Flags().IntVar(&opts.Rounds, "rounds", 5, "timed rounds per size (the median is reported)")
