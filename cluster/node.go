@@ -21,7 +21,11 @@ import (
 type NodeConfig struct {
 	// Member describes this process (Job, Host, NodeRank, LocalRank,
 	// Incarnation, Devices); StartNode fills DataAddr and Name.
-	Member        Member
+	Member Member
+	// GradientComm makes each group's gradient communicator from its
+	// control ring (NCCL over this rank's GPU: nccl.NewGroupComm, which
+	// sends rank 0's unique id over it); nil: a TCP ring of its own.
+	GradientComm  func(ctx context.Context, control collective.Comm) (collective.Comm, error)
 	GossipAddr    string // memberlist bind host:port (port 0: any)
 	AdvertiseAddr string // gossip address peers should use, when it differs
 	DataAddr      string // data-plane bind host:port (port 0: any)
@@ -235,7 +239,11 @@ func (n *Node) formOnce(ctx context.Context) (*Session, error) {
 	}
 	w.setComms(comm, control)
 	var once sync.Once
-	return &Session{Group: g, Comm: collective.WithDesyncCheck(comm, nil), Control: collective.WithDesyncCheck(control, nil),
+	checked := comm
+	if n.cfg.GradientComm == nil { // GradientComm's communicator checks on the control ring itself
+		checked = collective.WithDesyncCheck(comm, nil)
+	}
+	return &Session{Group: g, Comm: checked, Control: collective.WithDesyncCheck(control, nil),
 		Close: func() {
 			once.Do(func() {
 				close(stop)
@@ -247,11 +255,23 @@ func (n *Node) formOnce(ctx context.Context) (*Session, error) {
 }
 
 // connectRings connects the group's gradient ring and its control ring
-// (channel "control") over the node's data plane. Every member connects
-// them in this order.
+// (channel "control") over the node's data plane, or, with GradientComm,
+// the control ring and then the gradient communicator it makes. Every
+// member connects them in this order.
 func (n *Node) connectRings(ctx context.Context, g *Group, log zerolog.Logger) (grads, control collective.Comm, err error) {
 	cfg := ring.Config{Job: g.Job, Generation: g.Generation, Rank: g.Rank,
 		Addrs: g.DataAddrs(), Timeout: n.cfg.CollectiveTimeout, ChunkBytes: n.cfg.ChunkBytes, Log: log}
+	if n.cfg.GradientComm != nil {
+		cfg.Channel = "control"
+		if control, err = ring.New(ctx, n.dp, cfg); err != nil {
+			return nil, nil, fmt.Errorf("control ring: %w", err)
+		}
+		if grads, err = n.cfg.GradientComm(ctx, control); err != nil {
+			control.Close()
+			return nil, nil, fmt.Errorf("gradient communicator: %w", err)
+		}
+		return grads, control, nil
+	}
 	if grads, err = ring.New(ctx, n.dp, cfg); err != nil {
 		return nil, nil, err
 	}

@@ -19,7 +19,7 @@ import (
 // startTestNodes starts n nodes of one job on loopback: node 0's gossip
 // address is the seed; worlds of min..n; the rank 0 embeds the bus on a free
 // port.
-func startTestNodes(t *testing.T, n, min int) []*Node {
+func startTestNodes(t *testing.T, n, min int, tune ...func(*NodeConfig)) []*Node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -35,6 +35,9 @@ func startTestNodes(t *testing.T, n, min int) []*Node {
 			CollectiveTimeout: 10 * time.Second,
 			BusServer:         bus.ServerConfig{Port: -1},
 			Log:               zerolog.Nop(),
+		}
+		for _, f := range tune {
+			f(&cfg)
 		}
 		nd, err := StartNode(ctx, cfg)
 		if err != nil {
@@ -122,5 +125,38 @@ func TestNodeFormsRegroupsAfterLeave(t *testing.T) {
 			t.Errorf("node %d after the leave: %s", i, s.Group)
 		}
 		defer s.Close()
+	}
+}
+
+// TestNodeGradientCommFromControlRing: with GradientComm set (as NCCL's
+// group communicator is), a node connects the control ring, hands it to
+// the factory (which may send rank 0's unique id over it, as NCCL's does),
+// and the session's gradient communicator is the factory's; losing a
+// member aborts it as it aborts a ring.
+func TestNodeGradientCommFromControlRing(t *testing.T) {
+	grads := collective.NewLocalComms(2, 10*time.Second)
+	got := make([]string, 2)
+	factory := func(ctx context.Context, control collective.Comm) (collective.Comm, error) {
+		b, err := collective.BroadcastBytes(ctx, control, 0, []byte("rank 0's unique id"))
+		if err != nil {
+			return nil, err
+		}
+		got[control.Rank()] = string(b)
+		return grads[control.Rank()], nil
+	}
+	nodes := startTestNodes(t, 2, 2, func(c *NodeConfig) { c.GradientComm = factory })
+	ss := formAll(t, nodes)
+	for r, s := range ss {
+		if s.Comm != grads[s.Group.Rank] || got[s.Group.Rank] != "rank 0's unique id" {
+			t.Fatalf("node %d: gradient communicator %v, received %q", r, s.Comm, got[s.Group.Rank])
+		}
+	}
+	nodes[1].Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for grads[ss[0].Group.Rank].Err() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("losing a member did not abort the factory's communicator")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

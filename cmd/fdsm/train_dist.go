@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -11,6 +13,10 @@ import (
 
 	"github.com/fdsm-go/fdsm/bus"
 	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/collective"
+	"github.com/fdsm-go/fdsm/device"
+	"github.com/fdsm-go/fdsm/nccl"
+	"github.com/fdsm-go/fdsm/tensor/cuda"
 	"github.com/fdsm-go/fdsm/trainer"
 )
 
@@ -47,6 +53,9 @@ func runDistributed(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
 		if nc.Bus.ControlSecret, _, err = bus.LoadOrCreateControlSecret(out); err != nil {
 			log.Warn().Err(err).Msg("no control secret: operator commands disabled")
 		}
+	}
+	if nc.GradientComm, err = gradientComm(cfg, nc.CollectiveTimeout); err != nil {
+		return err
 	}
 	node, err := cluster.StartNode(ctx, nc)
 	if err != nil {
@@ -98,4 +107,24 @@ func runDistributed(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
 		return nil
 	}
 	return finishRun(cmd, cfg, sum, metrics.path, out)
+}
+
+// gradientComm is the factory of each group's gradient communicator: NCCL
+// on the rank's GPU for a cuda device (the unique id travels over the
+// group's control ring), nil (the TCP ring) otherwise.
+func gradientComm(cfg trainer.Config, timeout time.Duration) (func(context.Context, collective.Comm) (collective.Comm, error), error) {
+	if !strings.HasPrefix(cfg.Device, "cuda") {
+		return nil, nil
+	}
+	be, err := device.Open(cfg.Device)
+	if err != nil {
+		return nil, err
+	}
+	gpu, ok := be.(*cuda.Backend)
+	if !ok {
+		return nil, fmt.Errorf("device %s is not a CUDA backend", cfg.Device)
+	}
+	return func(ctx context.Context, control collective.Comm) (collective.Comm, error) {
+		return nccl.NewGroupComm(ctx, gpu, control, timeout)
+	}, nil
 }
