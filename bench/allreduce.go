@@ -413,33 +413,11 @@ func AllReduceWorker() int {
 // ringWorker joins a ring of spec.NP processes and times AllReduce for each
 // size; rank 0 writes the rows to ring.json.
 func ringWorker(dir string, rank int, spec arSpec) error {
-	dp, err := ring.ListenDataPlane("127.0.0.1:0")
+	comm, closeRing, err := joinBenchRing(dir, rank, spec)
 	if err != nil {
 		return err
 	}
-	defer dp.Close()
-	if err := writeJSONAtomic(filepath.Join(dir, fmt.Sprintf("addr.%d", rank)), dp.Addr()); err != nil {
-		return err
-	}
-	addrs := make([]string, spec.NP)
-	for r := range addrs {
-		s, err := waitFile(filepath.Join(dir, fmt.Sprintf("addr.%d", r)), time.Minute)
-		if err != nil {
-			return err
-		}
-		if err := json.Unmarshal([]byte(s), &addrs[r]); err != nil {
-			return err
-		}
-	}
-	ctx := context.Background()
-	comm, err := ring.New(ctx, dp, ring.Config{Job: "bench", Generation: 1, Rank: rank, Addrs: addrs,
-		Timeout: spec.Timeout, ChunkBytes: spec.ChunkBytes, Log: zerolog.Nop()})
-	if err != nil {
-		return err
-	}
-	defer comm.Close()
-
-	be := tensor.NewCPU()
+	defer closeRing()
 	var dev tensor.Backend // nil: the buffers are host memory
 	if spec.Device != "" && spec.Device != "cpu" {
 		if dev, err = device.Open(spec.Device); err != nil {
@@ -449,53 +427,11 @@ func ringWorker(dir string, rank int, spec arSpec) error {
 	var rows []AllReduceRow
 	var spans []cpuSpan
 	for _, size := range spec.Sizes {
-		count := max(1, size/4)
-		buf := tensor.NewHostTensor(be, tensor.Shape{count}, make([]float32, count), nil) // zeros stay zeros
-		var dbuf *tensor.Tensor                                                           // the device's copy, if any
-		if dev != nil {
-			dbuf = dev.Zeros(tensor.Float32, count)
-		}
-		// Enough iterations per round that a round moves at least 64 MiB
-		// or lasts 200 iterations, so small sizes are not timer noise.
-		iters := min(200, max(1, (64<<20)/(4*count)))
-		run := func(k int) error {
-			for range k {
-				if dbuf != nil {
-					dev.ReadFloat32s(buf.Float32s(), dbuf)
-				}
-				if err := comm.AllReduce(ctx, buf, collective.Sum); err != nil {
-					return err
-				}
-				if dbuf != nil {
-					dev.WriteFloat32s(dbuf, buf.Float32s())
-				}
-			}
-			if dbuf != nil {
-				return dev.Sync()
-			}
-			return nil
-		}
-		if err := run(max(2, iters/4)); err != nil { // warm-up: connections, buffers, page faults
+		row, span, err := timeAllReduce(comm, dev, max(1, size/4), spec)
+		if err != nil {
 			return err
 		}
-		times := make([]float64, spec.Rounds)
-		meter := startCPU()
-		for i := range times {
-			if err := comm.Barrier(ctx); err != nil {
-				return err
-			}
-			start := time.Now()
-			if err := run(iters); err != nil {
-				return err
-			}
-			times[i] = time.Since(start).Seconds() / float64(iters)
-		}
-		spans = append(spans, meter.stop(4*count))
-		sec := median(times)
-		bytes := 4 * count
-		algbw := float64(bytes) / sec / 1e9
-		rows = append(rows, AllReduceRow{NP: spec.NP, Bytes: bytes, Ms: sec * 1e3, AlgBW: algbw,
-			BusBW: algbw * 2 * float64(spec.NP-1) / float64(spec.NP), GOMAXPROCS: runtime.GOMAXPROCS(0)})
+		rows, spans = append(rows, row), append(spans, span)
 	}
 	if err := writeJSONAtomic(cpuFile(dir, "ring", rank), spans); err != nil {
 		return err
@@ -504,6 +440,89 @@ func ringWorker(dir string, rank int, spec arSpec) error {
 		return writeJSONAtomic(filepath.Join(dir, "ring.json"), rows)
 	}
 	return nil
+}
+
+// joinBenchRing publishes this worker's data-plane address in dir, waits
+// for the others' and connects the ring.
+func joinBenchRing(dir string, rank int, spec arSpec) (collective.Comm, func(), error) {
+	dp, err := ring.ListenDataPlane("127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := writeJSONAtomic(filepath.Join(dir, fmt.Sprintf("addr.%d", rank)), dp.Addr()); err != nil {
+		dp.Close()
+		return nil, nil, err
+	}
+	addrs := make([]string, spec.NP)
+	for r := range addrs {
+		s, err := waitFile(filepath.Join(dir, fmt.Sprintf("addr.%d", r)), time.Minute)
+		if err == nil {
+			err = json.Unmarshal([]byte(s), &addrs[r])
+		}
+		if err != nil {
+			dp.Close()
+			return nil, nil, err
+		}
+	}
+	comm, err := ring.New(context.Background(), dp, ring.Config{Job: "bench", Generation: 1, Rank: rank, Addrs: addrs,
+		Timeout: spec.Timeout, ChunkBytes: spec.ChunkBytes, Log: zerolog.Nop()})
+	if err != nil {
+		dp.Close()
+		return nil, nil, err
+	}
+	return comm, func() { comm.Close(); dp.Close() }, nil
+}
+
+// timeAllReduce times the float32 sum of count elements: the median over
+// spec.Rounds rounds, and the CPU this process spent in them. With dev the
+// buffer lives there and goes through the host around each all-reduce.
+func timeAllReduce(comm collective.Comm, dev tensor.Backend, count int, spec arSpec) (AllReduceRow, cpuSpan, error) {
+	ctx := context.Background()
+	buf := tensor.NewHostTensor(tensor.NewCPU(), tensor.Shape{count}, make([]float32, count), nil) // zeros stay zeros
+	var dbuf *tensor.Tensor                                                                        // the device's copy, if any
+	if dev != nil {
+		dbuf = dev.Zeros(tensor.Float32, count)
+	}
+	// Enough iterations per round that a round moves at least 64 MiB or
+	// lasts 200 iterations, so small sizes are not timer noise.
+	iters := min(200, max(1, (64<<20)/(4*count)))
+	run := func(k int) error {
+		for range k {
+			if dbuf != nil {
+				dev.ReadFloat32s(buf.Float32s(), dbuf)
+			}
+			if err := comm.AllReduce(ctx, buf, collective.Sum); err != nil {
+				return err
+			}
+			if dbuf != nil {
+				dev.WriteFloat32s(dbuf, buf.Float32s())
+			}
+		}
+		if dbuf != nil {
+			return dev.Sync()
+		}
+		return nil
+	}
+	if err := run(max(2, iters/4)); err != nil { // warm-up: connections, buffers, page faults
+		return AllReduceRow{}, cpuSpan{}, err
+	}
+	times := make([]float64, spec.Rounds)
+	meter := startCPU()
+	for i := range times {
+		if err := comm.Barrier(ctx); err != nil {
+			return AllReduceRow{}, cpuSpan{}, err
+		}
+		start := time.Now()
+		if err := run(iters); err != nil {
+			return AllReduceRow{}, cpuSpan{}, err
+		}
+		times[i] = time.Since(start).Seconds() / float64(iters)
+	}
+	span := meter.stop(4 * count)
+	sec, bytes := median(times), 4*count
+	algbw := float64(bytes) / sec / 1e9
+	return AllReduceRow{NP: spec.NP, Bytes: bytes, Ms: sec * 1e3, AlgBW: algbw,
+		BusBW: algbw * 2 * float64(spec.NP-1) / float64(spec.NP), GOMAXPROCS: runtime.GOMAXPROCS(0)}, span, nil
 }
 
 // loopbackIO is the read and write size of the baseline stream: large, so
