@@ -13,7 +13,8 @@
 #   make clean        remove build outputs
 #
 # BLAS=gonum forces the pure-Go BLAS build; BLAS=openblas forces OpenBLAS;
-# the default (auto) uses OpenBLAS when its headers are installed.
+# the default (auto) uses OpenBLAS when its headers are installed. JPEG=auto
+# (turbo, go) does the same for libjpeg-turbo (below).
 
 SHELL := /bin/bash
 
@@ -49,7 +50,24 @@ else
   $(error BLAS must be auto, openblas or gonum (got "$(BLAS)"))
 endif
 
-TAGFLAGS := $(if $(BLAS_TAGS),-tags $(BLAS_TAGS))
+# JPEG=go forces image/jpeg for the shard loader; JPEG=turbo forces
+# libjpeg-turbo (-tags turbojpeg); auto uses it when its header is installed.
+# The tag is opt-in so that a plain go build works without the header.
+JPEG ?= auto
+ifeq ($(JPEG),turbo)
+  JPEG_TAGS := turbojpeg
+else ifeq ($(JPEG),go)
+  JPEG_TAGS :=
+else ifeq ($(JPEG),auto)
+  JPEG_TAGS := $(shell if [ -f /usr/include/turbojpeg.h ] || pkg-config --exists libturbojpeg 2>/dev/null; then echo turbojpeg; fi)
+else
+  $(error JPEG must be auto, turbo or go (got "$(JPEG)"))
+endif
+
+empty :=
+comma := ,
+ALL_TAGS := $(subst $(empty) $(empty),$(comma),$(strip $(BLAS_TAGS) $(JPEG_TAGS)))
+TAGFLAGS := $(if $(ALL_TAGS),-tags $(ALL_TAGS))
 
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null)
 LDFLAGS := $(if $(VERSION),-ldflags "-X main.version=$(VERSION)")

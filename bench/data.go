@@ -44,10 +44,13 @@ type DataResult struct {
 	GOMAXPROCS int        `json:"gomaxprocs"`
 	Batch      int        `json:"batch"`
 	Cases      []DataCase `json:"cases"`
+	// Shards: the same JPEGs as tar shards, per decoder and output size.
+	Shards []ShardCase `json:"shards"`
 }
 
-// Data measures the loader on MNIST (from the GoMNIST module) and on a
-// folder of 256x256 JPEGs it writes (decoded, resized to 64).
+// Data measures the loader on MNIST (from the GoMNIST module), on a
+// folder of 256x256 JPEGs it writes (decoded, resized to 64 and 128), and
+// on the same JPEGs as tar shards through the shard loader.
 func Data(opts DataOptions) (DataResult, error) {
 	if opts.Batch <= 0 {
 		opts.Batch = 128
@@ -98,7 +101,18 @@ func Data(opts DataOptions) (DataResult, error) {
 		return res, err
 	}
 	res.Cases = append(res.Cases, c)
-	return res, nil
+	folder128, err := data.OpenImageFolder(dir, data.ImageFolderOptions{Size: 128})
+	if err != nil {
+		return res, err
+	}
+	c, err = measureData(fmt.Sprintf("jpeg folder 256x256 -> 128 (%d images)", opts.Images), folder128, nil, opts)
+	if err != nil {
+		return res, err
+	}
+	res.Cases = append(res.Cases, c)
+	progress("jpeg shards")
+	res.Shards, err = benchShards(folder, opts)
+	return res, err
 }
 
 func measureData(name string, d data.Dataset, ts []data.Transform, opts DataOptions) (DataCase, error) {
@@ -177,6 +191,9 @@ func (r DataResult) String() string {
 	fmt.Fprintf(&b, "%-42s %16s %16s %10s\n", "dataset", "loader samples/s", "raw samples/s", "wait ms")
 	for _, c := range r.Cases {
 		fmt.Fprintf(&b, "%-42s %16.0f %16.0f %10.1f\n", c.Name, c.LoaderPerSec, c.RawPerSec, c.WaitMs)
+	}
+	if len(r.Shards) > 0 {
+		b.WriteString(shardTable(r.Shards))
 	}
 	return b.String()
 }

@@ -13,7 +13,7 @@ func newDataCmd() *cobra.Command {
 		Use:   "data",
 		Short: "Inspect datasets",
 	}
-	cmd.AddCommand(newDataInfoCmd())
+	cmd.AddCommand(newDataInfoCmd(), newDataShardCmd())
 	return cmd
 }
 
@@ -75,7 +75,7 @@ func newBenchDataCmd() *cobra.Command {
 	var dev string
 	cmd := &cobra.Command{
 		Use:   "data",
-		Short: "Samples per second through the loader (MNIST, a folder of JPEGs) against raw decoding",
+		Short: "Samples per second through the loader (MNIST, a folder of JPEGs, JPEG tar shards per decoder) against raw decoding",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := logger()

@@ -53,7 +53,7 @@ func TestBenchData(t *testing.T) {
 			Raw    float64 `json:"raw_samples_per_sec"`
 		} `json:"cases"`
 	}
-	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Cases) != 2 || res.Cases[1].Loader <= 0 || res.Cases[1].Raw <= 0 {
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Cases) != 3 || res.Cases[1].Loader <= 0 || res.Cases[1].Raw <= 0 {
 		t.Fatalf("%v: %s", err, out)
 	}
 }

@@ -89,7 +89,7 @@ func TestSetupAsRootUsesNoSudo(t *testing.T) {
 	if strings.Contains(r.log, "sudo") {
 		t.Errorf("root ran sudo:\n%s", r.log)
 	}
-	for _, want := range []string{"apt-get uid=0 update", "apt-get uid=0 install -y -qq --no-install-recommends libopenblas-dev g++ libc6-dev make pkg-config ca-certificates",
+	for _, want := range []string{"apt-get uid=0 update", "apt-get uid=0 install -y -qq --no-install-recommends libopenblas-dev libturbojpeg0-dev g++ libc6-dev make pkg-config ca-certificates",
 		"go mod download", "go mod verify", "make --no-print-directory build"} {
 		if !strings.Contains(r.log, want) {
 			t.Errorf("log lacks %q:\n%s", want, r.log)
@@ -123,14 +123,14 @@ func TestSetupAsUserWithoutSudo(t *testing.T) {
 		t.Errorf("went on after failing to become root:\n%s", r.log)
 	}
 	// Packages present: nothing needs root.
-	r = runSetup(t, "1000", false, "libopenblas-dev gcc g++ libc6-dev make pkg-config ca-certificates")
+	r = runSetup(t, "1000", false, "libopenblas-dev libturbojpeg0-dev gcc g++ libc6-dev make pkg-config ca-certificates")
 	if r.err != nil || strings.Contains(r.log, "apt-get") || !strings.Contains(r.log, "make --no-print-directory build") {
 		t.Fatalf("packages present: err %v\nlog:\n%s\noutput:\n%s", r.err, r.log, r.out)
 	}
 }
 
 func TestSetupRejectsOldGoAndBadArguments(t *testing.T) {
-	all := "libopenblas-dev gcc g++ libc6-dev make pkg-config ca-certificates"
+	all := "libopenblas-dev libturbojpeg0-dev gcc g++ libc6-dev make pkg-config ca-certificates"
 	r := runSetupEnv(t, "0", false, all, []string{"FAKE_GOVERSION=go1.22.2"})
 	if r.err == nil || !strings.Contains(r.out, "Go 1.22.2") || !strings.Contains(r.out, "older than 1.26") {
 		t.Fatalf("old Go: err %v, output:\n%s", r.err, r.out)

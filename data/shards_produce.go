@@ -1,0 +1,258 @@
+package data
+
+// The shard loader's background side: the rotation over the rank's
+// streams, the producer that assembles batches, and the decoding workers.
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/fdsm-go/fdsm/tensor"
+)
+
+type shardRun struct {
+	stop  chan struct{}
+	ready chan shardReady
+	done  chan struct{} // closed once every goroutine of the run has exited
+}
+
+type shardReady struct {
+	slot *shardSlot
+	err  error
+}
+
+// shardSlot is one batch buffer, recycled through ShardLoader.free.
+type shardSlot struct {
+	l      *ShardLoader
+	x      *tensor.Tensor // [BatchSize, C, S, S]
+	out    *tensor.Tensor // x, or a smaller tensor for the partial last batch
+	stage  []float32      // device backends: the batch on the host
+	labels []int
+	keys   []string
+	shards []int
+	errs   []error
+	pos    []StreamPos // the rank's stream positions after the batch
+	next   int
+	held   bool
+	gen    uint64
+}
+
+// values is the memory samples are decoded into.
+func (s *shardSlot) values() []float32 {
+	if s.l.host {
+		return s.x.Float32s()
+	}
+	return s.stage
+}
+
+func (s *shardSlot) releaseTensors() {
+	if s.out != nil && s.out != s.x {
+		s.l.o.Backend.Release(s.out)
+	}
+	if s.x != nil {
+		s.l.o.Backend.Release(s.x)
+	}
+	s.x, s.out = nil, nil
+}
+
+// rotation takes records from the rank's streams in turn, from worker next
+// on; a closed stream leaves the rotation. pos tracks every stream's
+// position after its last record taken.
+type rotation struct {
+	streams []chan shardItem
+	open    []bool
+	next    int
+	pos     []StreamPos
+}
+
+// take returns the next item, or false at the end of the epoch or on stop.
+func (r *rotation) take(stop <-chan struct{}) (shardItem, bool) {
+	for {
+		w := -1
+		for c := range len(r.streams) {
+			if k := (r.next + c) % len(r.streams); r.open[k] {
+				w = k
+				break
+			}
+		}
+		if w < 0 {
+			return shardItem{}, false
+		}
+		select {
+		case it, ok := <-r.streams[w]:
+			if !ok {
+				r.open[w] = false
+				continue
+			}
+			r.next, r.pos[w] = (w+1)%len(r.streams), it.Pos
+			return it, true
+		case <-stop:
+			return shardItem{}, false
+		}
+	}
+}
+
+type decodeJob struct {
+	slot *shardSlot
+	p    int // position in the batch
+	rec  *ShardRecord
+}
+
+// startRun starts the streams, the decoders and the producer of one epoch.
+func (l *ShardLoader) startRun(epoch int, pieces [][]ShardPiece, pos []StreamPos, next int) *shardRun {
+	run := &shardRun{stop: make(chan struct{}), ready: make(chan shardReady, l.o.Prefetch), done: make(chan struct{})}
+	rot := &rotation{next: next, pos: append([]StreamPos(nil), pos...)}
+	var wg sync.WaitGroup
+	for w := range pieces {
+		ch := make(chan shardItem, max(l.o.BatchSize/len(pieces), 16))
+		rot.streams, rot.open = append(rot.streams, ch), append(rot.open, true)
+		st := &shardStream{l: l, epoch: epoch, pieces: pieces[w], out: ch, stop: run.stop}
+		wg.Add(1)
+		go func() { defer wg.Done(); st.run(pos[w]) }()
+	}
+	jobs := make(chan decodeJob, l.o.Decoders)
+	var jobDone sync.WaitGroup
+	for range l.o.Decoders {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.decodeLoop(jobs, &jobDone) }()
+	}
+	go func() {
+		l.produce(run, rot, jobs, &jobDone)
+		close(jobs)
+		wg.Wait()
+		close(run.done)
+	}()
+	return run
+}
+
+// decodeLoop is one decoding goroutine with its own decoder (and its
+// buffers).
+func (l *ShardLoader) decodeLoop(jobs <-chan decodeJob, done *sync.WaitGroup) {
+	d, err := NewJPEGDecoder(l.o.Decoder, l.o.Image)
+	for j := range jobs {
+		if err == nil {
+			j.slot.errs[j.p] = d.Decode(j.rec.Image, j.slot.values()[j.p*l.per:(j.p+1)*l.per])
+		} else {
+			j.slot.errs[j.p] = err
+		}
+		done.Done()
+	}
+	if d != nil {
+		d.Close()
+	}
+}
+
+// produce assembles batches until the epoch ends, stop closes, or more
+// bad inputs than MaxBad turn up.
+func (l *ShardLoader) produce(run *shardRun, rot *rotation, jobs chan<- decodeJob, jobDone *sync.WaitGroup) {
+	defer close(run.ready)
+	for {
+		s := l.slot()
+		n, err := l.fill(s, run, rot, jobs, jobDone)
+		if err == nil && n == 0 {
+			l.recycle(s)
+			return
+		}
+		it := shardReady{slot: s, err: err}
+		if err != nil {
+			l.recycle(s)
+			it.slot = nil
+		} else {
+			l.finish(s, n)
+		}
+		select {
+		case run.ready <- it:
+		case <-run.stop:
+			if it.slot != nil {
+				l.recycle(it.slot)
+			}
+			return
+		}
+		if err != nil || n < l.o.BatchSize {
+			return
+		}
+	}
+}
+
+// fill decodes the next BatchSize good records, in rotation order, into s
+// and returns how many it got (fewer at the end of the epoch). Records
+// that fail to decode are dropped and the later ones moved up, so the batch
+// is the first good records whatever the timing.
+func (l *ShardLoader) fill(s *shardSlot, run *shardRun, rot *rotation, jobs chan<- decodeJob, jobDone *sync.WaitGroup) (int, error) {
+	B, filled := l.o.BatchSize, 0
+	recs := make([]shardItem, B)
+	for filled < B {
+		got := filled
+		for got < B {
+			it, ok := rot.take(run.stop)
+			if !ok {
+				break
+			}
+			if it.Err != nil || it.Rec.Err != nil {
+				if err := l.skip(it, it.Err, it.Rec.Err); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			recs[got] = it
+			got++
+		}
+		if got == filled {
+			break
+		}
+		for p := filled; p < got; p++ {
+			jobDone.Add(1)
+			jobs <- decodeJob{slot: s, p: p, rec: &recs[p].Rec}
+		}
+		jobDone.Wait()
+		var err error
+		if filled, err = l.compact(s, recs, filled, got); err != nil {
+			return 0, err
+		}
+	}
+	copy(s.pos, rot.pos)
+	s.next = rot.next
+	return filled, nil
+}
+
+// compact keeps the decoded records of positions [from, to) that succeeded,
+// moved up in order, and returns the new fill count.
+func (l *ShardLoader) compact(s *shardSlot, recs []shardItem, from, to int) (int, error) {
+	vals, k := s.values(), from
+	for p := from; p < to; p++ {
+		if err := s.errs[p]; err != nil {
+			s.errs[p] = nil
+			if err := l.skip(recs[p], err); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if k != p {
+			copy(vals[k*l.per:(k+1)*l.per], vals[p*l.per:(p+1)*l.per])
+		}
+		rec := &recs[p]
+		s.labels[k], s.keys[k], s.shards[k] = rec.Rec.Label, rec.Rec.Key, rec.Shard
+		k++
+	}
+	return k, nil
+}
+
+// skip counts and reports a bad input (the first non-nil of errs) and
+// returns an error once there are more than MaxBad.
+func (l *ShardLoader) skip(it shardItem, errs ...error) error {
+	var err error
+	for _, e := range errs {
+		if e != nil {
+			err = e
+			break
+		}
+	}
+	b := BadInput{Shard: l.paths[it.Shard], Key: it.Rec.Key, Err: err}
+	if l.o.OnBad != nil {
+		l.o.OnBad(b)
+	}
+	if n := l.bad.Add(1); l.o.MaxBad >= 0 && n > int64(l.o.MaxBad) {
+		return fmt.Errorf("data: shard loader: %d bad inputs, more than the %d allowed; the last: %w", n, l.o.MaxBad, b)
+	}
+	return nil
+}
