@@ -59,6 +59,7 @@ func newRootCmd() *cobra.Command {
 		newLaunchCmd(),
 		newWatchCmd(),
 		newCtlCmd(),
+		newStudyCmd(),
 	)
 	// ---- end of subcommands ----
 

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/fdsm-go/fdsm/study"
+)
+
+func TestStudyTrainArgsTrainTheStudysConfig(t *testing.T) {
+	bench := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(bench, []byte(`{"batch": 8, "steps": 12, "device": "devsim:0"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := studyTrainArgs("/cfg/study.yaml", []string{"--config", bench, "--out", "/o", "--log-format", "json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"train", "--config", "/cfg/study.yaml", "--set", "batch=8", "--set", "steps=12",
+		"--set", "checkpoint.every=0", "--set", "samples.n=0", "--set", "validation.every=0",
+		"--set", "schedule.kind=constant", "--set", "device=devsim:0", "--out", "/o", "--log-format", "json"}
+	if !slices.Equal(got, want) {
+		t.Errorf("args\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestStudyScalingModelJSON checks the JSON the issue specifies, on the
+// model alone (no runs).
+func TestStudyScalingModelJSON(t *testing.T) {
+	stdout, stderr, err := execute(t, newRootCmd(), "study", "scaling", "--config",
+		"../../configs/small-ebm-toy-fdssm.yaml", "--np", "", "--max-gpus", "16", "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var res struct {
+		Validation []map[string]any `json:"validation"`
+		Model      []map[string]any `json:"model"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if res.Validation == nil || len(res.Validation) != 0 {
+		t.Errorf("validation %v: want an empty list", res.Validation)
+	}
+	profiles := map[any]int{}
+	for _, m := range res.Model {
+		for _, k := range []string{"profile", "gpus", "mode", "ms", "efficiency"} {
+			if _, ok := m[k]; !ok {
+				t.Fatalf("model row %v has no %q", m, k)
+			}
+		}
+		profiles[m["profile"]]++
+	}
+	// local-2cpu: dp and fd2 (fd4 exceeds its 2 devices); h100: dp, fd2
+	// and fd4; weak and strong each.
+	if profiles["local-2cpu"] != 2*(5+4) || profiles["h100-8x-nvlink-ndr400"] != 2*(5+4+3) {
+		t.Errorf("rows per profile %v", profiles)
+	}
+}
+
+// TestStudyScalingMeasuresAndPlots runs the study end to end on the toy
+// config: one- and two-rank jobs of this test binary playing fdsm, the
+// model calibrated on them, and the plots. It checks the plumbing only;
+// the figures depend on the machine.
+func TestStudyScalingMeasuresAndPlots(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test")
+	}
+	f := studyScalingFlags{config: "../../configs/small-ebm-toy-fdssm.yaml", np: "2", warmup: 1, steps: 4, rounds: 1,
+		fdDevices: "2", maxGPUs: 8, local: "local-2cpu", profiles: []string{"h100-8x-nvlink-ndr400"}}
+	opts, err := studyOptions(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Measure.Worker = append([]string{os.Args[0], "-test.run=^$", "--"}, opts.Measure.Worker[1:]...)
+	opts.Measure.Env = []string{envRunMain + "=1"}
+	res, err := study.Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Validation) != 2 || res.Validation[0].NP != 1 || res.Validation[1].NP != 2 {
+		t.Fatalf("validation %+v", res.Validation)
+	}
+	for _, v := range res.Validation {
+		if v.MeasuredMs <= 0 || v.PredictedMs <= 0 || v.ComputeMs <= 0 {
+			t.Errorf("validation row %+v", v)
+		}
+	}
+	// np 1 calibrates the model's compute, so the model reproduces it up
+	// to the parts of the step the split leaves out (skew, bookkeeping).
+	if v := res.Validation[0]; v.PredictedMs > v.MeasuredMs*1.5 || v.PredictedMs < v.MeasuredMs*0.5 {
+		t.Errorf("np 1: predicted %.3f ms for a measured %.3f", v.PredictedMs, v.MeasuredMs)
+	}
+	if local := res.Profiles[0]; local.Name != "local-2cpu" || local.SustainedGFLOPs <= 0 {
+		t.Errorf("calibrated profile %+v", local)
+	}
+	dir := t.TempDir()
+	if err := study.Plot(res, dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"local-2cpu", "h100-8x-nvlink-ndr400"} {
+		for _, m := range []string{"time", "throughput", "efficiency"} {
+			if st, err := os.Stat(filepath.Join(dir, p+"-"+m+".png")); err != nil || st.Size() == 0 {
+				t.Errorf("plot %s-%s: %v", p, m, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package study
+
+import (
+	"testing"
+
+	"github.com/fdsm-go/fdsm/bench"
+)
+
+func TestFitLinkRecoversAlphaAndBandwidth(t *testing.T) {
+	want := Link{AlphaUs: 25, BusBWGBs: 2.5}
+	var rows []bench.AllReduceRow
+	for _, np := range []int{2, 4} {
+		for _, size := range []int{1 << 10, 1 << 20, 16 << 20} {
+			p := Profile{DevicesPerNode: 2, Intra: want}
+			rows = append(rows, bench.AllReduceRow{NP: np, Bytes: size, Ms: p.RingMs(float64(size), np, 1) *
+				max(1, float64(np)/2)})
+		}
+	}
+	got, err := FitLink(rows, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	near(t, "alpha", got.AlphaUs, want.AlphaUs)
+	near(t, "busbw", got.BusBWGBs, want.BusBWGBs)
+	if _, err := FitLink(rows[:1], 2); err == nil {
+		t.Error("one row: no error")
+	}
+}
+
+func TestCalibrateComputeReproducesTheMeasurement(t *testing.T) {
+	w := testWorkload(4000)
+	row := bench.DDPRow{NP: 1, StepMs: 55, ComputeMs: 50, DataWaitMs: 2, OtherMs: 3}
+	p, err := CalibrateCompute(testProfile(), w, row, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	near(t, "rate", p.SustainedGFLOPs, 1e9*10/(50*1e6))
+	it, _ := p.Iterate(w, Layout{GPUs: 1, Batch: 10})
+	near(t, "compute", it.ComputeMs, 50)
+	near(t, "data", it.DataMs, 2)
+	near(t, "update", it.UpdateMs, 3)
+	near(t, "step", it.Ms, 55)
+	// Three of the four devices busy with other work: the run had a
+	// quarter of a device, which the calibrated profile gives back.
+	row.OtherLoadCPUs = 3.75
+	p, err = CalibrateCompute(testProfile(), w, row, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	near(t, "rate under load", p.SustainedGFLOPs, 4*1e9*10/(50*1e6))
+	loaded, _ := p.Iterate(w, Layout{GPUs: 1, Batch: 10, Busy: 3.75})
+	near(t, "step under load", loaded.Ms, 55)
+	if _, err := CalibrateCompute(testProfile(), w, bench.DDPRow{NP: 2, ComputeMs: 1}, 10); err == nil {
+		t.Error("np 2 row: no error")
+	}
+}
