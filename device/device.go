@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/fdsm-go/fdsm/tensor"
+	"github.com/fdsm-go/fdsm/tensor/cuda"
 	"github.com/fdsm-go/fdsm/tensor/cuda/gpu"
 	"github.com/fdsm-go/fdsm/tensor/devsim"
 )
@@ -159,4 +160,18 @@ func Group(lead string, k int) ([]string, error) {
 		names[i], _ = Canonical(name)
 	}
 	return names, nil
+}
+
+// SetTF32 allows (or forbids) TF32 tensor-core arithmetic in float32 GEMMs
+// of be, which must be a CUDA backend.
+func SetTF32(be tensor.Backend, on bool) error {
+	c, ok := be.(*cuda.Backend)
+	if !ok {
+		return fmt.Errorf("tf32 applies to CUDA devices, not %s", be.Name())
+	}
+	mode := cuda.MathFP32
+	if on {
+		mode = cuda.MathTF32
+	}
+	return c.SetMathMode(mode)
 }

@@ -98,3 +98,11 @@ func TestCUDAWithoutDriver(t *testing.T) {
 		t.Fatalf("Open(cuda:0) without a driver: %v", err)
 	}
 }
+
+// TestSetTF32OnlyOnCUDA: TF32 is a GPU GEMM mode; asking it of another
+// device is an error naming it.
+func TestSetTF32OnlyOnCUDA(t *testing.T) {
+	if err := SetTF32(tensor.DefaultCPU(), true); err == nil || !strings.Contains(err.Error(), "cpu") {
+		t.Fatalf("tf32 on the CPU: %v", err)
+	}
+}

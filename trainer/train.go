@@ -109,6 +109,11 @@ func (r Run) build(d *Distributed) (*stepEnv, data.Dataset, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if cfg.TF32 {
+		if err := device.SetTF32(be, true); err != nil {
+			return nil, nil, err
+		}
+	}
 	m, err := models.Build(cfg.ModelSpec(), be, dt, cfg.Seed)
 	if err != nil {
 		return nil, nil, err

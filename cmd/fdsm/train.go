@@ -24,6 +24,7 @@ func newTrainCmd() *cobra.Command {
 	var cfgPath, out, metricsAddr, dev string
 	var sets []string
 	var fdDevices int
+	var tf32 bool
 	var resume, resumeFinite, overwrite, noProgress bool
 	var bf busFlags
 	cmd := &cobra.Command{
@@ -51,6 +52,9 @@ directory it may not use), 130 interrupted after a checkpoint.`,
 			if fdDevices > 0 {
 				sets = append(sets, fmt.Sprintf("parallel.fd_devices=%d", fdDevices))
 			}
+			if tf32 {
+				sets = append(sets, "tf32=true")
+			}
 			cfg, err := loadTrainConfig(cfgPath, sets, dev)
 			if err != nil {
 				return err
@@ -69,6 +73,7 @@ directory it may not use), 130 interrupted after a checkpoint.`,
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a config field, key=value (repeatable)")
 	cmd.Flags().StringVar(&out, "out", "runs/default", "run directory")
 	addDeviceFlag(cmd, &dev, "")
+	cmd.Flags().BoolVar(&tf32, "tf32", false, "on a CUDA device, let float32 GEMMs use TF32 tensor cores (faster, about 3 digits per product; config tf32)")
 	cmd.Flags().IntVar(&fdDevices, "fd-devices", 0, "spread an FD objective's evaluations over this many devices: --device and the ones of its kind after it (config parallel.fd_devices)")
 	cmd.Flags().BoolVar(&resume, "resume", false, "continue from the newest checkpoint in --out")
 	cmd.Flags().BoolVar(&resumeFinite, "resume-finite", false, "with --resume: skip checkpoints holding NaN or Inf and resume from the newest finite one")

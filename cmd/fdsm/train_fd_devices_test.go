@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/fdsm-go/fdsm/trainer"
@@ -18,5 +19,15 @@ func TestTrainFDDevicesFlag(t *testing.T) {
 	cfg, _, ok, err := trainer.RunConfig(out)
 	if err != nil || !ok || cfg.Parallel.FDDevices != 2 {
 		t.Fatalf("run config %+v, %v, %v: want parallel.fd_devices 2", cfg.Parallel, ok, err)
+	}
+}
+
+// TestTrainTF32NeedsCUDA: --tf32 on a device that is not cuda:N is refused
+// (exit 2) before anything is written.
+func TestTrainTF32NeedsCUDA(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	_, err := runCLI(t, "train", "--config", "../../configs/small-ebm-toy-fdssm.yaml", "--tf32", "--out", out, "--no-progress")
+	if code := exitCode(err); code != exitUsage || !strings.Contains(err.Error(), "tf32") {
+		t.Fatalf("exit %d: %v", code, err)
 	}
 }
