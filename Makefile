@@ -21,7 +21,7 @@ SHELL := /bin/bash
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 
 # Packages with concurrency, run again under the race detector.
-RACE_PKGS ?= ./tensor/... ./autodiff/... ./data/... ./collective/... ./bus/... ./cluster/... ./launch/...
+RACE_PKGS ?= ./tensor/... ./autodiff/... ./data/... ./collective/... ./bus/... ./cluster/... ./launch/... ./nccl/... ./fdpar/... ./device/...
 # The trainer's data-parallel tests (goroutine ranks) also run under the
 # race detector; the rest of the trainer is single-threaded and slow there.
 RACE_TRAINER_RUN ?= Reducer|DataParallel|DifferentWorld|Replica|OperatorCommands|Elastic
