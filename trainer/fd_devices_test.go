@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -111,5 +112,42 @@ func TestFDDevicesRefusals(t *testing.T) {
 	c.Device, c.Parallel.FDDevices = "devsim:6", 3
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "devsim:8") {
 		t.Errorf("a group past the last device: %v", err)
+	}
+}
+
+// TestFDDevicesResumeExactly: a run over a device group stopped after 3
+// steps and resumed for 3 more ends with checkpoint files byte for byte
+// those of 6 uninterrupted steps (the lead's state is the run's;
+// the replicas take it again when the run starts), alone and as two
+// data-parallel ranks of two devices each.
+func TestFDDevicesResumeExactly(t *testing.T) {
+	c := toyConfig("fd-ssm", 6)
+	c.Batch, c.Parallel.FDDevices, c.Schedule = 32, 3, ScheduleConfig{Kind: "constant"}
+	d := ddpConfig(8, 1, 6)
+	d.Objective.Name, d.Parallel.FDDevices = "fd-ssm", 2
+	for _, world := range []int{1, 2} {
+		cfg := c
+		if world > 1 {
+			cfg = d
+		}
+		run := func(cfg Config, dir string, resume bool) {
+			if world == 1 {
+				train(t, cfg, dir, resume)
+			} else {
+				trainWorld(t, cfg, world, dir, resume)
+			}
+		}
+		refDir, dir := t.TempDir(), t.TempDir()
+		run(cfg, refDir, false)
+		first := cfg
+		first.Steps = 3
+		run(first, dir, false)
+		run(cfg, dir, true)
+		ref, got := readCheckpointFiles(t, refDir), readCheckpointFiles(t, dir)
+		for name, want := range ref {
+			if !bytes.Equal(got[name], want) {
+				t.Errorf("world %d: %s differs from the uninterrupted run's", world, name)
+			}
+		}
 	}
 }
