@@ -17,7 +17,7 @@ import (
 func writeBadShards(t *testing.T, dir string) (paths, good []string) {
 	t.Helper()
 	corrupt := testJPEG(t, 16, 16, 9)
-	corrupt = corrupt[:len(corrupt)/2] // the decoders must report, not pad, a cut scan
+	corrupt = corrupt[:len(corrupt)/2]     // the decoders must report, not pad, a cut scan
 	a := []testMember{{"a9.jpg", corrupt}} // first, so that the records after it move up
 	for i := range 4 {
 		a = append(a, recordMembers(t, "a"+string(rune('0'+i)), i)...)

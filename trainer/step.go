@@ -27,13 +27,13 @@ type stepEnv struct {
 	evalModel  models.Model
 	gradParams []*autodiff.Param
 	group      *models.Replicas
-	obj    objective.Objective
-	opt    Optimizer
-	sched  Schedule
-	loader *data.Loader
-	rng    *tensor.RNG
-	red    *reducer     // data parallel; nil for one process
-	dev    *deviceSteps // one process: the step's decisions on the backend
+	obj        objective.Objective
+	opt        Optimizer
+	sched      Schedule
+	loader     *data.Loader
+	rng        *tensor.RNG
+	red        *reducer     // data parallel; nil for one process
+	dev        *deviceSteps // one process: the step's decisions on the backend
 }
 
 // step runs one optimisation step (Accumulate micro-batches). The whole
