@@ -45,7 +45,10 @@ func TestAllReduceBenchmarkRuns(t *testing.T) {
 		}
 		// The CPU accounting: the ranks were busy some of the time, and
 		// the cap is CPUs / (np · the baseline's CPU seconds per GB).
-		if row.CPUBusy < 0 || row.CPUBusy > 1.5 || (np == 3 && row.Bytes > 1<<16 && row.CPUBusy == 0) {
+		// CPU time comes in the kernel's accounting steps: over the
+		// microseconds of a one-rank "all-reduce" the ratio means nothing,
+		// so only the 3-rank 100 KiB row is held to a range.
+		if row.CPUBusy < 0 || (np == 3 && row.Bytes > 1<<16 && (row.CPUBusy == 0 || row.CPUBusy > 1.5)) {
 			t.Errorf("row %d: CPU busy %v", i, row.CPUBusy)
 		}
 		wantCap := float64(res.CPUs) / (float64(np) * res.LoopbackCPUPerGB)
