@@ -35,7 +35,8 @@ func WithDesyncCheck(c, check Comm) Comm {
 
 type desyncChecked struct {
 	inner, check Comm
-	seq          uint64 // collective goroutine only
+	seq          uint64         // collective goroutine only
+	send, recv   *tensor.Tensor // fingerprint buffers, reused (collective goroutine only)
 
 	mu  sync.Mutex
 	err error // the desync, once found
@@ -61,9 +62,11 @@ func (w *desyncChecked) agree(ctx context.Context, desc OpDesc) error {
 		return &CollectiveError{Rank: w.Rank(), Op: desc, Peer: -1, Err: err}
 	}
 	n := w.check.Size()
-	send := tensor.NewHost(tensor.Float64, fingerprintLen)
+	if w.send == nil { // a collective per gradient bucket: no allocation per call
+		w.send, w.recv = tensor.NewHost(tensor.Float64, fingerprintLen), tensor.NewHost(tensor.Float64, n*fingerprintLen)
+	}
+	send, recv := w.send, w.recv
 	copy(send.Float64s(), fingerprint(desc))
-	recv := tensor.NewHost(tensor.Float64, n*fingerprintLen)
 	if err := w.check.AllGather(ctx, send, recv); err != nil {
 		w.inner.Abort(err) // the call cannot be checked: do not let it run unchecked
 		return &CollectiveError{Rank: w.Rank(), Op: desc, Peer: -1, Err: err}
