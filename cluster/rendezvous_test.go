@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -96,23 +97,34 @@ func TestRendezvousMaxSkipsLastCall(t *testing.T) {
 
 func TestRendezvousTooFewTimesOut(t *testing.T) {
 	nodes := msCluster(t, "j", 3)
-	// The timeout must outlast the gossip that tells each participant the
-	// other is ready: 1 s was not always enough on a loaded 2-core machine
-	// (the error then counted 1 ready, not 2).
-	cfg := RendezvousConfig{Min: 3, LastCall: -1, Timeout: 3 * time.Second}
-	// h2 is present but does not take part.
-	chs := []<-chan rdvResult{rdvStart(nodes[0], cfg), rdvStart(nodes[1], cfg)}
-	for _, ch := range chs {
-		r := <-ch
-		if r.err == nil {
-			t.Fatalf("rendezvous of 2 with min 3 succeeded: %s", r.g)
+	// h2 is present but does not take part. h1 waits first, with a timeout
+	// that outlasts the test; h0 joins only once gossip has shown it h1
+	// waiting, so when h0 times out it counts both, however slowly gossip
+	// runs on a loaded machine (a fixed head start flaked: "1 ready").
+	ctx1, stop1 := context.WithCancel(context.Background())
+	defer stop1()
+	ch1 := make(chan rdvResult, 1)
+	go func() {
+		g, err := nodes[1].Rendezvous(ctx1, RendezvousConfig{Min: 3, LastCall: -1, Timeout: time.Minute})
+		ch1 <- rdvResult{g, err}
+	}()
+	msEventually(t, 20*time.Second, func() bool { return msNames(nodes[0].Waiting()) == "j/h1/0/0" },
+		"h0 never saw h1 waiting: %s", msNames(nodes[0].Waiting()))
+	r := <-rdvStart(nodes[0], RendezvousConfig{Min: 3, LastCall: -1, Timeout: time.Second})
+	if r.err == nil {
+		t.Fatalf("rendezvous of 2 with min 3 succeeded: %s", r.g)
+	}
+	for _, want := range []string{"timed out after 1s", "2 ready of min 3", "j/h0/0/0", "j/h1/0/0", "j/h2/0/0 (not in rendezvous)", "deadline exceeded"} {
+		if !strings.Contains(r.err.Error(), want) {
+			t.Errorf("error %q lacks %q", r.err, want)
 		}
-		msg := r.err.Error()
-		for _, want := range []string{"timed out", "2 ready of min 3", "j/h0/0/0", "j/h1/0/0", "j/h2/0/0 (not in rendezvous)"} {
-			if !strings.Contains(msg, want) {
-				t.Errorf("error %q lacks %q", msg, want)
-			}
-		}
+	}
+	// h1, still waiting, is stopped by its caller: the error says so.
+	stop1()
+	r = <-ch1
+	if r.err == nil || !strings.Contains(r.err.Error(), "stopped") || !strings.Contains(r.err.Error(), "min 3") ||
+		!errors.Is(r.err, context.Canceled) {
+		t.Errorf("stopped rendezvous: %v", r.err)
 	}
 	msEventually(t, 5*time.Second, func() bool { return len(nodes[2].Waiting()) == 0 },
 		"still waiting after the timeout: %s", msNames(nodes[2].Waiting()))
