@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fdsm-go/fdsm/data"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/safetensors"
 	"github.com/fdsm-go/fdsm/tensor"
@@ -40,6 +41,9 @@ type trainState struct {
 	// (ranks advance in lockstep; a different world resumes by resharding).
 	World int         `json:"world,omitempty"`
 	Ranks []rankState `json:"ranks,omitempty"`
+	// Shards is the position in an epoch of tar shards (data.shards); the
+	// fields above then say only the epoch.
+	Shards *data.ShardState `json:"shards,omitempty"`
 }
 
 func checkpointRoot(dir string) string { return filepath.Join(dir, "checkpoints") }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -102,6 +103,19 @@ type DataConfig struct {
 	// Holdout keeps the last fraction of the samples out of training (the
 	// reference's 90/10 train/validation split of NICE is holdout 0.1).
 	Holdout float64 `json:"holdout"`
+	// Shards streams tar shards (WebDataset layout, `fdsm data shard`;
+	// docs/data.md) instead of an indexed dataset: a directory of .tar
+	// files or a glob. It replaces name; the keys below apply to it.
+	Shards    string `json:"shards"`
+	ImageSize int    `json:"image_size"` // side of the square images (default 32)
+	Channels  int    `json:"channels"`   // 3 (RGB, default) or 1 (luma)
+	Decoder   string `json:"decoder"`    // JPEG decoder: go, libjpeg-turbo or "" (the best this binary has)
+	// ShuffleBuffer is the records per in-memory shuffle block (default 1000).
+	ShuffleBuffer int `json:"shuffle_buffer"`
+	// MaxBad is how many bad records (corrupt image, truncated shard...)
+	// an epoch may skip, each logged, before the run fails; default 0:
+	// none; -1: no limit.
+	MaxBad int `json:"max_bad"`
 }
 
 // ObjectiveConfig selects the objective and its options.
@@ -234,7 +248,8 @@ func (c *Config) merge(m map[string]any) error {
 		}
 	}
 	if dm, ok := m["data"].(map[string]any); ok {
-		if _, hasName := dm["name"]; hasName {
+		_, hasName := dm["name"]
+		if _, hasShards := dm["shards"]; hasName || hasShards {
 			c.Data = DataConfig{}
 		}
 	}
@@ -347,10 +362,15 @@ func (c Config) Validate() error {
 	if c.Data.Holdout < 0 || c.Data.Holdout >= 1 {
 		bad("data.holdout must be in [0, 1), got %g", c.Data.Holdout)
 	}
-	if c.Data.Name == "" {
-		bad("data.name: missing (valid: %s, or a path)", strings.Join(data.Names(), ", "))
+	var dataNames [][2]string
+	switch {
+	case c.Data.Shards != "":
+		c.validateShards(bad)
+	case c.Data.Name == "":
+		bad("data.name: missing (valid: %s, or a path), or data.shards", strings.Join(data.Names(), ", "))
+	default:
+		dataNames = append(dataNames, [2]string{"data.name", c.Data.Name})
 	}
-	dataNames := [][2]string{{"data.name", c.Data.Name}}
 	if c.Validation.Every > 0 {
 		dataNames = append(dataNames, [2]string{"validation.data", c.Validation.Data})
 	}
@@ -427,4 +447,25 @@ func (c Config) ModelSpec() models.Spec {
 		s.Options[k] = v
 	}
 	return s
+}
+
+// validateShards checks the data.shards keys.
+func (c Config) validateShards(bad func(string, ...any)) {
+	d := c.Data
+	if d.Name != "" {
+		bad("data: give name (an indexed dataset) or shards (a stream of tar shards), not both")
+	}
+	if len(d.Transforms) > 0 || d.Holdout > 0 || d.Limit > 0 {
+		bad("data.shards: transforms, holdout and limit apply to indexed datasets (data.name); shards are decoded to data.image_size directly")
+	}
+	if d.ImageSize < 0 || (d.Channels != 0 && d.Channels != 1 && d.Channels != 3) || d.ShuffleBuffer < 0 || d.MaxBad < -1 {
+		bad("data.shards: image_size %d, channels %d, shuffle_buffer %d, max_bad %d: want image_size >= 0, channels 1 or 3, shuffle_buffer >= 0, max_bad >= -1",
+			d.ImageSize, d.Channels, d.ShuffleBuffer, d.MaxBad)
+	}
+	if d.Decoder != "" && !slices.Contains(data.JPEGDecoders(), d.Decoder) {
+		bad("data.decoder %q: this binary has %s", d.Decoder, strings.Join(data.JPEGDecoders(), ", "))
+	}
+	if _, err := shardPaths(d.Shards); err != nil {
+		bad("%v", err)
+	}
 }

@@ -46,6 +46,14 @@ func RunDir(checkpoint string) string {
 	return filepath.Dir(parent)
 }
 
+// Source names the training data for logs: data.name, or shards:SPEC.
+func (c DataConfig) Source() string {
+	if c.Shards != "" {
+		return "shards:" + c.Shards
+	}
+	return c.Name
+}
+
 // EvalData returns the dataset an evaluation of a run trained on c reads by
 // default: the test split of the training set when there is one (mnist ->
 // mnist-test), and its transforms without the random augmentations, which

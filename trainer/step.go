@@ -10,7 +10,6 @@ import (
 
 	"github.com/fdsm-go/fdsm/autodiff"
 	"github.com/fdsm-go/fdsm/collective"
-	"github.com/fdsm-go/fdsm/data"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/objective"
 	"github.com/fdsm-go/fdsm/tensor"
@@ -30,7 +29,7 @@ type stepEnv struct {
 	obj        objective.Objective
 	opt        Optimizer
 	sched      Schedule
-	loader     *data.Loader
+	data       batchSource
 	rng        *tensor.RNG
 	red        *reducer     // data parallel; nil for one process
 	dev        *deviceSteps // one process: the step's decisions on the backend
@@ -68,15 +67,15 @@ func (r Run) step(ctx context.Context, env *stepEnv, s *runState) (met StepMetri
 // one) and evaluates the objective on it. keep is false when the batch is
 // only drawn (data parallel after a bad loss: the sampler stays in
 // lockstep). The caller resets the tape and releases the batch.
-func (r Run) microBatch(env *stepEnv, s *runState, met *StepMetrics, keep bool) (res objective.Result, em models.Model, b data.Batch, err error) {
+func (r Run) microBatch(env *stepEnv, s *runState, met *StepMetrics, keep bool) (res objective.Result, em models.Model, b trainBatch, err error) {
 	td := time.Now()
-	b, err = env.loader.Next()
+	b, err = env.data.next()
 	for errors.Is(err, io.EOF) {
 		s.epoch++
-		if err = env.loader.Start(s.epoch, 0); err != nil {
+		if err = env.data.nextEpoch(s.epoch); err != nil {
 			return res, nil, b, err
 		}
-		b, err = env.loader.Next()
+		b, err = env.data.next()
 	}
 	if err != nil {
 		return res, nil, b, err

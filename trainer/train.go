@@ -31,7 +31,7 @@ func (r Run) Train(ctx context.Context) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	defer ss.env.loader.Close()
+	defer ss.env.data.close()
 	if ss.env.red != nil {
 		defer ss.env.red.close()
 	}
@@ -68,7 +68,7 @@ func (r Run) setUp(ctx context.Context) (ss *session, err error) {
 	}
 	defer func() {
 		if err != nil {
-			env.loader.Close()
+			env.data.close()
 		}
 	}()
 	ss.env, ss.be = env, env.tp.Backend()
@@ -145,11 +145,19 @@ func (r Run) build(d *Distributed) (*stepEnv, data.Dataset, error) {
 			return nil, nil, err
 		}
 	}
+	if cfg.Data.Shards != "" {
+		src, err := r.newShardSource(m, be, dt)
+		if err != nil {
+			return nil, nil, err
+		}
+		env.data = src
+		return env, nil, nil
+	}
 	loader, ds, err := r.newLoader(m, be, dt)
 	if err != nil {
 		return nil, nil, err
 	}
-	env.loader = loader
+	env.data = indexedSource{loader}
 	return env, ds, nil
 }
 
@@ -158,6 +166,9 @@ func (r Run) build(d *Distributed) (*stepEnv, data.Dataset, error) {
 func (r Run) initModel(m models.Model, ds data.Dataset) error {
 	cfg := r.Config
 	if di, ok := m.(models.DataInitializer); ok && cfg.InitFrom == "" {
+		if ds == nil {
+			return fmt.Errorf("model %s initialises itself from training samples, which needs an indexed dataset (data.name), not data.shards", m.Spec().Kind)
+		}
 		get := func(i int, dst []float32) error { _, err := ds.Get(i, dst); return err }
 		if err := di.InitFromData(ds.Len(), get); err != nil {
 			return err
@@ -209,19 +220,16 @@ func (ss *session) restore() error {
 			return err
 		}
 	}
-	sst := data.SamplerState{Epoch: st.Epoch, Position: st.Position, Offset: st.Offset}
+	epoch, err := env.data.resume(st, d.world(), r.Log)
+	if err != nil {
+		return err
+	}
 	if st.Step > 0 {
-		ss.s = runState{step: st.Step, epoch: st.Epoch, skipped: st.Skipped, consecutive: st.Consecutive}
+		ss.s = runState{step: st.Step, epoch: epoch, skipped: st.Skipped, consecutive: st.Consecutive}
 		ss.val.restore(st.ValBest, st.ValBad)
-		if old := max(st.World, 1); old != d.world() {
-			smp := env.loader.Sampler()
-			sst = smp.Reshard(sst, old)
-			ss.s.epoch = sst.Epoch
-			r.Log.Info().Int("from_world", old).Int("to_world", d.world()).Int("epoch", sst.Epoch).Int("offset", sst.Offset).Msg("world size changed: data resharded")
-		}
 		r.Log.Info().Str("checkpoint", resumed).Int("step", ss.s.step).Msg("resumed")
 	}
-	return env.loader.StartAt(sst)
+	return nil
 }
 
 // loop runs the steps, acting after each on commands, checkpoints, replica
@@ -230,15 +238,15 @@ func (ss *session) loop() (Summary, error) {
 	r, cfg, env := ss.r, ss.cfg, ss.env
 	for ss.s.step < cfg.Steps {
 		if ss.ctx.Err() != nil {
-			return ss.interrupted(env.loader.State())
+			return ss.interrupted(env.data.position())
 		}
 		// The step about to run draws its batches first; if it is cut
 		// short, the checkpoint must not count them as consumed.
-		atStep := env.loader.State()
+		atStep := env.data.position()
 		met, cmd, err := r.step(ss.ctx, env, &ss.s)
 		if ss.cut(err) {
 			if errors.As(err, new(updatedError)) {
-				atStep = env.loader.State() // the step completed
+				atStep = env.data.position() // the step completed
 			}
 			return ss.interrupted(atStep)
 		}
@@ -265,7 +273,7 @@ func (ss *session) loop() (Summary, error) {
 		// Nobody leaves before the final checkpoint is on disk: if rank 0
 		// fails writing it, the others see it here and can recover.
 		if err := ss.d.Comm.Barrier(ss.ctx); ss.cut(err) {
-			return ss.interrupted(env.loader.State())
+			return ss.interrupted(env.data.position())
 		} else if err != nil {
 			return ss.sum, fmt.Errorf("final barrier: %w", err)
 		}
@@ -307,8 +315,8 @@ func (ss *session) afterStep(cmd command) (done bool, sum Summary, err error) {
 		}
 	}
 	if d != nil && d.hashEvery() > 0 && step%d.hashEvery() == 0 {
-		if err := checkReplicas(ss.ctx, d, ss.env.m, step, ss.env.loader.State()); ss.cut(err) {
-			sum, err := ss.interrupted(ss.env.loader.State())
+		if err := checkReplicas(ss.ctx, d, ss.env.m, step, ss.env.data.position().SamplerState); ss.cut(err) {
+			sum, err := ss.interrupted(ss.env.data.position())
 			return true, sum, err
 		} else if err != nil {
 			return true, ss.sum, err
@@ -335,7 +343,7 @@ func (ss *session) validate() (done bool, sum Summary, err error) {
 	r, env, step := ss.r, ss.env, ss.s.step
 	loss, err := r.validate(ss.ctx, ss.val, env.tp, env.m, env.obj, ss.be)
 	if ss.cut(err) {
-		sum, err := ss.interrupted(env.loader.State())
+		sum, err := ss.interrupted(env.data.position())
 		return true, sum, err
 	}
 	if err != nil {
@@ -344,7 +352,7 @@ func (ss *session) validate() (done bool, sum Summary, err error) {
 	improved, stop := ss.val.record(loss)
 	r.Log.Info().Int("step", step).Float64("val_loss", loss).Bool("best", improved).Msg("validation")
 	if improved && ss.lead {
-		if err := saveBest(r.Dir, env.m, env.opt, ss.snapshotAt(env.loader.State())); err != nil {
+		if err := saveBest(r.Dir, env.m, env.opt, ss.snapshotAt(env.data.position())); err != nil {
 			return true, ss.sum, err
 		}
 	}
@@ -356,7 +364,8 @@ func (ss *session) validate() (done bool, sum Summary, err error) {
 }
 
 // snapshotAt is everything state.json records, with the loader at st.
-func (ss *session) snapshotAt(st data.SamplerState) trainState {
+func (ss *session) snapshotAt(pos dataPos) trainState {
+	st := pos.SamplerState
 	s, d := &ss.s, ss.d
 	if dev := ss.env.dev; dev != nil { // the skip counters, current (a host read at checkpoints)
 		ds := dev.read()
@@ -364,7 +373,7 @@ func (ss *session) snapshotAt(st data.SamplerState) trainState {
 	}
 	best, bad := ss.val.state()
 	ts := trainState{Step: s.step, Epoch: st.Epoch, Position: st.Position, Offset: st.Offset, RNG: encodeRNG(ss.env.rng),
-		Skipped: s.skipped, Consecutive: s.consecutive, ValBest: best, ValBad: bad, Config: ss.cfg}
+		Skipped: s.skipped, Consecutive: s.consecutive, ValBest: best, ValBad: bad, Config: ss.cfg, Shards: pos.Shards}
 	if d != nil {
 		// Ranks advance in lockstep (checked with the parameter hash),
 		// so rank 0's sampler state is every rank's; the generators
@@ -378,7 +387,7 @@ func (ss *session) snapshotAt(st data.SamplerState) trainState {
 }
 
 // saveAt writes a checkpoint (rank 0) with the loader at st.
-func (ss *session) saveAt(st data.SamplerState) error {
+func (ss *session) saveAt(st dataPos) error {
 	if !ss.lead {
 		return nil
 	}
@@ -394,11 +403,11 @@ func (ss *session) saveAt(st data.SamplerState) error {
 	return err
 }
 
-func (ss *session) save() error { return ss.saveAt(ss.env.loader.State()) }
+func (ss *session) save() error { return ss.saveAt(ss.env.data.position()) }
 
 // interrupted checkpoints the last completed step, with the loader at st
 // (where that step left it), and ends the run with ctx's error.
-func (ss *session) interrupted(st data.SamplerState) (Summary, error) {
+func (ss *session) interrupted(st dataPos) (Summary, error) {
 	if err := ss.saveAt(st); err != nil {
 		return ss.sum, err
 	}

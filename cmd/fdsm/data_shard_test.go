@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,5 +25,24 @@ func TestDataShard(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out, "shard-000001.tar")); err != nil {
 		t.Error(err)
+	}
+	// The shards train a model: the checkpoint records where the stream
+	// stands, and the log names the shards.
+	run := filepath.Join(t.TempDir(), "run")
+	stdout, err = runCLI(t, "train", "--out", run, "--set", "data.shards="+out, "--set", "data.image_size=8", "--set", "data.channels=1",
+		"--set", "model.kind=mlp", "--set", "model.input_dim=64", "--set", "model.hidden=[8]", "--set", "objective.name=fd-ssm",
+		"--set", "objective.scaling=paper", "--set", "batch=2", "--set", "steps=5", "--set", "schedule.warmup=0", "--set", "samples.n=0", "--log-format", "json")
+	if err != nil || !strings.Contains(stdout, "trained 5 steps") {
+		t.Fatalf("train on shards: %v: %s", err, stdout)
+	}
+	b, err := os.ReadFile(filepath.Join(run, "checkpoints", "step-00000005", "state.json"))
+	var state struct {
+		Shards *struct{ Epoch int }
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &state)
+	}
+	if err != nil || state.Shards == nil || state.Shards.Epoch != 1 {
+		t.Errorf("state.json (%v) lacks the shard position of epoch 1 (6 images, 3 batches an epoch): %s", err, b)
 	}
 }

@@ -65,7 +65,7 @@ func (e evalFlags) resolve(path string) (datasets, string, error) {
 		ds.transforms = nil
 	}
 	if name == "" {
-		return datasets{}, "", fmt.Errorf("%s records no training config: name the evaluation data with --data", path)
+		return datasets{}, "", fmt.Errorf("%s records no evaluation dataset (no training config, or it trained on tar shards): name one with --data", path)
 	}
 	return ds, name, nil
 }

@@ -145,7 +145,7 @@ func runTraining(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
 		}
 		sb.event(bus.EventStart, 0, nil)
 	}
-	log.Info().Str("out", out).Str("objective", cfg.Objective.Name).Interface("model", cfg.Model["kind"]).Str("data", cfg.Data.Name).Int("steps", cfg.Steps).Msg("training")
+	log.Info().Str("out", out).Str("objective", cfg.Objective.Name).Interface("model", cfg.Model["kind"]).Str("data", cfg.Data.Source()).Int("steps", cfg.Steps).Msg("training")
 	sum, err := run.Train(ctx)
 	if sb != nil {
 		kind := bus.EventFinish

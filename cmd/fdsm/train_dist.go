@@ -97,7 +97,7 @@ func runDistributed(cmd *cobra.Command, cfg trainer.Config, o trainOpts) error {
 	}
 	el := trainer.Elastic{Run: run, Former: node, OnEvent: publish, Dist: dist}
 	log.Info().Str("out", out).Str("job", job).Str("objective", cfg.Objective.Name).Interface("model", cfg.Model["kind"]).
-		Str("data", cfg.Data.Name).Int("steps", cfg.Steps).Msg("training (data parallel)")
+		Str("data", cfg.Data.Source()).Int("steps", cfg.Steps).Msg("training (data parallel)")
 	sum, err := el.Train(ctx)
 	if err := trainOutcome(cmd, sum, err, metrics.close()); err != nil {
 		return err

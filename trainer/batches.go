@@ -1,0 +1,181 @@
+package trainer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/rs/zerolog"
+
+	"github.com/fdsm-go/fdsm/data"
+	"github.com/fdsm-go/fdsm/models"
+	"github.com/fdsm-go/fdsm/tensor"
+)
+
+// batchSource is where a run's training batches come from: an indexed
+// dataset read through a sampler (indexedSource) or a stream of tar shards
+// (shardSource). Both start where a checkpoint left them and report a
+// position that resumes exactly.
+//
+// Threading: the training goroutine only.
+type batchSource interface {
+	// next returns the epoch's next batch, io.EOF after its last.
+	next() (trainBatch, error)
+	// nextEpoch starts epoch e from its beginning.
+	nextEpoch(e int) error
+	// resume starts where st (a checkpoint's state; a fresh run's is
+	// zero) left the data, in a world of world ranks, and returns the
+	// epoch it starts in.
+	resume(st trainState, world int, log zerolog.Logger) (int, error)
+	// position is where the data stands after the batches next returned.
+	position() dataPos
+	close()
+}
+
+// dataPos is a position of a batchSource: an indexed dataset's sampler
+// state, or, with Shards set, the world's position in an epoch of shards
+// (its Epoch is then the shards' epoch).
+type dataPos struct {
+	data.SamplerState
+	Shards *data.ShardState
+}
+
+// trainBatch is one batch on the run's backend and dtype; Release hands its
+// memory back.
+type trainBatch struct {
+	X       *tensor.Tensor
+	release func()
+}
+
+// Release returns the batch's memory to its source (a zero batch: nothing).
+func (b trainBatch) Release() {
+	if b.release != nil {
+		b.release()
+	}
+}
+
+// indexedSource reads an indexed dataset through data.Loader.
+type indexedSource struct{ l *data.Loader }
+
+func (s indexedSource) next() (trainBatch, error) {
+	b, err := s.l.Next()
+	return trainBatch{X: b.X, release: b.Release}, err
+}
+
+func (s indexedSource) nextEpoch(e int) error { return s.l.Start(e, 0) }
+func (s indexedSource) position() dataPos     { return dataPos{SamplerState: s.l.State()} }
+func (s indexedSource) close()                { s.l.Close() }
+
+func (s indexedSource) resume(st trainState, world int, log zerolog.Logger) (int, error) {
+	if st.Shards != nil {
+		return 0, errors.New("the checkpoint was trained on tar shards (it records a shard position); set data.shards as it was, not data.name")
+	}
+	sst := data.SamplerState{Epoch: st.Epoch, Position: st.Position, Offset: st.Offset}
+	if old := max(st.World, 1); st.Step > 0 && old != world {
+		smp := s.l.Sampler()
+		sst = smp.Reshard(sst, old)
+		log.Info().Int("from_world", old).Int("to_world", world).Int("epoch", sst.Epoch).Int("offset", sst.Offset).Msg("world size changed: data resharded")
+	}
+	return sst.Epoch, s.l.StartAt(sst)
+}
+
+// shardStreams is the number of shard streams a rank reads (each a
+// sequential reader of whole shards); it is part of the sample order, so
+// it does not follow the machine's core count (decoding does).
+const shardStreams = 2
+
+// shardSource streams tar shards through data.ShardLoader, one process.
+// Batches are float32 from the loader; a float64 run gets a converted copy.
+// The epoch's partial last batch is dropped, as the indexed loader drops it.
+type shardSource struct {
+	l     *data.ShardLoader
+	be    tensor.Backend
+	dt    tensor.DType
+	batch int
+}
+
+// newShardSource opens the shards cfg.Data.Shards names, checks their
+// images fit the model and logs each bad record as it is skipped.
+func (r Run) newShardSource(m models.Model, be tensor.Backend, dt tensor.DType) (*shardSource, error) {
+	dc := r.Config.Data
+	paths, err := shardPaths(dc.Shards)
+	if err != nil {
+		return nil, err
+	}
+	img := data.ImageFolderOptions{Size: dc.ImageSize, Channels: dc.Channels}
+	if img.Size == 0 {
+		img.Size = 32
+	}
+	if img.Channels == 0 {
+		img.Channels = 3
+	}
+	if got, want := img.Channels*img.Size*img.Size, tensor.Shape(m.InputShape()).Numel(); got != want {
+		return nil, fmt.Errorf("data.shards gives %dx%dx%d images (%d values) but the model takes %v (%d values): set data.image_size and data.channels",
+			img.Channels, img.Size, img.Size, got, m.InputShape(), want)
+	}
+	log := r.Log
+	l, err := data.NewShardLoader(data.ShardLoaderOptions{Paths: paths, Image: img, Decoder: dc.Decoder, BatchSize: r.Config.Batch,
+		Decoders: runtime.GOMAXPROCS(0), MaxBad: dc.MaxBad, Backend: be,
+		Sampler: data.ShardSampler{Rank: 0, World: 1, Workers: shardStreams, Seed: r.Config.Seed, Shuffle: true, Buffer: dc.ShuffleBuffer},
+		OnBad: func(b data.BadInput) {
+			log.Warn().Str("shard", b.Shard).Str("key", b.Key).Err(b.Err).Msg("bad record skipped")
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("data.shards: %w", err)
+	}
+	return &shardSource{l: l, be: be, dt: dt, batch: r.Config.Batch}, nil
+}
+
+// shardPaths lists the shard files spec names (data.ShardFiles: a
+// directory's .tar files or a glob's matches, sorted).
+func shardPaths(spec string) ([]string, error) {
+	paths, err := data.ShardFiles(spec)
+	if err != nil {
+		return nil, fmt.Errorf("data.shards: %w (`fdsm data shard` writes them)", err)
+	}
+	return paths, nil
+}
+
+func (s *shardSource) next() (trainBatch, error) {
+	b, err := s.l.Next()
+	if err != nil {
+		return trainBatch{}, err
+	}
+	if b.X.Dim(0) < s.batch {
+		b.Release()
+		return trainBatch{}, io.EOF
+	}
+	if s.dt == tensor.Float32 {
+		return trainBatch{X: b.X, release: b.Release}, nil
+	}
+	x := s.be.Empty(s.dt, b.X.Shape()...)
+	s.be.WriteFloat64s(x, b.X.ToFloat64s())
+	b.Release()
+	return trainBatch{X: x, release: func() { s.be.Release(x) }}, nil
+}
+
+func (s *shardSource) nextEpoch(e int) error { return s.l.Start(s.l.Sampler().Start(e)) }
+func (s *shardSource) close()                { s.l.Close() }
+
+func (s *shardSource) position() dataPos {
+	st := s.l.State()
+	return dataPos{SamplerState: data.SamplerState{Epoch: st.Epoch}, Shards: &st}
+}
+
+func (s *shardSource) resume(st trainState, world int, log zerolog.Logger) (int, error) {
+	if world > 1 {
+		return 0, errors.New("data.shards: data-parallel training over shards is not supported yet (each rank's shard position would have to reach rank 0 at every checkpoint); train with one process or an indexed dataset")
+	}
+	pos := s.l.Sampler().Start(0)
+	if st.Step > 0 {
+		if st.Shards == nil {
+			return 0, errors.New("the checkpoint was trained on an indexed dataset (it records no shard position); set data.name as it was, not data.shards")
+		}
+		pos = *st.Shards
+		if pos.World != 1 || pos.Workers != shardStreams {
+			log.Info().Int("from_world", pos.World).Int("from_streams", pos.Workers).Msg("shard streams changed: unread shards regrouped")
+		}
+	}
+	return pos.Epoch, s.l.Start(pos)
+}

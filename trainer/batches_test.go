@@ -1,0 +1,208 @@
+package trainer
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/fdsm-go/fdsm/models"
+	"github.com/fdsm-go/fdsm/tensor"
+)
+
+// writeShards writes shards tar files of perShard records each (key.jpg,
+// an 8x8 grey JPEG of a seeded pattern, and key.cls) into dir. corrupt
+// names keys whose JPEG is cut in half.
+func writeShards(t *testing.T, dir string, shards, perShard int, corrupt ...string) {
+	t.Helper()
+	rng := tensor.NewRNG(42)
+	for s := range shards {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for i := range perShard {
+			key := fmt.Sprintf("s%02d-%03d", s, i)
+			img := image.NewGray(image.Rect(0, 0, 8, 8))
+			for p := range img.Pix {
+				img.Pix[p] = uint8(rng.IntN(256))
+			}
+			img.SetGray(i%8, s%8, color.Gray{Y: 255})
+			var jb bytes.Buffer
+			if err := jpeg.Encode(&jb, img, &jpeg.Options{Quality: 95}); err != nil {
+				t.Fatal(err)
+			}
+			b := jb.Bytes()
+			for _, c := range corrupt {
+				if c == key {
+					b = b[:len(b)/2]
+				}
+			}
+			for _, m := range []struct {
+				name string
+				body []byte
+			}{{key + ".jpg", b}, {key + ".cls", []byte(fmt.Sprint(i % 3))}} {
+				if err := tw.WriteHeader(&tar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.body))}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := tw.Write(m.body); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := tw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("shard-%06d.tar", s)), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// shardConfig trains a small MLP on 8x8 grey images from the shards in
+// dir: 3 shards of 11 records are 4 batches of 8 an epoch (the partial
+// fifth dropped), so 20 steps cross four epochs.
+func shardConfig(dir, dtype string, steps int) Config {
+	c := toyConfig("fd-ssm", steps)
+	c.DType = dtype
+	c.Model = map[string]any{"kind": "mlp", "input_dim": 64, "hidden": []any{16}, "activation": "softplus"}
+	c.Data = DataConfig{Shards: dir, ImageSize: 8, Channels: 1, ShuffleBuffer: 4}
+	c.Batch = 8
+	return c
+}
+
+// TestTrainOnShardsResumesExactly: a run over tar shards, interrupted
+// mid-epoch and resumed, ends bitwise where an uninterrupted run ends, in
+// float32 (the loader's batches) and float64 (converted copies); the
+// checkpoint records the shard position.
+func TestTrainOnShardsResumesExactly(t *testing.T) {
+	shards := t.TempDir()
+	writeShards(t, shards, 3, 11)
+	for _, dt := range []string{"float32", "float64"} {
+		t.Run(dt, func(t *testing.T) {
+			c := shardConfig(shards, dt, 20)
+			a, b := t.TempDir(), t.TempDir()
+			full := train(t, c, a, false)
+			stopAt(t, c, b, 6) // epoch 1, second batch
+			st := readState(t, b)
+			if st.Shards == nil || st.Step != 6 || st.Epoch != 1 || st.Shards.Epoch != 1 {
+				t.Fatalf("interrupted checkpoint: step %d epoch %d shards %+v; want step 6 in epoch 1 with a shard position", st.Step, st.Epoch, st.Shards)
+			}
+			resumed := train(t, c, b, true)
+			pa, pb := paramsOf(t, full.Checkpoint), paramsOf(t, resumed.Checkpoint)
+			for n, va := range pa {
+				for i := range va {
+					if va[i] != pb[n][i] {
+						t.Fatalf("%s[%d]: %v uninterrupted, %v resumed", n, i, va[i], pb[n][i])
+					}
+				}
+			}
+			if full.LastLoss != resumed.LastLoss || full.Steps != 20 {
+				t.Errorf("last loss %v uninterrupted, %v resumed (%d steps)", full.LastLoss, resumed.LastLoss, full.Steps)
+			}
+		})
+	}
+}
+
+// readState reads the newest checkpoint's state.json of the run in dir.
+func readState(t *testing.T, dir string) trainState {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(checkpointRoot(dir), "step-*", "state.json"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no checkpoint in %s (%v)", dir, err)
+	}
+	b, err := os.ReadFile(paths[len(paths)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st trainState
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestShardBadRecords: a corrupt JPEG fails the run naming the shard and
+// the key when data.max_bad is 0 (the default), and is skipped (the run
+// trains) when the limit allows it.
+func TestShardBadRecords(t *testing.T) {
+	shards := t.TempDir()
+	writeShards(t, shards, 3, 11, "s01-004")
+	c := shardConfig(shards, "float32", 8)
+	_, err := Run{Config: c, Dir: t.TempDir(), Log: zerolog.Nop()}.Train(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "shard-000001.tar") || !strings.Contains(err.Error(), "s01-004") {
+		t.Fatalf("corrupt record with max_bad 0: %v; want an error naming shard-000001.tar and s01-004", err)
+	}
+	c.Data.MaxBad = 1
+	if s := train(t, c, t.TempDir(), false); s.Steps != 8 {
+		t.Fatalf("trained %d steps with the bad record skipped, want 8", s.Steps)
+	}
+}
+
+// TestShardConfigErrors: what cannot work is refused before training, with
+// the key named.
+func TestShardConfigErrors(t *testing.T) {
+	shards := t.TempDir()
+	writeShards(t, shards, 2, 11)
+	for _, tc := range []struct {
+		name string
+		edit func(c *Config)
+		want string
+	}{
+		{"both", func(c *Config) { c.Data.Name = "mnist" }, "not both"},
+		{"transforms", func(c *Config) { c.Data.Transforms = []string{"pad:32"} }, "transforms"},
+		{"channels", func(c *Config) { c.Data.Channels = 2 }, "channels 1 or 3"},
+		{"decoder", func(c *Config) { c.Data.Decoder = "opencv" }, "data.decoder"},
+		{"missing", func(c *Config) { c.Data.Shards = filepath.Join(shards, "nothing-*.tar") }, "fdsm data shard"},
+		{"shape", func(c *Config) { c.Data.ImageSize = 16 }, "data.image_size"},
+	} {
+		c := shardConfig(shards, "float32", 4)
+		tc.edit(&c)
+		_, err := Run{Config: c, Dir: t.TempDir(), Log: zerolog.Nop()}.Train(context.Background())
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v; want an error containing %q", tc.name, err, tc.want)
+		}
+	}
+	// A checkpoint of an indexed run does not resume over shards, nor the
+	// reverse (the positions mean different things), and data parallel
+	// over shards is refused by name.
+	cs, ci := shardConfig(shards, "float32", 4), toyConfig("fd-ssm", 4)
+	src, err := (Run{Config: cs, Log: zerolog.Nop()}).newShardSource(mustModel(t, cs), tensor.DefaultCPU(), tensor.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.close()
+	if _, err := src.resume(trainState{Step: 3, Epoch: 0, Position: 24}, 1, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "indexed dataset") {
+		t.Errorf("shards resuming an indexed checkpoint: %v", err)
+	}
+	if _, err := src.resume(trainState{}, 2, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "data-parallel") {
+		t.Errorf("two ranks over shards: %v", err)
+	}
+	l, _, err := (Run{Config: ci, Log: zerolog.Nop()}).newLoader(mustModel(t, ci), tensor.DefaultCPU(), tensor.Float64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := indexedSource{l}
+	defer idx.close()
+	pos := src.position()
+	if _, err := idx.resume(trainState{Step: 3, Shards: pos.Shards}, 1, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "tar shards") {
+		t.Errorf("indexed resuming a shards checkpoint: %v", err)
+	}
+}
+
+func mustModel(t *testing.T, c Config) models.Model {
+	t.Helper()
+	m, err := models.Build(c.ModelSpec(), tensor.DefaultCPU(), tensor.Float32, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
