@@ -19,11 +19,15 @@ type Timing struct {
 	TCPTimeout       time.Duration // dial and I/O timeout for joins and rendezvous messages
 	JoinBackoffMin   time.Duration // first wait between join attempts
 	JoinBackoffMax   time.Duration // the wait doubles (with jitter) up to this
+	// RendezvousSync: a rendezvous whose view of the job has not changed
+	// for this long exchanges state with a random member (rendezvous_sync.go).
+	RendezvousSync time.Duration
 }
 
 // LANTiming returns memberlist's LAN defaults: probe every 1 s (500 ms
 // timeout), suspicion multiplier 4, gossip every 200 ms, push/pull every
-// 30 s, TCP timeout 10 s; joins retry from 200 ms backing off to 5 s.
+// 30 s, TCP timeout 10 s; joins retry from 200 ms backing off to 5 s; a
+// stalled rendezvous exchanges state after 2 s.
 func LANTiming() Timing {
 	return Timing{
 		ProbeInterval:    time.Second,
@@ -34,6 +38,7 @@ func LANTiming() Timing {
 		TCPTimeout:       10 * time.Second,
 		JoinBackoffMin:   200 * time.Millisecond,
 		JoinBackoffMax:   5 * time.Second,
+		RendezvousSync:   2 * time.Second,
 	}
 }
 
@@ -50,6 +55,7 @@ func FastTiming() Timing {
 		TCPTimeout:       2 * time.Second,
 		JoinBackoffMin:   50 * time.Millisecond,
 		JoinBackoffMax:   500 * time.Millisecond,
+		RendezvousSync:   400 * time.Millisecond,
 	}
 }
 
@@ -67,6 +73,7 @@ func (t Timing) withDefaults() Timing {
 	set(&t.TCPTimeout, d.TCPTimeout)
 	set(&t.JoinBackoffMin, d.JoinBackoffMin)
 	set(&t.JoinBackoffMax, d.JoinBackoffMax)
+	set(&t.RendezvousSync, d.RendezvousSync)
 	if t.SuspicionMult <= 0 {
 		t.SuspicionMult = d.SuspicionMult
 	}

@@ -156,6 +156,7 @@ func (m *Membership) Rendezvous(ctx context.Context, cfg RendezvousConfig) (*Gro
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	run := &rdvRun{cfg: cfg}
+	sync := rdvSync{after: m.t.RendezvousSync}
 	tick := time.NewTicker(rdvTick)
 	defer tick.Stop()
 	for {
@@ -179,6 +180,9 @@ func (m *Membership) Rendezvous(ctx context.Context, cfg RendezvousConfig) (*Gro
 			}
 			run.busURL, run.hookRan = url, true
 			continue
+		}
+		if sync.due(m.rdvViewKey(), time.Now()) {
+			m.syncWithRandomMember() // a stale view heals now, not at the next push/pull
 		}
 		select {
 		case <-changed:

@@ -358,3 +358,35 @@ func TestRendezvousRepeatedRegroups(t *testing.T) {
 		last = g.Generation
 	}
 }
+
+// TestRendezvousHealsLostGossip: a member's readiness travels by gossip,
+// which may lose an update; a waiting rendezvous then exchanges state with
+// a random member instead of waiting for the next push/pull. Here gossip
+// probes (which carry gossip too) and push/pull never run (hour-long
+// intervals), so every readiness update is lost: without the exchange the
+// rendezvous times out.
+func TestRendezvousHealsLostGossip(t *testing.T) {
+	var nodes []*Membership
+	for i := range 3 {
+		var seeds []string // every earlier node: without gossip, joins alone spread membership
+		for _, m := range nodes {
+			seeds = append(seeds, m.Addr())
+		}
+		cfg := msConfig(msMember("j", fmt.Sprintf("h%d", i), 0, 0), seeds...)
+		cfg.Timing.GossipInterval, cfg.Timing.PushPullInterval, cfg.Timing.ProbeInterval = time.Hour, time.Hour, time.Hour
+		cfg.Timing.RendezvousSync = 300 * time.Millisecond
+		nodes = append(nodes, msStart(t, cfg))
+	}
+	for _, m := range nodes {
+		msWaitMembers(t, m, 3)
+	}
+	cfg := RendezvousConfig{Min: 3, LastCall: -1, Timeout: 20 * time.Second}
+	var chs []<-chan rdvResult
+	for _, m := range nodes {
+		chs = append(chs, rdvStart(m, cfg))
+	}
+	g := rdvCollect(t, nodes, chs)
+	if g.Generation != 1 || len(g.Members) != 3 {
+		t.Fatalf("group %s", g)
+	}
+}
