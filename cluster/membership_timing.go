@@ -19,15 +19,15 @@ type Timing struct {
 	TCPTimeout       time.Duration // dial and I/O timeout for joins and rendezvous messages
 	JoinBackoffMin   time.Duration // first wait between join attempts
 	JoinBackoffMax   time.Duration // the wait doubles (with jitter) up to this
-	// RendezvousSync: a rendezvous whose view of the job has not changed
-	// for this long exchanges state with a random member (rendezvous_sync.go).
+	// RendezvousSync: a waiting rendezvous exchanges state with a random
+	// member this often (rendezvous_sync.go).
 	RendezvousSync time.Duration
 }
 
 // LANTiming returns memberlist's LAN defaults: probe every 1 s (500 ms
 // timeout), suspicion multiplier 4, gossip every 200 ms, push/pull every
 // 30 s, TCP timeout 10 s; joins retry from 200 ms backing off to 5 s; a
-// stalled rendezvous exchanges state after 2 s.
+// waiting rendezvous exchanges state every 2 s.
 func LANTiming() Timing {
 	return Timing{
 		ProbeInterval:    time.Second,

@@ -181,8 +181,8 @@ func (m *Membership) Rendezvous(ctx context.Context, cfg RendezvousConfig) (*Gro
 			run.busURL, run.hookRan = url, true
 			continue
 		}
-		if sync.due(m.rdvViewKey(), time.Now()) {
-			m.syncWithRandomMember() // a stale view heals now, not at the next push/pull
+		if sync.due(time.Now()) {
+			m.syncWithRandomMember() // views converge now, not at the next push/pull (rendezvous_sync.go)
 		}
 		select {
 		case <-changed:

@@ -1,56 +1,43 @@
 package cluster
 
 import (
-	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 )
 
 // A member's readiness travels as gossip of its metadata, which is best
-// effort: memberlist sends each update a bounded number of times, and an
-// update that misses a member (a burst of updates when a whole job calls
-// Rendezvous at once; the study of `fdsm study control` lost one in about a
-// third of the 8-member rendezvous tried) is repaired only by the next full
-// state exchange, PushPullInterval later (30 s on a LAN). A waiting
-// rendezvous therefore exchanges state with one random member of the job
-// whenever its view of the job has not changed for Timing.RendezvousSync
-// (2 s on a LAN: ten gossip rounds, so gossip has had its chance): a stale
-// view heals in about that time, and a view that does change costs
-// nothing.
+// effort and has a bounded rate: memberlist sends each update a bounded
+// number of times, a few updates per gossip packet. An update that misses
+// a member is repaired only by the next full state exchange,
+// PushPullInterval later (30 s on a LAN); `fdsm study control` lost one in
+// about a third of the 8-member rendezvous tried. And when a whole job
+// calls Rendezvous at once, every member's update competes for the same
+// gossip: at 256 members the views had not converged after 90 s. A waiting
+// rendezvous therefore exchanges its whole state with one random member
+// of the job every Timing.RendezvousSync (2 s on a LAN, ten gossip rounds):
+// views converge within a few exchanges, whatever gossip lost or has not
+// delivered yet, at the cost of one exchange (about 600 bytes a member) per
+// waiting member per period.
 
 // rdvSync decides when a waiting rendezvous exchanges state. Threading:
 // the Rendezvous goroutine only.
 type rdvSync struct {
 	after time.Duration
-	view  string    // the view last seen
-	since time.Time // when it last changed, or when we last synced
+	last  time.Time // the last exchange, or the rendezvous' start
 }
 
-// due reports whether view, unchanged since a sync was last due, calls for
-// a state exchange now; it restarts the wait when it does.
-func (s *rdvSync) due(view string, now time.Time) bool {
-	if view != s.view || s.since.IsZero() {
-		s.view, s.since = view, now
+// due reports whether an exchange is due now, and if so restarts the
+// period.
+func (s *rdvSync) due(now time.Time) bool {
+	if s.last.IsZero() {
+		s.last = now
 		return false
 	}
-	if now.Sub(s.since) < s.after {
+	if now.Sub(s.last) < s.after {
 		return false
 	}
-	s.since = now
+	s.last = now
 	return true
-}
-
-// rdvViewKey is a signature of what a rendezvous decides on: every job
-// member's readiness, group and seen generation.
-func (m *Membership) rdvViewKey() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var b strings.Builder
-	for _, v := range m.jobViewLocked() {
-		fmt.Fprintf(&b, "%s %v %v %d %d;", v.Name, v.Ready, v.Running, v.Seen, v.Group)
-	}
-	return b.String()
 }
 
 // syncWithRandomMember does a full state exchange (memberlist's push/pull,

@@ -22,7 +22,7 @@ func newStudyCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newStudyScalingCmd(), newStudyWorkerCmd())
+	cmd.AddCommand(newStudyScalingCmd(), newStudyControlCmd(), newStudyWorkerCmd())
 	return cmd
 }
 

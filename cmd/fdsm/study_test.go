@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/fdsm-go/fdsm/study"
@@ -105,6 +106,24 @@ func TestStudyScalingMeasuresAndPlots(t *testing.T) {
 			if st, err := os.Stat(filepath.Join(dir, p+"-"+m+".png")); err != nil || st.Size() == 0 {
 				t.Errorf("plot %s-%s: %v", p, m, err)
 			}
+		}
+	}
+}
+
+// TestStudyControl: a small run prints the table and writes the plot; bad
+// sizes and timings are usage errors naming the flag.
+func TestStudyControl(t *testing.T) {
+	png := filepath.Join(t.TempDir(), "control.png")
+	out, err := runCLI(t, "study", "control", "--members", "3", "--timing", "fast", "--plot", png)
+	if err != nil || !strings.Contains(out, "regroup s") || !strings.Contains(out, "fast timing") {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if _, err := os.Stat(png); err != nil {
+		t.Error(err)
+	}
+	for _, args := range [][]string{{"--members", "1"}, {"--members", "8,x"}, {"--timing", "wan"}, {"--plot", "x.jpg"}} {
+		if _, err := runCLI(t, append([]string{"study", "control"}, args...)...); err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%v: %v", args, err)
 		}
 	}
 }

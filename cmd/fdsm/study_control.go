@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fdsm-go/fdsm/cluster"
+	"github.com/fdsm-go/fdsm/study"
+)
+
+func newStudyControlCmd() *cobra.Command {
+	var members, timing, plotPath string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "control",
+		Short: "Gossip membership and rendezvous with many members, all in this process: time to form, agree, detect a crash and regroup",
+		Long: `Starts --members members of one job in this process, each a memberlist node
+on loopback joining the first, and times four phases until every member has
+seen their end: forming (every member lists all), a rendezvous of all of
+them, noticing one member's crash (stopped without leaving), and the
+survivors' regroup. Each size runs on fresh members. --timing lan is what
+real jobs use (cluster.LANTiming), fast the tests' timing. On two cores 256
+members take about a minute a size; the figures are in docs/scaling.md.`,
+		Example: "  fdsm study control --members 8,32,128 --plot control.png",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ns, err := parseMembers(members)
+			if err != nil {
+				return usage(fmt.Errorf("--members: %w", err))
+			}
+			o := study.ControlOptions{Members: ns}
+			switch timing {
+			case "lan":
+				o.Timing = cluster.LANTiming()
+			case "fast":
+				o.Timing = cluster.FastTiming()
+			default:
+				return usage(fmt.Errorf("--timing %q: want lan or fast", timing))
+			}
+			if plotPath != "" && !strings.HasSuffix(strings.ToLower(plotPath), ".png") {
+				return usage(fmt.Errorf("--plot %s: want a .png file", plotPath))
+			}
+			log := logger()
+			o.Progress = func(n int, phase string) { log.Info().Int("members", n).Str("phase", phase).Msg("study control") }
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			rows, err := study.Control(ctx, o)
+			res := study.ControlResult{Timing: timing, Rows: rows}
+			if err != nil {
+				if len(rows) > 0 {
+					fmt.Fprint(cmd.ErrOrStderr(), res.String())
+				}
+				return err
+			}
+			if plotPath != "" {
+				if err := study.ControlPlot(res, plotPath); err != nil {
+					return err
+				}
+			}
+			return printResult(cmd, asJSON, res)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&members, "members", "8,16,32,64,128", "job sizes to study (2 to 1024 each)")
+	fl.StringVar(&timing, "timing", "lan", "gossip and failure-detection timing: lan or fast")
+	fl.StringVar(&plotPath, "plot", "", "write a PNG plot of the phases against members here")
+	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+// parseMembers parses a comma-separated list of job sizes.
+func parseMembers(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		v, err := strconv.Atoi(f)
+		if err != nil || v < 2 || v > 1024 {
+			return nil, fmt.Errorf("job size %q: want 2 to 1024", f)
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no job sizes in %q", s)
+	}
+	return out, nil
+}
