@@ -16,7 +16,7 @@ import (
 // rendezvous therefore exchanges its whole state with one random member
 // of the job every Timing.RendezvousSync (2 s on a LAN, ten gossip rounds):
 // views converge within a few exchanges, whatever gossip lost or has not
-// delivered yet, at the cost of one exchange (about 600 bytes a member) per
+// delivered yet, at the cost of one exchange (about 220 bytes a member) per
 // waiting member per period.
 
 // rdvSync decides when a waiting rendezvous exchanges state. Threading:

@@ -73,11 +73,7 @@ func controlOne(ctx context.Context, o ControlOptions, n int) (row ControlRow, e
 	phase("form")
 	t0 := time.Now()
 	nodes, err := joinAll(ctx, o, n)
-	defer func() {
-		for _, m := range nodes {
-			m.Shutdown()
-		}
-	}()
+	defer shutdownAll(nodes)
 	if err != nil {
 		return row, err
 	}
@@ -143,6 +139,16 @@ func controlMember(o ControlOptions, i int, seeds []string) cluster.MembershipCo
 		Member:   cluster.Member{Job: "study", Host: fmt.Sprintf("h%03d", i), NodeRank: -1, DataAddr: "127.0.0.1:1"},
 		BindAddr: "127.0.0.1:0", Seeds: seeds, JoinTimeout: o.Timeout, Timing: o.Timing, Log: o.Log,
 	}
+}
+
+// shutdownAll stops the members at once (one after another, 512 of them
+// took minutes on two cores).
+func shutdownAll(nodes []*cluster.Membership) {
+	var wg sync.WaitGroup
+	for _, m := range nodes {
+		wg.Go(m.Shutdown)
+	}
+	wg.Wait()
 }
 
 // waitAll polls until every node lists want members.

@@ -52,18 +52,20 @@ members take about a minute a size; the figures are in docs/scaling.md.`,
 			defer stop()
 			rows, err := study.Control(ctx, o)
 			res := study.ControlResult{Timing: timing, Rows: rows}
-			if err != nil {
-				if len(rows) > 0 {
-					fmt.Fprint(cmd.ErrOrStderr(), res.String())
-				}
+			if len(rows) == 0 {
 				return err
 			}
+			// The sizes that finished are printed and plotted even when a
+			// larger one failed.
 			if plotPath != "" {
-				if err := study.ControlPlot(res, plotPath); err != nil {
-					return err
+				if perr := study.ControlPlot(res, plotPath); perr != nil && err == nil {
+					err = perr
 				}
 			}
-			return printResult(cmd, asJSON, res)
+			if perr := printResult(cmd, asJSON, res); perr != nil && err == nil {
+				err = perr
+			}
+			return err
 		},
 	}
 	fl := cmd.Flags()
