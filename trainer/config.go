@@ -465,7 +465,6 @@ func (c Config) validateShards(bad func(string, ...any)) {
 	if d.Decoder != "" && !slices.Contains(data.JPEGDecoders(), d.Decoder) {
 		bad("data.decoder %q: this binary has %s", d.Decoder, strings.Join(data.JPEGDecoders(), ", "))
 	}
-	if _, err := shardPaths(d.Shards); err != nil {
-		bad("%v", err)
-	}
+	// Whether the shards exist is checked when the run opens them (still
+	// before any training), so that configs can name a placeholder path.
 }
