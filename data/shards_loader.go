@@ -21,7 +21,10 @@ type ShardLoaderOptions struct {
 	Decoder   string             // "go", "libjpeg-turbo" or "" (the best JPEGDecoders has)
 	BatchSize int
 	Prefetch  int // completed batches queued ahead of Next (default 2)
-	Decoders  int // goroutines decoding (default GOMAXPROCS)
+	// Decoders is the number of decoding goroutines (default twice
+	// GOMAXPROCS: with one per core the cores were busy only 77-82% of the
+	// time, decoders waiting for their next record; docs/benchmarks.md).
+	Decoders int
 	// MaxBad is how many bad inputs (unusable records, corrupt images,
 	// truncated or unreadable shards) an epoch may skip on this rank before
 	// Next fails; negative: no limit.
@@ -105,7 +108,7 @@ func NewShardLoader(o ShardLoaderOptions) (*ShardLoader, error) {
 		o.Prefetch = 2
 	}
 	if o.Decoders == 0 {
-		o.Decoders = runtime.GOMAXPROCS(0)
+		o.Decoders = 2 * runtime.GOMAXPROCS(0)
 	}
 	if o.Backend == nil {
 		o.Backend = tensor.DefaultCPU()

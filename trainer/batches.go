@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 
 	"github.com/rs/zerolog"
 
@@ -116,7 +115,7 @@ func (r Run) newShardSource(m models.Model, be tensor.Backend, dt tensor.DType) 
 	}
 	log := r.Log
 	l, err := data.NewShardLoader(data.ShardLoaderOptions{Paths: paths, Image: img, Decoder: dc.Decoder, BatchSize: r.Config.Batch,
-		Decoders: runtime.GOMAXPROCS(0), MaxBad: dc.MaxBad, Backend: be,
+		MaxBad: dc.MaxBad, Backend: be,
 		Sampler: data.ShardSampler{Rank: 0, World: 1, Workers: shardStreams, Seed: r.Config.Seed, Shuffle: true, Buffer: dc.ShuffleBuffer},
 		OnBad: func(b data.BadInput) {
 			log.Warn().Str("shard", b.Shard).Str("key", b.Key).Err(b.Err).Msg("bad record skipped")
