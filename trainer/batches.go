@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -37,7 +38,19 @@ type batchSource interface {
 // (its Epoch is then the shards' epoch).
 type dataPos struct {
 	data.SamplerState
-	Shards *data.ShardState
+	Shards     *data.ShardState
+	ShardRanks []data.ShardState // data parallel, ranks in different epochs: each rank's own
+}
+
+// epoch is the epoch pos is in (rank 0's when ranks differ).
+func (p dataPos) epoch() int {
+	switch {
+	case p.Shards != nil:
+		return p.Shards.Epoch
+	case len(p.ShardRanks) > 0:
+		return p.ShardRanks[0].Epoch
+	}
+	return p.Epoch
 }
 
 // trainBatch is one batch on the run's backend and dtype; Release hands its
@@ -67,7 +80,7 @@ func (s indexedSource) position() dataPos     { return dataPos{SamplerState: s.l
 func (s indexedSource) close()                { s.l.Close() }
 
 func (s indexedSource) resume(st trainState, world int, log zerolog.Logger) (int, error) {
-	if st.Shards != nil {
+	if st.Shards != nil || st.ShardRanks != nil {
 		return 0, errors.New("the checkpoint was trained on tar shards (it records a shard position); set data.shards as it was, not data.name")
 	}
 	sst := data.SamplerState{Epoch: st.Epoch, Position: st.Position, Offset: st.Offset}
@@ -84,14 +97,21 @@ func (s indexedSource) resume(st trainState, world int, log zerolog.Logger) (int
 // it does not follow the machine's core count (decoding does).
 const shardStreams = 2
 
-// shardSource streams tar shards through data.ShardLoader, one process.
-// Batches are float32 from the loader; a float64 run gets a converted copy.
-// The epoch's partial last batch is dropped, as the indexed loader drops it.
+// shardSource streams tar shards through data.ShardLoader. Batches are
+// float32 from the loader; a float64 run gets a converted copy. The
+// epoch's partial last batch is dropped, as the indexed loader drops it.
+//
+// Data parallel, each rank streams whole shards of its own and starts its
+// next epoch when its shards run out, so ranks may be in different epochs
+// (their shards hold different record counts); steps stay in lockstep.
+// Its position is the rank's own; the checkpoint gathers every rank's
+// (session.worldPos).
 type shardSource struct {
 	l     *data.ShardLoader
 	be    tensor.Backend
 	dt    tensor.DType
 	batch int
+	rank  int
 }
 
 // newShardSource opens the shards cfg.Data.Shards names, checks their
@@ -116,14 +136,14 @@ func (r Run) newShardSource(m models.Model, be tensor.Backend, dt tensor.DType) 
 	log := r.Log
 	l, err := data.NewShardLoader(data.ShardLoaderOptions{Paths: paths, Image: img, Decoder: dc.Decoder, BatchSize: r.Config.Batch,
 		MaxBad: dc.MaxBad, Backend: be,
-		Sampler: data.ShardSampler{Rank: 0, World: 1, Workers: shardStreams, Seed: r.Config.Seed, Shuffle: true, Buffer: dc.ShuffleBuffer},
+		Sampler: data.ShardSampler{Rank: r.Dist.rank(), World: r.Dist.world(), Workers: shardStreams, Seed: r.Config.Seed, Shuffle: true, Buffer: dc.ShuffleBuffer},
 		OnBad: func(b data.BadInput) {
 			log.Warn().Str("shard", b.Shard).Str("key", b.Key).Err(b.Err).Msg("bad record skipped")
 		}})
 	if err != nil {
 		return nil, fmt.Errorf("data.shards: %w", err)
 	}
-	return &shardSource{l: l, be: be, dt: dt, batch: r.Config.Batch}, nil
+	return &shardSource{l: l, be: be, dt: dt, batch: r.Config.Batch, rank: r.Dist.rank()}, nil
 }
 
 // shardPaths lists the shard files spec names (data.ShardFiles: a
@@ -159,22 +179,35 @@ func (s *shardSource) close()                { s.l.Close() }
 
 func (s *shardSource) position() dataPos {
 	st := s.l.State()
-	return dataPos{SamplerState: data.SamplerState{Epoch: st.Epoch}, Shards: &st}
+	return dataPos{Shards: &st}
 }
 
 func (s *shardSource) resume(st trainState, world int, log zerolog.Logger) (int, error) {
-	if world > 1 {
-		return 0, errors.New("data.shards: data-parallel training over shards is not supported yet (each rank's shard position would have to reach rank 0 at every checkpoint); train with one process or an indexed dataset")
-	}
 	pos := s.l.Sampler().Start(0)
-	if st.Step > 0 {
-		if st.Shards == nil {
-			return 0, errors.New("the checkpoint was trained on an indexed dataset (it records no shard position); set data.name as it was, not data.shards")
-		}
+	switch {
+	case st.Step == 0:
+	case st.Shards != nil: // the world's position: any world size resumes it
 		pos = *st.Shards
-		if pos.World != 1 || pos.Workers != shardStreams {
-			log.Info().Int("from_world", pos.World).Int("from_streams", pos.Workers).Msg("shard streams changed: unread shards regrouped")
+		if pos.World != world || pos.Workers != shardStreams {
+			log.Info().Int("from_world", pos.World).Int("to_world", world).Int("epoch", pos.Epoch).Msg("world size changed: unread shards regrouped")
 		}
+	case st.ShardRanks != nil: // ranks in different epochs: each resumes its own
+		if len(st.ShardRanks) != world {
+			return 0, fmt.Errorf("the checkpoint's %d ranks stopped in different epochs of their shards (%s), so it resumes only with %d ranks, not %d; resume with %d, or from a checkpoint whose ranks share an epoch",
+				len(st.ShardRanks), shardEpochs(st.ShardRanks), len(st.ShardRanks), world, len(st.ShardRanks))
+		}
+		pos = st.ShardRanks[s.rank]
+	default:
+		return 0, errors.New("the checkpoint was trained on an indexed dataset (it records no shard position); set data.name as it was, not data.shards")
 	}
 	return pos.Epoch, s.l.Start(pos)
+}
+
+// shardEpochs lists the ranks' epochs, "rank 0 in epoch 3, rank 1 in ...".
+func shardEpochs(sts []data.ShardState) string {
+	parts := make([]string, len(sts))
+	for r, st := range sts {
+		parts[r] = fmt.Sprintf("rank %d in epoch %d", r, st.Epoch)
+	}
+	return strings.Join(parts, ", ")
 }

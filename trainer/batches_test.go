@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -12,10 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/fdsm-go/fdsm/collective"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/tensor"
 )
@@ -25,8 +30,18 @@ import (
 // names keys whose JPEG is cut in half.
 func writeShards(t *testing.T, dir string, shards, perShard int, corrupt ...string) {
 	t.Helper()
+	counts := make([]int, shards)
+	for i := range counts {
+		counts[i] = perShard
+	}
+	writeShardCounts(t, dir, counts, corrupt...)
+}
+
+// writeShardCounts writes shard s with counts[s] records.
+func writeShardCounts(t *testing.T, dir string, counts []int, corrupt ...string) {
+	t.Helper()
 	rng := tensor.NewRNG(42)
-	for s := range shards {
+	for s, perShard := range counts {
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)
 		for i := range perShard {
@@ -172,8 +187,7 @@ func TestShardConfigErrors(t *testing.T) {
 		}
 	}
 	// A checkpoint of an indexed run does not resume over shards, nor the
-	// reverse (the positions mean different things), and data parallel
-	// over shards is refused by name.
+	// reverse (the positions mean different things).
 	cs, ci := shardConfig(shards, "float32", 4), toyConfig("fd-ssm", 4)
 	src, err := (Run{Config: cs, Log: zerolog.Nop()}).newShardSource(mustModel(t, cs), tensor.DefaultCPU(), tensor.Float32)
 	if err != nil {
@@ -182,9 +196,6 @@ func TestShardConfigErrors(t *testing.T) {
 	defer src.close()
 	if _, err := src.resume(trainState{Step: 3, Epoch: 0, Position: 24}, 1, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "indexed dataset") {
 		t.Errorf("shards resuming an indexed checkpoint: %v", err)
-	}
-	if _, err := src.resume(trainState{}, 2, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "data-parallel") {
-		t.Errorf("two ranks over shards: %v", err)
 	}
 	l, _, err := (Run{Config: ci, Log: zerolog.Nop()}).newLoader(mustModel(t, ci), tensor.DefaultCPU(), tensor.Float64)
 	if err != nil {
@@ -205,4 +216,100 @@ func mustModel(t *testing.T, c Config) models.Model {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestShardsDataParallelResumesExactly: two ranks stream shards of their
+// own (of different sizes, so the ranks' epochs end at different steps);
+// a run stopped at a checkpoint and resumed ends bitwise where an
+// uninterrupted one ends, both when the ranks stopped in one epoch (the
+// world's merged position) and in different epochs (each rank's own).
+// Another world size resumes the merged position and refuses the per-rank
+// one, saying why.
+func TestShardsDataParallelResumesExactly(t *testing.T) {
+	shards := t.TempDir()
+	writeShardCounts(t, shards, []int{11, 7, 13, 9, 6, 10})
+	cfg := func(steps int) Config {
+		c := shardConfig(shards, "float64", steps)
+		c.Batch = 4
+		c.Schedule = ScheduleConfig{Kind: "constant"}
+		return c
+	}
+	full := trainWorld(t, cfg(24), 2, t.TempDir(), false)
+	kinds := map[string]string{}                  // kind -> a run directory stopped there
+	for _, stop := range []int{3, 7, 9, 13, 20} { // 7, 13 and 20: the ranks in different epochs
+		dir := t.TempDir()
+		trainWorld(t, cfg(stop), 2, dir, false)
+		st := readState(t, dir)
+		switch {
+		case st.Shards != nil && st.ShardRanks == nil:
+			kinds["merged"] = dir
+		case st.Shards == nil && len(st.ShardRanks) == 2 && st.ShardRanks[0].Epoch != st.ShardRanks[1].Epoch:
+			kinds["per rank"] = dir
+			// Another world size cannot split per-rank positions: refused, saying why.
+			_, err := (Run{Config: cfg(24), Dir: dir, Resume: true, Log: zerolog.Nop()}).Train(context.Background())
+			if err == nil || !strings.Contains(err.Error(), "different epochs") || !strings.Contains(err.Error(), "resume with 2") {
+				t.Errorf("stop %d: per-rank position on one rank: %v", stop, err)
+			}
+		default:
+			t.Fatalf("stop %d: state has shards %v and shard_ranks %v", stop, st.Shards != nil, st.ShardRanks)
+		}
+		resumed := trainWorld(t, cfg(24), 2, dir, true)
+		if d := maxRelDiff(resumed.Model, full.Model); d != 0 {
+			t.Fatalf("stopped at %d and resumed: parameters differ from the uninterrupted run by %g", stop, d)
+		}
+	}
+	if len(kinds) != 2 {
+		t.Fatalf("the stops covered only %v; want a merged and a per-rank position", kinds)
+	}
+	// Another world size resumes the merged position: the unread shards
+	// regroup over the new world.
+	if s, err := (Run{Config: cfg(30), Dir: kinds["merged"], Resume: true, Log: zerolog.Nop()}).Train(context.Background()); err != nil || s.Steps != 30 {
+		t.Errorf("merged position on one rank: %d steps, %v", s.Steps, err)
+	}
+}
+
+// TestShardsDataParallelInterruptAnywhere: two ranks over shards,
+// interrupted at any collective (gradient buckets, control messages, the
+// gathering of shard positions at a checkpoint), then resumed, end with
+// the uninterrupted run's final checkpoint byte for byte. An interrupt
+// writes no checkpoint of its own (the other ranks' positions cannot be
+// gathered then), so the resume starts from the last periodic one.
+func TestShardsDataParallelInterruptAnywhere(t *testing.T) {
+	shards := t.TempDir()
+	writeShardCounts(t, shards, []int{11, 7, 13, 9, 6, 10})
+	c := shardConfig(shards, "float64", 8)
+	c.Batch, c.Schedule, c.Checkpoint = 4, ScheduleConfig{Kind: "constant"}, CheckpointConfig{Every: 3, Keep: 2}
+	const world = 2
+	refDir := t.TempDir()
+	trainWorld(t, c, world, refDir, false)
+	ref := readCheckpointFiles(t, refDir)
+	for at := int64(1); ; at++ {
+		dir := t.TempDir()
+		ctx, cancel := context.WithCancel(context.Background())
+		comms := collective.NewLocalComms(world, 20*time.Second)
+		var count atomic.Int64
+		errs := make([]error, world)
+		var wg sync.WaitGroup
+		for r := range world {
+			wg.Go(func() {
+				comm := cancelAtComm{Comm: comms[r], count: &count, at: at, cancel: cancel}
+				run := Run{Config: c, Dir: dir, Log: zerolog.Nop(), Dist: &Distributed{Comm: comm, HashEvery: 1}}
+				_, errs[r] = run.Train(ctx)
+			})
+		}
+		wg.Wait()
+		cancel()
+		if errs[0] == nil && count.Load() < at {
+			break // past the run's last collective
+		}
+		if !errors.Is(errs[0], context.Canceled) {
+			t.Fatalf("interrupt at collective %d: rank 0 returned %v", at, errs[0])
+		}
+		trainWorld(t, c, world, dir, true)
+		for name, want := range readCheckpointFiles(t, dir) {
+			if !bytes.Equal(ref[name], want) {
+				t.Fatalf("interrupt at collective %d: final %s differs from the uninterrupted run's", at, name)
+			}
+		}
+	}
 }

@@ -41,9 +41,13 @@ type trainState struct {
 	// (ranks advance in lockstep; a different world resumes by resharding).
 	World int         `json:"world,omitempty"`
 	Ranks []rankState `json:"ranks,omitempty"`
-	// Shards is the position in an epoch of tar shards (data.shards); the
-	// fields above then say only the epoch.
-	Shards *data.ShardState `json:"shards,omitempty"`
+	// Shards is the position in an epoch of tar shards (data.shards): the
+	// world's, merged from every rank's; the fields above then say only
+	// the epoch. ShardRanks replaces it when data-parallel ranks stopped in
+	// different epochs of their shards: rank r's own position, which only
+	// a world of the same size resumes.
+	Shards     *data.ShardState  `json:"shards,omitempty"`
+	ShardRanks []data.ShardState `json:"shard_ranks,omitempty"`
 }
 
 func checkpointRoot(dir string) string { return filepath.Join(dir, "checkpoints") }

@@ -2,11 +2,13 @@ package trainer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/fdsm-go/fdsm/autodiff"
+	"github.com/fdsm-go/fdsm/collective"
 	"github.com/fdsm-go/fdsm/data"
 	"github.com/fdsm-go/fdsm/device"
 	"github.com/fdsm-go/fdsm/models"
@@ -351,9 +353,19 @@ func (ss *session) validate() (done bool, sum Summary, err error) {
 	}
 	improved, stop := ss.val.record(loss)
 	r.Log.Info().Int("step", step).Float64("val_loss", loss).Bool("best", improved).Msg("validation")
-	if improved && ss.lead {
-		if err := saveBest(r.Dir, env.m, env.opt, ss.snapshotAt(env.data.position())); err != nil {
+	if improved {
+		pos, ok, err := ss.worldPos(env.data.position())
+		if ss.cut(err) {
+			sum, err := ss.interrupted(env.data.position())
+			return true, sum, err
+		}
+		if err != nil {
 			return true, ss.sum, err
+		}
+		if ok && ss.lead {
+			if err := saveBest(r.Dir, env.m, env.opt, ss.snapshotAt(pos)); err != nil {
+				return true, ss.sum, err
+			}
 		}
 	}
 	if stop {
@@ -366,6 +378,7 @@ func (ss *session) validate() (done bool, sum Summary, err error) {
 // snapshotAt is everything state.json records, with the loader at st.
 func (ss *session) snapshotAt(pos dataPos) trainState {
 	st := pos.SamplerState
+	st.Epoch = pos.epoch()
 	s, d := &ss.s, ss.d
 	if dev := ss.env.dev; dev != nil { // the skip counters, current (a host read at checkpoints)
 		ds := dev.read()
@@ -373,23 +386,27 @@ func (ss *session) snapshotAt(pos dataPos) trainState {
 	}
 	best, bad := ss.val.state()
 	ts := trainState{Step: s.step, Epoch: st.Epoch, Position: st.Position, Offset: st.Offset, RNG: encodeRNG(ss.env.rng),
-		Skipped: s.skipped, Consecutive: s.consecutive, ValBest: best, ValBad: bad, Config: ss.cfg, Shards: pos.Shards}
+		Skipped: s.skipped, Consecutive: s.consecutive, ValBest: best, ValBad: bad, Config: ss.cfg,
+		Shards: pos.Shards, ShardRanks: pos.ShardRanks}
 	if d != nil {
 		// Ranks advance in lockstep (checked with the parameter hash),
 		// so rank 0's sampler state is every rank's; the generators
 		// are derived from (seed, rank, step) and need no saving.
 		ts.RNG, ts.World = "", d.world()
-		for rk := 0; rk < d.world(); rk++ {
+		for rk := 0; rk < d.world() && pos.Shards == nil && pos.ShardRanks == nil; rk++ {
 			ts.Ranks = append(ts.Ranks, rankState{Rank: rk, Epoch: st.Epoch, Position: st.Position, Offset: st.Offset})
 		}
 	}
 	return ts
 }
 
-// saveAt writes a checkpoint (rank 0) with the loader at st.
+// saveAt writes a checkpoint (rank 0) with the loader at st. Every rank
+// calls it (data parallel over shards, the ranks' positions are gathered
+// here).
 func (ss *session) saveAt(st dataPos) error {
-	if !ss.lead {
-		return nil
+	st, ok, err := ss.worldPos(st)
+	if err != nil || !ok || !ss.lead {
+		return err
 	}
 	r := ss.r
 	path, err := saveCheckpoint(r.Dir, ss.env.m, ss.env.opt, ss.snapshotAt(st), ss.cfg.Checkpoint.Keep)
@@ -423,4 +440,47 @@ func (ss *session) cut(err error) bool { return err != nil && ss.ctx.Err() != ni
 func (ss *session) finish() Summary {
 	ss.sum.Steps, ss.sum.Skipped, ss.sum.Elapsed = ss.s.step, ss.s.skipped, time.Since(ss.start)
 	return ss.sum
+}
+
+// worldPos turns this rank's data position into the world's for a
+// checkpoint. Only data-parallel runs over shards need it: each rank knows
+// only its own streams, so every rank sends its position to the others
+// (a collective on the control communicator: all ranks call it at the same
+// step). When the run is being interrupted (the collectives are cut) that
+// cannot be done: ok is false and err the context's, and the newest
+// checkpoint stays the last one written, which a resume continues exactly.
+func (ss *session) worldPos(pos dataPos) (world dataPos, ok bool, err error) {
+	if ss.d == nil || pos.Shards == nil {
+		return pos, true, nil
+	}
+	interrupted := func() (dataPos, bool, error) {
+		if ss.lead {
+			ss.r.Log.Warn().Int("step", ss.s.step).Msg("interrupted: no checkpoint of this step, since the other ranks' shard positions cannot be gathered now; the last checkpoint stays the newest")
+		}
+		return pos, false, ss.ctx.Err()
+	}
+	if ss.ctx.Err() != nil {
+		return interrupted()
+	}
+	mine, err := json.Marshal(pos.Shards)
+	if err != nil {
+		return pos, false, err
+	}
+	all, err := collective.AllGatherBytes(ss.ctx, ss.d.control(), mine)
+	if ss.cut(err) {
+		return interrupted()
+	}
+	if err != nil {
+		return pos, false, fmt.Errorf("gathering the ranks' shard positions: %w", err)
+	}
+	ranks := make([]data.ShardState, len(all))
+	for r, b := range all {
+		if err := json.Unmarshal(b, &ranks[r]); err != nil {
+			return pos, false, fmt.Errorf("rank %d's shard position: %w", r, err)
+		}
+	}
+	if merged, err := data.MergeShardStates(ranks); err == nil {
+		return dataPos{Shards: &merged}, true, nil
+	}
+	return dataPos{ShardRanks: ranks}, true, nil
 }
