@@ -112,7 +112,16 @@ type shardSource struct {
 	dt    tensor.DType
 	batch int
 	rank  int
+	// batches counts what next returned since the epoch started afresh
+	// (-1 after a resume mid-epoch), empty the epochs in a row that gave
+	// this rank no batch: a rank without a shard holding a batch would
+	// start epoch after empty epoch forever.
+	batches, empty int
 }
+
+// maxEmptyEpochs is how many epochs in a row may give a rank no batch (its
+// shards, reshuffled each epoch, were all too small) before the run fails.
+const maxEmptyEpochs = 3
 
 // newShardSource opens the shards cfg.Data.Shards names, checks their
 // images fit the model and logs each bad record as it is skipped.
@@ -158,13 +167,20 @@ func shardPaths(spec string) ([]string, error) {
 
 func (s *shardSource) next() (trainBatch, error) {
 	b, err := s.l.Next()
+	if err == nil && b.X.Dim(0) < s.batch {
+		b.Release()
+		err = io.EOF
+	}
+	if errors.Is(err, io.EOF) && s.batches == 0 {
+		if s.empty++; s.empty >= maxEmptyEpochs {
+			return trainBatch{}, fmt.Errorf("data.shards: %d epochs in a row gave rank %d less than a batch of %d good records (each rank reads whole shards of its own): use more or larger shards, or a smaller batch",
+				s.empty, s.rank, s.batch)
+		}
+	}
 	if err != nil {
 		return trainBatch{}, err
 	}
-	if b.X.Dim(0) < s.batch {
-		b.Release()
-		return trainBatch{}, io.EOF
-	}
+	s.batches, s.empty = s.batches+1, 0
 	if s.dt == tensor.Float32 {
 		return trainBatch{X: b.X, release: b.Release}, nil
 	}
@@ -174,7 +190,10 @@ func (s *shardSource) next() (trainBatch, error) {
 	return trainBatch{X: x, release: func() { s.be.Release(x) }}, nil
 }
 
-func (s *shardSource) nextEpoch(e int) error { return s.l.Start(s.l.Sampler().Start(e)) }
+func (s *shardSource) nextEpoch(e int) error {
+	s.batches = 0
+	return s.l.Start(s.l.Sampler().Start(e))
+}
 func (s *shardSource) close()                { s.l.Close() }
 
 func (s *shardSource) position() dataPos {
@@ -199,6 +218,10 @@ func (s *shardSource) resume(st trainState, world int, log zerolog.Logger) (int,
 		pos = st.ShardRanks[s.rank]
 	default:
 		return 0, errors.New("the checkpoint was trained on an indexed dataset (it records no shard position); set data.name as it was, not data.shards")
+	}
+	s.batches = 0
+	if st.Step > 0 {
+		s.batches = -1 // mid-epoch: its end may come at once
 	}
 	return pos.Epoch, s.l.Start(pos)
 }

@@ -162,6 +162,31 @@ func TestShardBadRecords(t *testing.T) {
 	}
 }
 
+// TestShardsTooFewRecords: a rank that gets no shard (one shard, two
+// ranks) fails the run naming the cause; it used to start epoch after
+// empty epoch forever.
+func TestShardsTooFewRecords(t *testing.T) {
+	shards := t.TempDir()
+	writeShardCounts(t, shards, []int{20})
+	c := shardConfig(shards, "float32", 10)
+	c.Batch = 8
+	c.Schedule = ScheduleConfig{Kind: "constant"}
+	dir := t.TempDir()
+	comms := collective.NewLocalComms(2, 3*time.Second) // the healthy rank then gives up on its peer soon
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for r := range 2 {
+		wg.Go(func() {
+			_, errs[r] = (Run{Config: c, Dir: dir, Log: zerolog.Nop(), Dist: &Distributed{Comm: comms[r]}}).Train(context.Background())
+		})
+	}
+	wg.Wait()
+	err := errors.Join(errs...)
+	if err == nil || !strings.Contains(err.Error(), "3 epochs in a row gave rank 1 less than a batch of 8") {
+		t.Fatalf("a rank without a shard: %v", err)
+	}
+}
+
 // TestShardConfigErrors: what cannot work is refused before training, with
 // the key named.
 func TestShardConfigErrors(t *testing.T) {
