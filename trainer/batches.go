@@ -194,7 +194,7 @@ func (s *shardSource) nextEpoch(e int) error {
 	s.batches = 0
 	return s.l.Start(s.l.Sampler().Start(e))
 }
-func (s *shardSource) close()                { s.l.Close() }
+func (s *shardSource) close() { s.l.Close() }
 
 func (s *shardSource) position() dataPos {
 	st := s.l.State()
