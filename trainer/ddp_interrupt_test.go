@@ -110,3 +110,41 @@ func readCheckpointFiles(t *testing.T, dir string) map[string][]byte {
 	}
 	return out
 }
+
+// TestInterruptReachingRanksApartIsNoFailure: Ctrl-C reaches rank 1 first,
+// inside a collective, and rank 0 a moment later (as a launcher's signal
+// may); rank 1's abort fails rank 0's collective before its own interrupt
+// lands. Rank 0 must still end as interrupted (exit 130 in the CLI), not
+// failed: it waits for its interrupt instead of reporting the aborted
+// collective.
+func TestInterruptReachingRanksApartIsNoFailure(t *testing.T) {
+	c := ddpConfig(4, 1, 100000)
+	dir := t.TempDir()
+	comms := collective.NewLocalComms(2, 20*time.Second)
+	ctx0, cancel0 := context.WithCancel(context.Background())
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	defer cancel0()
+	var count atomic.Int64
+	signal := func() {
+		cancel1() // rank 1's signal lands inside its collective
+		go func() { time.Sleep(300 * time.Millisecond); cancel0() }()
+	}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for r, ctx := range []context.Context{ctx0, ctx1} {
+		wg.Go(func() {
+			comm := comms[r]
+			if r == 1 {
+				comm = cancelAtComm{Comm: comms[1], count: &count, at: 60, cancel: signal}
+			}
+			run := Run{Config: c, Dir: dir, Log: zerolog.Nop(), Dist: &Distributed{Comm: comm}}
+			_, errs[r] = run.Train(ctx)
+		})
+	}
+	wg.Wait()
+	for r, err := range errs {
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("rank %d: %v; want the interrupt (context.Canceled)", r, err)
+		}
+	}
+}

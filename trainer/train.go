@@ -433,8 +433,28 @@ func (ss *session) interrupted(st dataPos) (Summary, error) {
 
 // cut reports whether err is a collective that failed because ctx ended
 // (Ctrl-C on any rank): an interrupt, not a failure; the last completed
-// step is consistent on rank 0 and is checkpointed.
-func (ss *session) cut(err error) bool { return err != nil && ss.ctx.Err() != nil && ss.d != nil }
+// step is consistent on rank 0 and is checkpointed. A Ctrl-C reaches every
+// rank at about the same time, but a peer that stopped first can fail
+// this rank's collective before its own signal lands: so a failed
+// collective waits up to interruptGrace for this rank's interrupt before
+// it counts as a failure.
+func (ss *session) cut(err error) bool {
+	if err == nil || ss.d == nil {
+		return false
+	}
+	t := time.NewTimer(interruptGrace)
+	defer t.Stop()
+	select {
+	case <-ss.ctx.Done():
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// interruptGrace is how long a rank whose collective failed waits for its
+// own interrupt (see cut); a real failure is reported that much later.
+const interruptGrace = 2 * time.Second
 
 // finish fills in the summary's totals.
 func (ss *session) finish() Summary {
