@@ -112,14 +112,7 @@ func TestTrainOnShardsResumesExactly(t *testing.T) {
 				t.Fatalf("interrupted checkpoint: step %d epoch %d shards %+v; want step 6 in epoch 1 with a shard position", st.Step, st.Epoch, st.Shards)
 			}
 			resumed := train(t, c, b, true)
-			pa, pb := paramsOf(t, full.Checkpoint), paramsOf(t, resumed.Checkpoint)
-			for n, va := range pa {
-				for i := range va {
-					if va[i] != pb[n][i] {
-						t.Fatalf("%s[%d]: %v uninterrupted, %v resumed", n, i, va[i], pb[n][i])
-					}
-				}
-			}
+			sameParams(t, full.Checkpoint, resumed.Checkpoint)
 			if full.LastLoss != resumed.LastLoss || full.Steps != 20 {
 				t.Errorf("last loss %v uninterrupted, %v resumed (%d steps)", full.LastLoss, resumed.LastLoss, full.Steps)
 			}

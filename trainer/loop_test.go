@@ -123,6 +123,20 @@ func paramsOf(t *testing.T, path string) map[string][]float64 {
 	return out
 }
 
+// sameParams fails t unless the checkpoints full (uninterrupted) and
+// resumed hold bitwise the same parameters.
+func sameParams(t *testing.T, full, resumed string) {
+	t.Helper()
+	pa, pb := paramsOf(t, full), paramsOf(t, resumed)
+	for n, va := range pa {
+		for i := range va {
+			if va[i] != pb[n][i] {
+				t.Fatalf("%s[%d]: %v uninterrupted, %v resumed", n, i, va[i], pb[n][i])
+			}
+		}
+	}
+}
+
 // stopAt runs c until step stop, then interrupts it as Ctrl-C would (the
 // run writes a checkpoint and returns the context's error).
 func stopAt(t *testing.T, c Config, dir string, stop int) {
@@ -149,14 +163,7 @@ func TestResumeIsExact(t *testing.T) {
 	full := train(t, c, a, false)
 	stopAt(t, c, b, 25)
 	resumed := train(t, c, b, true)
-	pa, pb := paramsOf(t, full.Checkpoint), paramsOf(t, resumed.Checkpoint)
-	for n, va := range pa {
-		for i := range va {
-			if va[i] != pb[n][i] {
-				t.Fatalf("%s[%d]: %v uninterrupted, %v resumed", n, i, va[i], pb[n][i])
-			}
-		}
-	}
+	sameParams(t, full.Checkpoint, resumed.Checkpoint)
 	if full.LastLoss != resumed.LastLoss {
 		t.Errorf("last loss %v vs %v", full.LastLoss, resumed.LastLoss)
 	}

@@ -112,7 +112,11 @@ func newBenchAllReduceWorkerCmd() *cobra.Command {
 	}
 }
 
-func parseCounts(s string) ([]int, error) {
+func parseCounts(s string) ([]int, error) { return parseIntList(s, "process count", 1, 64) }
+
+// parseIntList parses a comma-separated list of what (e.g. "process
+// count"), each between lo and hi.
+func parseIntList(s, what string, lo, hi int) ([]int, error) {
 	var out []int
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
@@ -120,13 +124,13 @@ func parseCounts(s string) ([]int, error) {
 			continue
 		}
 		v, err := strconv.Atoi(f)
-		if err != nil || v < 1 || v > 64 {
-			return nil, fmt.Errorf("process count %q: want 1 to 64", f)
+		if err != nil || v < lo || v > hi {
+			return nil, fmt.Errorf("%s %q: want %d to %d", what, f, lo, hi)
 		}
 		out = append(out, v)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no process counts given")
+		return nil, fmt.Errorf("no %ss given", what)
 	}
 	return out, nil
 }

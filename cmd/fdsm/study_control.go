@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -30,7 +29,7 @@ members take about a minute a size; the figures are in docs/scaling.md.`,
 		Example: "  fdsm study control --members 8,32,128 --plot control.png",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ns, err := parseMembers(members)
+			ns, err := parseIntList(members, "job size", 2, 1024)
 			if err != nil {
 				return usage(fmt.Errorf("--members: %w", err))
 			}
@@ -74,23 +73,4 @@ members take about a minute a size; the figures are in docs/scaling.md.`,
 	fl.StringVar(&plotPath, "plot", "", "write a PNG plot of the phases against members here")
 	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
-}
-
-// parseMembers parses a comma-separated list of job sizes.
-func parseMembers(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		v, err := strconv.Atoi(f)
-		if err != nil || v < 2 || v > 1024 {
-			return nil, fmt.Errorf("job size %q: want 2 to 1024", f)
-		}
-		out = append(out, v)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no job sizes in %q", s)
-	}
-	return out, nil
 }
