@@ -69,6 +69,11 @@ type ShardBatch struct {
 // not depend on timing or on Decoders; bad inputs are skipped (the next
 // good record takes the place) and counted.
 //
+// With the sampler's Counts (the shard index) the loader is counted:
+// every rank's epoch is EpochBatches full batches, so all ranks end it
+// together; a bad record keeps its place, filled from the batch's good
+// records; and State is the whole world's position, computed.
+//
 // Threading: Start, Next, State and Close are for one consumer goroutine;
 // Release, Bad and WaitStats may be called from any.
 type ShardLoader struct {
@@ -83,8 +88,12 @@ type ShardLoader struct {
 	run     *shardRun
 	err     error
 	state   ShardState // the consumer's position
-	bad     atomic.Int64
-	waitNS  atomic.Int64
+	// Counted: the state Start began at (regrouped), and the batches
+	// Next has returned since.
+	start     ShardState
+	delivered int
+	bad       atomic.Int64
+	waitNS    atomic.Int64
 }
 
 // NewShardLoader checks the options; Start begins an epoch.
@@ -152,11 +161,14 @@ func (l *ShardLoader) Start(st ShardState) error {
 		l.err = fmt.Errorf("data: shard loader: %w", err)
 		return l.err
 	}
-	l.state = st
-	l.state.Streams = append([]StreamPos(nil), st.Streams...)
-	l.state.Next = append([]int(nil), st.Next...)
+	l.state = st.clone()
 	l.bad.Store(0)
-	l.run = l.startRun(st.Epoch, pieces, pos, next)
+	limit := -1
+	if l.sampler.Counts != nil {
+		limit = l.sampler.EpochBatches(st, l.o.BatchSize)
+		l.start, l.delivered = st.clone(), 0
+	}
+	l.run = l.startRun(st.Epoch, pieces, pos, next, limit)
 	return nil
 }
 
@@ -165,12 +177,13 @@ func (l *ShardLoader) Sampler() ShardSampler { return l.sampler }
 
 // State is this rank's position after the batches Next has returned; its
 // entries for other ranks are those Start was given. Merge all ranks'
-// states (MergeShardStates) to checkpoint the world.
+// states (MergeShardStates) to checkpoint the world. A counted loader's
+// State is the world's: every rank has taken as many batches.
 func (l *ShardLoader) State() ShardState {
-	st := l.state
-	st.Streams = append([]StreamPos(nil), st.Streams...)
-	st.Next = append([]int(nil), st.Next...)
-	return st
+	if l.sampler.Counts != nil && l.start.Streams != nil {
+		return l.sampler.Advance(l.start, l.delivered*l.o.BatchSize)
+	}
+	return l.state.clone()
 }
 
 // Bad is the number of bad inputs skipped in the current epoch so far.
@@ -210,6 +223,7 @@ func (l *ShardLoader) Next() (ShardBatch, error) {
 		l.state.Streams[w*l.sampler.World+l.sampler.Rank] = p
 	}
 	l.state.Next[l.sampler.Rank] = s.next
+	l.delivered++
 	n := len(s.labels)
 	return ShardBatch{X: s.out, Labels: s.labels[:n], Keys: s.keys[:n], Shards: s.shards[:n], slot: s, gen: s.gen}, nil
 }

@@ -4,6 +4,7 @@ package data
 // streams, the producer that assembles batches, and the decoding workers.
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -99,7 +100,8 @@ type decodeJob struct {
 }
 
 // startRun starts the streams, the decoders and the producer of one epoch.
-func (l *ShardLoader) startRun(epoch int, pieces [][]ShardPiece, pos []StreamPos, next int) *shardRun {
+// With limit >= 0 the run ends after that many batches.
+func (l *ShardLoader) startRun(epoch int, pieces [][]ShardPiece, pos []StreamPos, next, limit int) *shardRun {
 	run := &shardRun{stop: make(chan struct{}), ready: make(chan shardReady, l.o.Prefetch), done: make(chan struct{})}
 	rot := &rotation{next: next, pos: append([]StreamPos(nil), pos...)}
 	var wg sync.WaitGroup
@@ -117,7 +119,7 @@ func (l *ShardLoader) startRun(epoch int, pieces [][]ShardPiece, pos []StreamPos
 		go func() { defer wg.Done(); l.decodeLoop(jobs, &jobDone) }()
 	}
 	go func() {
-		l.produce(run, rot, jobs, &jobDone)
+		l.produce(run, rot, jobs, &jobDone, limit)
 		close(jobs)
 		wg.Wait()
 		close(run.done)
@@ -142,13 +144,17 @@ func (l *ShardLoader) decodeLoop(jobs <-chan decodeJob, done *sync.WaitGroup) {
 	}
 }
 
-// produce assembles batches until the epoch ends, stop closes, or more
-// bad inputs than MaxBad turn up.
-func (l *ShardLoader) produce(run *shardRun, rot *rotation, jobs chan<- decodeJob, jobDone *sync.WaitGroup) {
+// produce assembles batches until the epoch ends (after limit batches when
+// limit >= 0), stop closes, or more bad inputs than MaxBad turn up.
+func (l *ShardLoader) produce(run *shardRun, rot *rotation, jobs chan<- decodeJob, jobDone *sync.WaitGroup, limit int) {
 	defer close(run.ready)
-	for {
+	for made := 0; limit < 0 || made < limit; made++ {
 		s := l.slot()
-		n, err := l.fill(s, run, rot, jobs, jobDone)
+		fill := l.fill
+		if limit >= 0 {
+			fill = l.fillCounted
+		}
+		n, err := fill(s, run, rot, jobs, jobDone)
 		if err == nil && n == 0 {
 			l.recycle(s)
 			return
@@ -255,4 +261,67 @@ func (l *ShardLoader) skip(it shardItem, errs ...error) error {
 		return fmt.Errorf("data: shard loader: %d bad inputs, more than the %d allowed; the last: %w", n, l.o.MaxBad, b)
 	}
 	return nil
+}
+
+// fillCounted takes the next BatchSize records, in rotation order, into s
+// under counted sampling, where every record keeps its place so that the
+// streams' positions stay those the sampler computes: a bad record's place
+// is filled with a copy of a good record of the same batch (the k-th bad
+// place with the (k mod good)-th good record). A batch with no good record
+// is an error.
+func (l *ShardLoader) fillCounted(s *shardSlot, run *shardRun, rot *rotation, jobs chan<- decodeJob, jobDone *sync.WaitGroup) (int, error) {
+	B := l.o.BatchSize
+	recs := make([]shardItem, B)
+	bad := make([]bool, B)
+	var lastBad error
+	for p := range B {
+		it, ok := rot.take(run.stop)
+		if !ok {
+			select {
+			case <-run.stop:
+				return 0, nil
+			default:
+				return 0, fmt.Errorf("data: shard loader: this rank's shards ran out %d records into a batch, before the epoch's end the shard index promised", p)
+			}
+		}
+		recs[p] = it
+		if it.Err != nil || it.Rec.Err != nil {
+			bad[p], lastBad = true, errors.Join(it.Err, it.Rec.Err)
+			if err := l.skip(it, it.Err, it.Rec.Err); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		jobDone.Add(1)
+		jobs <- decodeJob{slot: s, p: p, rec: &recs[p].Rec}
+	}
+	jobDone.Wait()
+	var good []int
+	for p := range B {
+		if err := s.errs[p]; err != nil {
+			s.errs[p], bad[p], lastBad = nil, true, err
+			if err := l.skip(recs[p], err); err != nil {
+				return 0, err
+			}
+		}
+		if !bad[p] {
+			good = append(good, p)
+			s.labels[p], s.keys[p], s.shards[p] = recs[p].Rec.Label, recs[p].Rec.Key, recs[p].Shard
+		}
+	}
+	if len(good) == 0 {
+		return 0, fmt.Errorf("data: shard loader: all %d records of a batch are bad, the last: %w", B, BadInput{Shard: l.paths[recs[B-1].Shard], Key: recs[B-1].Rec.Key, Err: lastBad})
+	}
+	vals, k := s.values(), 0
+	for p := range B {
+		if bad[p] {
+			g := good[k%len(good)]
+			k++
+			copy(vals[p*l.per:(p+1)*l.per], vals[g*l.per:(g+1)*l.per])
+			s.labels[p], s.keys[p], s.shards[p] = s.labels[g], s.keys[g], s.shards[g]
+		}
+	}
+	copy(s.pos, rot.pos)
+	s.next = rot.next
+	return B, nil
 }

@@ -28,6 +28,11 @@ type ShardSampler struct {
 	Seed                 uint64
 	Shuffle              bool
 	Buffer               int // records per shuffle block (default 1000)
+	// Counts, when set, are the shards' record counts (the shard index):
+	// the sampler then knows every rank's share of an epoch, so ranks end
+	// their epochs together (EpochBatches) and any rank can compute the
+	// world's position (Advance). Nil: the counts are unknown.
+	Counts []int
 }
 
 // ShardPiece is the work one shard contributes to an epoch: its records
@@ -54,6 +59,13 @@ type ShardState struct {
 	Next           []int
 }
 
+// clone is st with its own slices (Plan is never modified, so shared).
+func (st ShardState) clone() ShardState {
+	st.Streams = append([]StreamPos(nil), st.Streams...)
+	st.Next = append([]int(nil), st.Next...)
+	return st
+}
+
 // Validate reports a configuration that cannot sample.
 func (s ShardSampler) Validate() error {
 	switch {
@@ -65,6 +77,13 @@ func (s ShardSampler) Validate() error {
 		return fmt.Errorf("shard sampler: rank %d outside [0, %d)", s.Rank, s.World)
 	case s.Buffer < 0:
 		return fmt.Errorf("shard sampler: shuffle buffer %d < 0", s.Buffer)
+	case s.Counts != nil && len(s.Counts) != s.Shards:
+		return fmt.Errorf("shard sampler: %d record counts for %d shards", len(s.Counts), s.Shards)
+	}
+	for i, c := range s.Counts {
+		if c < 0 {
+			return fmt.Errorf("shard sampler: shard %d has %d records", i, c)
+		}
 	}
 	return nil
 }

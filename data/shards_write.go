@@ -32,7 +32,9 @@ type ShardWriteOptions struct {
 // with its file and class names. The key is the image's index in the
 // folder's sorted order, zero-padded. The output is a function of the
 // folder's files and the options alone (fixed order, times and owners).
-// It returns the shard paths in order.
+// The shard index (ShardIndexName) is written last. A dir that already
+// holds shards or an index is refused: nothing is overwritten. It returns
+// the shard paths in order.
 func WriteShards(f *ImageFolder, dir string, o ShardWriteOptions) ([]string, error) {
 	if o.PerShard <= 0 {
 		o.PerShard = 1000
@@ -42,6 +44,12 @@ func WriteShards(f *ImageFolder, dir string, o ShardWriteOptions) ([]string, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
+	}
+	if old, _ := filepath.Glob(filepath.Join(dir, "*.tar")); len(old) > 0 {
+		return nil, fmt.Errorf("%s already holds shards (%s, ...): write into a new or empty directory", dir, filepath.Base(old[0]))
+	}
+	if _, err := os.Stat(filepath.Join(dir, ShardIndexName)); err == nil {
+		return nil, fmt.Errorf("%s already holds a shard index (%s): write into a new or empty directory", dir, ShardIndexName)
 	}
 	order := make([]int, f.Len())
 	for i := range order {
@@ -55,14 +63,22 @@ func WriteShards(f *ImageFolder, dir string, o ShardWriteOptions) ([]string, err
 		}
 	}
 	var paths []string
+	ix := ShardIndex{Kind: shardIndexKind, Version: 1}
 	for k := 0; k*o.PerShard < len(order); k++ {
-		p := filepath.Join(dir, fmt.Sprintf("%s-%06d.tar", o.Prefix, k))
-		if err := writeShard(f, p, order[k*o.PerShard:min((k+1)*o.PerShard, len(order))]); err != nil {
+		name := fmt.Sprintf("%s-%06d.tar", o.Prefix, k)
+		p := filepath.Join(dir, name)
+		idx := order[k*o.PerShard : min((k+1)*o.PerShard, len(order))]
+		if err := writeShard(f, p, idx); err != nil {
 			return paths, err
 		}
 		paths = append(paths, p)
+		fi, err := os.Stat(p)
+		if err != nil {
+			return paths, err
+		}
+		ix.Shards = append(ix.Shards, ShardEntry{URL: name, Records: len(idx), FileSize: fi.Size()})
 	}
-	return paths, nil
+	return paths, writeShardIndex(filepath.Join(dir, ShardIndexName), ix)
 }
 
 // writeShard writes the images idx of f to path, through a temporary file

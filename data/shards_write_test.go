@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -45,6 +46,14 @@ func TestWriteShards(t *testing.T) {
 	paths, err := ShardFiles(filepath.Dir(outs[0][0]))
 	if err != nil || !slices.Equal(paths, outs[0]) {
 		t.Fatalf("ShardFiles: %v %v", paths, err)
+	}
+	// The index, written with the shards, counts their records.
+	if counts, stale, err := ShardCounts(paths); err != nil || !slices.Equal(counts, []int{4, 4, 2}) || stale != nil {
+		t.Errorf("index: counts %v, stale %v, %v", counts, stale, err)
+	}
+	// Nothing is overwritten: a directory holding shards is refused.
+	if _, err := WriteShards(f, filepath.Dir(paths[0]), ShardWriteOptions{PerShard: 5}); err == nil || !strings.Contains(err.Error(), "already holds shards") {
+		t.Errorf("writing over shards: %v", err)
 	}
 	l, err := NewShardLoader(ShardLoaderOptions{Paths: paths, BatchSize: 3, Image: ImageFolderOptions{Size: 8},
 		Sampler: ShardSampler{World: 1, Workers: 1}})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -40,6 +41,9 @@ type dataPos struct {
 	data.SamplerState
 	Shards     *data.ShardState
 	ShardRanks []data.ShardState // data parallel, ranks in different epochs: each rank's own
+	// world: Shards is already the world's position (indexed shards, where
+	// every rank computes it), so nothing needs gathering.
+	world bool
 }
 
 // epoch is the epoch pos is in (rank 0's when ranks differ).
@@ -101,17 +105,22 @@ const shardStreams = 2
 // float32 from the loader; a float64 run gets a converted copy. The
 // epoch's partial last batch is dropped, as the indexed loader drops it.
 //
-// Data parallel, each rank streams whole shards of its own and starts its
-// next epoch when its shards run out, so ranks may be in different epochs
-// (their shards hold different record counts); steps stay in lockstep.
-// Its position is the rank's own; the checkpoint gathers every rank's
-// (session.worldPos).
+// Data parallel, each rank streams whole shards of its own. With the
+// shards' index (data.ShardIndexName, written by `fdsm data shard` and
+// `fdsm data index`) every rank knows every rank's share, so all end each
+// epoch at the same step and each computes the world's position. Without
+// it a rank starts its next epoch when its own shards run out, so ranks
+// may be in different epochs (their shards hold different record counts;
+// steps stay in lockstep), its position is its own, and the checkpoint
+// gathers every rank's (session.worldPos).
 type shardSource struct {
 	l     *data.ShardLoader
 	be    tensor.Backend
 	dt    tensor.DType
 	batch int
 	rank  int
+	// counted: the shards' record counts are known (an index).
+	counted bool
 	// batches counts what next returned since the epoch started afresh
 	// (-1 after a resume mid-epoch), empty the epochs in a row that gave
 	// this rank no batch: a rank without a shard holding a batch would
@@ -143,16 +152,38 @@ func (r Run) newShardSource(m models.Model, be tensor.Backend, dt tensor.DType) 
 			img.Channels, img.Size, img.Size, got, m.InputShape(), want)
 	}
 	log := r.Log
+	counts, err := shardCounts(paths, r.Dist.world(), log)
+	if err != nil {
+		return nil, err
+	}
 	l, err := data.NewShardLoader(data.ShardLoaderOptions{Paths: paths, Image: img, Decoder: dc.Decoder, BatchSize: r.Config.Batch,
 		MaxBad: dc.MaxBad, Backend: be,
-		Sampler: data.ShardSampler{Rank: r.Dist.rank(), World: r.Dist.world(), Workers: shardStreams, Seed: r.Config.Seed, Shuffle: true, Buffer: dc.ShuffleBuffer},
+		Sampler: data.ShardSampler{Rank: r.Dist.rank(), World: r.Dist.world(), Workers: shardStreams, Seed: r.Config.Seed, Shuffle: true, Buffer: dc.ShuffleBuffer,
+			Counts: counts},
 		OnBad: func(b data.BadInput) {
 			log.Warn().Str("shard", b.Shard).Str("key", b.Key).Err(b.Err).Msg("bad record skipped")
 		}})
 	if err != nil {
 		return nil, fmt.Errorf("data.shards: %w", err)
 	}
-	return &shardSource{l: l, be: be, dt: dt, batch: r.Config.Batch, rank: r.Dist.rank()}, nil
+	return &shardSource{l: l, be: be, dt: dt, batch: r.Config.Batch, rank: r.Dist.rank(), counted: counts != nil}, nil
+}
+
+// shardCounts reads the record counts of paths from their index, warning
+// of shards changed since it was written; without an index, data parallel
+// runs are told what they miss.
+func shardCounts(paths []string, world int, log zerolog.Logger) ([]int, error) {
+	counts, stale, err := data.ShardCounts(paths)
+	if err != nil {
+		return nil, fmt.Errorf("data.shards: %w", err)
+	}
+	for _, p := range stale {
+		log.Warn().Str("shard", p).Msg("shard size differs from its index: its indexed record count is used, records it lacks count as bad inputs (rerun `fdsm data index` if it was rewritten)")
+	}
+	if counts == nil && world > 1 {
+		log.Info().Str("dir", filepath.Dir(paths[0])).Msg("no shard index (" + data.ShardIndexName + "): ranks' epochs end at different steps, an interrupt cannot checkpoint, and a checkpoint taken while ranks are in different epochs resumes only on the same world size; `fdsm data index DIR` writes one")
+	}
+	return counts, nil
 }
 
 // shardPaths lists the shard files spec names (data.ShardFiles: a
@@ -198,7 +229,7 @@ func (s *shardSource) close() { s.l.Close() }
 
 func (s *shardSource) position() dataPos {
 	st := s.l.State()
-	return dataPos{Shards: &st}
+	return dataPos{Shards: &st, world: s.counted}
 }
 
 func (s *shardSource) resume(st trainState, world int, log zerolog.Logger) (int, error) {

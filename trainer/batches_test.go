@@ -14,13 +14,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/fdsm-go/fdsm/collective"
+	"github.com/fdsm-go/fdsm/data"
 	"github.com/fdsm-go/fdsm/models"
 	"github.com/fdsm-go/fdsm/tensor"
 )
@@ -286,48 +286,93 @@ func TestShardsDataParallelResumesExactly(t *testing.T) {
 	}
 }
 
+// TestIndexedShardsResumeOnAnyWorld: with a shard index the ranks end
+// every epoch together, so every checkpoint holds the world's position
+// (none per rank, which the stops at 7, 13 and 20 gave without an index);
+// each resumes bitwise on the same world and regroups onto 1 or 3 ranks.
+func TestIndexedShardsResumeOnAnyWorld(t *testing.T) {
+	shards := t.TempDir()
+	writeShardCounts(t, shards, []int{11, 7, 13, 9, 6, 10})
+	indexShards(t, shards)
+	cfg := func(steps int) Config {
+		c := shardConfig(shards, "float64", steps)
+		c.Batch = 4
+		c.Schedule = ScheduleConfig{Kind: "constant"}
+		return c
+	}
+	full := trainWorld(t, cfg(24), 2, t.TempDir(), false)
+	for _, stop := range []int{3, 7, 9, 13, 20} {
+		dir := t.TempDir()
+		trainWorld(t, cfg(stop), 2, dir, false)
+		st := readState(t, dir)
+		if st.Shards == nil || st.ShardRanks != nil || st.Shards.Epoch != st.Epoch {
+			t.Fatalf("stop %d: state has shards %+v, shard_ranks %v, epoch %d", stop, st.Shards, st.ShardRanks, st.Epoch)
+		}
+		for _, world := range []int{1, 3} {
+			regrouped := t.TempDir()
+			if err := os.CopyFS(regrouped, os.DirFS(dir)); err != nil {
+				t.Fatal(err)
+			}
+			if s := trainWorld(t, cfg(24), world, regrouped, true); s.Steps != 24 {
+				t.Errorf("stop %d regrouped onto %d ranks: %d steps", stop, world, s.Steps)
+			}
+		}
+		resumed := trainWorld(t, cfg(24), 2, dir, true)
+		if d := maxRelDiff(resumed.Model, full.Model); d != 0 {
+			t.Fatalf("stopped at %d and resumed: parameters differ from the uninterrupted run by %g", stop, d)
+		}
+	}
+}
+
 // TestShardsDataParallelInterruptAnywhere: two ranks over shards,
 // interrupted at any collective (gradient buckets, control messages, the
 // gathering of shard positions at a checkpoint), then resumed, end with
-// the uninterrupted run's final checkpoint byte for byte. An interrupt
-// writes no checkpoint of its own (the other ranks' positions cannot be
-// gathered then), so the resume starts from the last periodic one.
+// the uninterrupted run's final checkpoint byte for byte. Without a shard
+// index an interrupt writes no checkpoint of its own (the other ranks'
+// positions cannot be gathered then), so the resume starts from the last
+// periodic one; with the index every rank computes the world's position,
+// so the interrupt checkpoints the last completed step.
 func TestShardsDataParallelInterruptAnywhere(t *testing.T) {
-	shards := t.TempDir()
-	writeShardCounts(t, shards, []int{11, 7, 13, 9, 6, 10})
-	c := shardConfig(shards, "float64", 8)
-	c.Batch, c.Schedule, c.Checkpoint = 4, ScheduleConfig{Kind: "constant"}, CheckpointConfig{Every: 3, Keep: 2}
-	const world = 2
-	refDir := t.TempDir()
-	trainWorld(t, c, world, refDir, false)
-	ref := readCheckpointFiles(t, refDir)
-	for at := int64(1); ; at++ {
-		dir := t.TempDir()
-		ctx, cancel := context.WithCancel(context.Background())
-		comms := collective.NewLocalComms(world, 20*time.Second)
-		var count atomic.Int64
-		errs := make([]error, world)
-		var wg sync.WaitGroup
-		for r := range world {
-			wg.Go(func() {
-				comm := cancelAtComm{Comm: comms[r], count: &count, at: at, cancel: cancel}
-				run := Run{Config: c, Dir: dir, Log: zerolog.Nop(), Dist: &Distributed{Comm: comm, HashEvery: 1}}
-				_, errs[r] = run.Train(ctx)
-			})
+	for _, indexed := range []bool{false, true} {
+		shards := t.TempDir()
+		writeShardCounts(t, shards, []int{11, 7, 13, 9, 6, 10})
+		if indexed {
+			indexShards(t, shards)
 		}
-		wg.Wait()
-		cancel()
-		if errs[0] == nil && count.Load() < at {
-			break // past the run's last collective
+		c := shardConfig(shards, "float64", 8)
+		c.Batch, c.Schedule, c.Checkpoint = 4, ScheduleConfig{Kind: "constant"}, CheckpointConfig{Every: 3, Keep: 2}
+		const world = 2
+		refDir := t.TempDir()
+		trainWorld(t, c, world, refDir, false)
+		ref := readCheckpointFiles(t, refDir)
+		run := func(dir string, comm collective.Comm) Run {
+			return Run{Config: c, Dir: dir, Log: zerolog.Nop(), Dist: &Distributed{Comm: comm, HashEvery: 1}}
 		}
-		if !errors.Is(errs[0], context.Canceled) {
-			t.Fatalf("interrupt at collective %d: rank 0 returned %v", at, errs[0])
-		}
-		trainWorld(t, c, world, dir, true)
-		for name, want := range readCheckpointFiles(t, dir) {
-			if !bytes.Equal(ref[name], want) {
-				t.Fatalf("interrupt at collective %d: final %s differs from the uninterrupted run's", at, name)
+		checkpointed := 0 // interrupts that checkpointed their last step
+		interruptAtEach(t, world, run, func(at int64, dir string, sum Summary) {
+			if indexed && sum.Steps > 0 {
+				if st := readState(t, dir); st.Step != sum.Steps || st.Shards == nil {
+					t.Fatalf("indexed, interrupt at collective %d after step %d: the newest checkpoint is of step %d (shards %v)", at, sum.Steps, st.Step, st.Shards != nil)
+				}
+				checkpointed++
 			}
+			trainWorld(t, c, world, dir, true)
+			sameFiles(t, fmt.Sprintf("indexed %v, interrupt at collective %d", indexed, at), dir, ref)
+		})
+		if indexed && checkpointed < 6 {
+			t.Errorf("indexed: only %d interrupts checkpointed the step they stopped after", checkpointed)
 		}
+	}
+}
+
+// indexShards writes the shard index of dir's shards.
+func indexShards(t *testing.T, dir string) {
+	t.Helper()
+	paths, err := data.ShardFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := data.IndexShards(dir, paths, nil); err != nil {
+		t.Fatal(err)
 	}
 }

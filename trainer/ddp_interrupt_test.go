@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -42,6 +43,49 @@ func (c cancelAtComm) AllGather(ctx context.Context, send, recv *tensor.Tensor) 
 	return c.Comm.AllGather(ctx, send, recv)
 }
 
+// interruptAtEach runs world ranks of run(dir, comm) once for every
+// collective of the job, cancelling their context when the at-th begins
+// (counted over the ranks, as Ctrl-C landing inside a collective), and
+// calls after with each interrupted run's directory and rank 0's summary.
+// It returns after the first run that gets past the job's last collective.
+func interruptAtEach(t *testing.T, world int, run func(dir string, comm collective.Comm) Run, after func(at int64, dir string, sum Summary)) {
+	t.Helper()
+	for at := int64(1); ; at++ {
+		dir := t.TempDir()
+		ctx, cancel := context.WithCancel(context.Background())
+		comms := collective.NewLocalComms(world, 20*time.Second)
+		var count atomic.Int64
+		errs, sums := make([]error, world), make([]Summary, world)
+		var wg sync.WaitGroup
+		for r := range world {
+			wg.Go(func() {
+				comm := cancelAtComm{Comm: comms[r], count: &count, at: at, cancel: cancel}
+				sums[r], errs[r] = run(dir, comm).Train(ctx)
+			})
+		}
+		wg.Wait()
+		cancel()
+		if errs[0] == nil && count.Load() < at {
+			return // past the run's last collective
+		}
+		if !errors.Is(errs[0], context.Canceled) {
+			t.Fatalf("world %d, interrupt at collective %d: rank 0 returned %v", world, at, errs[0])
+		}
+		after(at, dir, sums[0])
+	}
+}
+
+// sameFiles fails unless dir's newest checkpoint files are ref's.
+func sameFiles(t *testing.T, what, dir string, ref map[string][]byte) {
+	t.Helper()
+	got := readCheckpointFiles(t, dir)
+	for name, want := range ref {
+		if !bytes.Equal(got[name], want) {
+			t.Errorf("%s: final %s differs from the uninterrupted run's", what, name)
+		}
+	}
+}
+
 // TestInterruptAnywhereResumesExactly: a data-parallel run interrupted at
 // any all-reduce (inside a step's collectives or between steps), then
 // resumed, ends with checkpoint files byte for byte equal to an
@@ -54,41 +98,14 @@ func TestInterruptAnywhereResumesExactly(t *testing.T) {
 		refDir := t.TempDir()
 		trainWorld(t, c, world, refDir, false)
 		ref := readCheckpointFiles(t, refDir)
-		// Every all-reduce of the run (gradient buckets, step statistics,
-		// replica hashes; counted over the ranks) is tried.
-		for at := int64(1); ; at++ {
-			dir := t.TempDir()
-			ctx, cancel := context.WithCancel(context.Background())
-			comms := collective.NewLocalComms(world, 20*time.Second)
-			var count atomic.Int64
-			errs := make([]error, world)
-			var wg sync.WaitGroup
-			for r := range world {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					comm := cancelAtComm{Comm: comms[r], count: &count, at: at, cancel: cancel}
-					run := Run{Config: c, Dir: dir, Log: zerolog.Nop(),
-						Dist: &Distributed{Comm: comm, HashEvery: 1, FirstBucketBytes: 600, BucketBytes: 1500}}
-					_, errs[r] = run.Train(ctx)
-				}()
-			}
-			wg.Wait()
-			cancel()
-			if errs[0] == nil && count.Load() < at {
-				break // past the run's last all-reduce
-			}
-			if !errors.Is(errs[0], context.Canceled) {
-				t.Fatalf("world %d, interrupt at all-reduce %d: rank 0 returned %v", world, at, errs[0])
-			}
-			trainWorld(t, c, world, dir, true)
-			got := readCheckpointFiles(t, dir)
-			for name, want := range ref {
-				if !bytes.Equal(got[name], want) {
-					t.Errorf("world %d, interrupt at all-reduce %d: final %s differs from the uninterrupted run's", world, at, name)
-				}
-			}
+		run := func(dir string, comm collective.Comm) Run {
+			return Run{Config: c, Dir: dir, Log: zerolog.Nop(),
+				Dist: &Distributed{Comm: comm, HashEvery: 1, FirstBucketBytes: 600, BucketBytes: 1500}}
 		}
+		interruptAtEach(t, world, run, func(at int64, dir string, _ Summary) {
+			trainWorld(t, c, world, dir, true)
+			sameFiles(t, fmt.Sprintf("world %d, interrupt at collective %d", world, at), dir, ref)
+		})
 	}
 }
 

@@ -463,14 +463,15 @@ func (ss *session) finish() Summary {
 }
 
 // worldPos turns this rank's data position into the world's for a
-// checkpoint. Only data-parallel runs over shards need it: each rank knows
-// only its own streams, so every rank sends its position to the others
+// checkpoint. Only data-parallel runs over shards without an index need
+// it: each rank knows only its own streams, so every rank sends its
+// position to the others
 // (a collective on the control communicator: all ranks call it at the same
 // step). When the run is being interrupted (the collectives are cut) that
 // cannot be done: ok is false and err the context's, and the newest
 // checkpoint stays the last one written, which a resume continues exactly.
 func (ss *session) worldPos(pos dataPos) (world dataPos, ok bool, err error) {
-	if ss.d == nil || pos.Shards == nil {
+	if ss.d == nil || pos.Shards == nil || pos.world {
 		return pos, true, nil
 	}
 	interrupted := func() (dataPos, bool, error) {

@@ -13,7 +13,7 @@ func newDataCmd() *cobra.Command {
 		Use:   "data",
 		Short: "Inspect datasets",
 	}
-	cmd.AddCommand(newDataInfoCmd(), newDataShardCmd())
+	cmd.AddCommand(newDataInfoCmd(), newDataShardCmd(), newDataIndexCmd())
 	return cmd
 }
 

@@ -20,7 +20,8 @@ re-encoded), key.cls (its class index) and key.json (file and class names),
 keys being the image's index in the folder's sorted order. The images are
 spread across shards in an order seeded by --seed (--no-shuffle keeps the
 sorted order, which puts one class in each shard). The output depends only
-on the folder and the options.`,
+on the folder and the options. The shard index (` + data.ShardIndexName + `, record counts;
+see ` + "`fdsm data index`" + `) is written with them. OUTDIR must not hold shards already.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := data.OpenImageFolder(args[0], data.ImageFolderOptions{SkipCorrupt: skipCorrupt})

@@ -23,8 +23,24 @@ func TestDataShard(t *testing.T) {
 	if err != nil || !strings.Contains(stdout, "wrote 6 images into 2 shards") {
 		t.Fatalf("%v: %s", err, stdout)
 	}
-	if _, err := os.Stat(filepath.Join(out, "shard-000001.tar")); err != nil {
-		t.Error(err)
+	for _, f := range []string{"shard-000001.tar", "shards.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := runCLI(t, "data", "shard", dir, out); err == nil || !strings.Contains(err.Error(), "already holds shards") {
+		t.Errorf("data shard over existing shards: %v", err)
+	}
+	// data index rewrites the same index.
+	before, _ := os.ReadFile(filepath.Join(out, "shards.json"))
+	if err := os.Remove(filepath.Join(out, "shards.json")); err != nil {
+		t.Fatal(err)
+	}
+	if stdout, err := runCLI(t, "data", "index", out, "--no-progress"); err != nil || !strings.Contains(stdout, "indexed 2 shards (6 records)") {
+		t.Fatalf("data index: %v: %s", err, stdout)
+	}
+	if after, _ := os.ReadFile(filepath.Join(out, "shards.json")); string(after) != string(before) {
+		t.Errorf("data index wrote\n%s\ndata shard wrote\n%s", after, before)
 	}
 	// The shards train a model: the checkpoint records where the stream
 	// stands, and the log names the shards.
