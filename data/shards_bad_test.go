@@ -94,12 +94,7 @@ func TestShardBadInputLimit(t *testing.T) {
 		if err := l.Start(l.Sampler().Start(0)); err != nil {
 			t.Fatal(err)
 		}
-		var err error
-		for err == nil {
-			var b ShardBatch
-			b, err = l.Next()
-			b.Release()
-		}
+		err := readToError(l)
 		if !strings.Contains(err.Error(), "3 bad inputs, more than the 2 allowed") || !strings.Contains(err.Error(), ".tar") {
 			t.Errorf("error %v", err)
 		}

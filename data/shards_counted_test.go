@@ -51,13 +51,7 @@ func TestRotateMatchesOneByOne(t *testing.T) {
 // countedLoader is newTestShardLoader with the shards' record counts.
 func countedLoader(t *testing.T, paths []string, counts []int, rank, world, workers, maxBad int) *ShardLoader {
 	t.Helper()
-	l, err := NewShardLoader(ShardLoaderOptions{Paths: paths, BatchSize: 3, Decoders: 2, Image: ImageFolderOptions{Size: 8}, MaxBad: maxBad,
-		Sampler: ShardSampler{Rank: rank, World: world, Workers: workers, Seed: 7, Shuffle: true, Buffer: 4, Counts: counts}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
+	return testShardLoader(t, paths, ShardSampler{Rank: rank, World: world, Workers: workers, Seed: 7, Shuffle: true, Buffer: 4, Counts: counts}, maxBad)
 }
 
 // readCounted reads up to limit batches (all when negative), checking
@@ -65,17 +59,7 @@ func countedLoader(t *testing.T, paths []string, counts []int, rank, world, work
 // positions, and returns the keys.
 func readCounted(t *testing.T, l *ShardLoader, limit int) []string {
 	t.Helper()
-	var keys []string
-	for b := 0; limit < 0 || b < limit; b++ {
-		batch, err := l.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys = append(keys, batch.Keys...)
-		batch.Release()
+	return readKeysChecking(t, l, limit, func(b int) {
 		computed, s := l.State(), l.sampler
 		for w := range s.Workers {
 			j := w*s.World + s.Rank
@@ -86,8 +70,7 @@ func readCounted(t *testing.T, l *ShardLoader, limit int) []string {
 		if computed.Next[s.Rank] != l.state.Next[s.Rank] {
 			t.Fatalf("rank %d after batch %d: rotation computed at %d, is at %d", s.Rank, b, computed.Next[s.Rank], l.state.Next[s.Rank])
 		}
-	}
-	return keys
+	})
 }
 
 // TestCountedLoaderEndsEpochsTogether: with the record counts, every rank
@@ -226,14 +209,8 @@ func TestCountedLoaderBadRecordsKeepPlaces(t *testing.T) {
 	if err := l.Start(l.Sampler().Start(0)); err != nil {
 		t.Fatal(err)
 	}
-	var err2 error
-	for err2 == nil {
-		var b ShardBatch
-		b, err2 = l.Next()
-		b.Release()
-	}
-	if err2 == io.EOF || !strings.Contains(err2.Error(), ".tar") {
-		t.Errorf("no bad inputs allowed: %v", err2)
+	if err := readToError(l); err == io.EOF || !strings.Contains(err.Error(), ".tar") {
+		t.Errorf("no bad inputs allowed: %v", err)
 	}
 }
 

@@ -10,8 +10,13 @@ import (
 
 func newTestShardLoader(t *testing.T, paths []string, rank, world, workers int) *ShardLoader {
 	t.Helper()
-	l, err := NewShardLoader(ShardLoaderOptions{Paths: paths, BatchSize: 3, Decoders: 2, Image: ImageFolderOptions{Size: 8},
-		Sampler: ShardSampler{Rank: rank, World: world, Workers: workers, Seed: 7, Shuffle: true, Buffer: 4}})
+	return testShardLoader(t, paths, ShardSampler{Rank: rank, World: world, Workers: workers, Seed: 7, Shuffle: true, Buffer: 4}, 0)
+}
+
+// testShardLoader loads 8×8 images in batches of 3 on 2 decoders.
+func testShardLoader(t *testing.T, paths []string, s ShardSampler, maxBad int) *ShardLoader {
+	t.Helper()
+	l, err := NewShardLoader(ShardLoaderOptions{Paths: paths, BatchSize: 3, Decoders: 2, Image: ImageFolderOptions{Size: 8}, MaxBad: maxBad, Sampler: s})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,8 +24,26 @@ func newTestShardLoader(t *testing.T, paths []string, rank, world, workers int) 
 	return l
 }
 
+// readToError reads batches until Next fails and returns the error.
+func readToError(l *ShardLoader) error {
+	for {
+		b, err := l.Next()
+		if err != nil {
+			return err
+		}
+		b.Release()
+	}
+}
+
 // readKeys reads up to limit batches (all when negative) and returns their keys.
 func readKeys(t *testing.T, l *ShardLoader, limit int) []string {
+	t.Helper()
+	return readKeysChecking(t, l, limit, nil)
+}
+
+// readKeysChecking is readKeys calling after (if set) with each batch's
+// number once the batch is released.
+func readKeysChecking(t *testing.T, l *ShardLoader, limit int, after func(b int)) []string {
 	t.Helper()
 	var keys []string
 	for b := 0; limit < 0 || b < limit; b++ {
@@ -36,6 +59,9 @@ func readKeys(t *testing.T, l *ShardLoader, limit int) []string {
 		}
 		keys = append(keys, batch.Keys...)
 		batch.Release()
+		if after != nil {
+			after(b)
+		}
 	}
 	return keys
 }

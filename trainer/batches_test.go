@@ -244,14 +244,7 @@ func mustModel(t *testing.T, c Config) models.Model {
 // Another world size resumes the merged position and refuses the per-rank
 // one, saying why.
 func TestShardsDataParallelResumesExactly(t *testing.T) {
-	shards := t.TempDir()
-	writeShardCounts(t, shards, []int{11, 7, 13, 9, 6, 10})
-	cfg := func(steps int) Config {
-		c := shardConfig(shards, "float64", steps)
-		c.Batch = 4
-		c.Schedule = ScheduleConfig{Kind: "constant"}
-		return c
-	}
+	cfg := unevenShards(t, false)
 	full := trainWorld(t, cfg(24), 2, t.TempDir(), false)
 	kinds := map[string]string{}                  // kind -> a run directory stopped there
 	for _, stop := range []int{3, 7, 9, 13, 20} { // 7, 13 and 20: the ranks in different epochs
@@ -291,15 +284,7 @@ func TestShardsDataParallelResumesExactly(t *testing.T) {
 // (none per rank, which the stops at 7, 13 and 20 gave without an index);
 // each resumes bitwise on the same world and regroups onto 1 or 3 ranks.
 func TestIndexedShardsResumeOnAnyWorld(t *testing.T) {
-	shards := t.TempDir()
-	writeShardCounts(t, shards, []int{11, 7, 13, 9, 6, 10})
-	indexShards(t, shards)
-	cfg := func(steps int) Config {
-		c := shardConfig(shards, "float64", steps)
-		c.Batch = 4
-		c.Schedule = ScheduleConfig{Kind: "constant"}
-		return c
-	}
+	cfg := unevenShards(t, true)
 	full := trainWorld(t, cfg(24), 2, t.TempDir(), false)
 	for _, stop := range []int{3, 7, 9, 13, 20} {
 		dir := t.TempDir()
@@ -334,13 +319,9 @@ func TestIndexedShardsResumeOnAnyWorld(t *testing.T) {
 // so the interrupt checkpoints the last completed step.
 func TestShardsDataParallelInterruptAnywhere(t *testing.T) {
 	for _, indexed := range []bool{false, true} {
-		shards := t.TempDir()
-		writeShardCounts(t, shards, []int{11, 7, 13, 9, 6, 10})
-		if indexed {
-			indexShards(t, shards)
-		}
-		c := shardConfig(shards, "float64", 8)
-		c.Batch, c.Schedule, c.Checkpoint = 4, ScheduleConfig{Kind: "constant"}, CheckpointConfig{Every: 3, Keep: 2}
+		cfg := unevenShards(t, indexed)
+		c := cfg(8)
+		c.Checkpoint = CheckpointConfig{Every: 3, Keep: 2}
 		const world = 2
 		refDir := t.TempDir()
 		trainWorld(t, c, world, refDir, false)
@@ -362,6 +343,24 @@ func TestShardsDataParallelInterruptAnywhere(t *testing.T) {
 		if indexed && checkpointed < 6 {
 			t.Errorf("indexed: only %d interrupts checkpointed the step they stopped after", checkpointed)
 		}
+	}
+}
+
+// unevenShards writes six shards of 6 to 13 records (indexed or not)
+// and returns a config training on them in float64, batch 4, at a
+// constant learning rate, for a number of steps.
+func unevenShards(t *testing.T, indexed bool) func(steps int) Config {
+	t.Helper()
+	shards := t.TempDir()
+	writeShardCounts(t, shards, []int{11, 7, 13, 9, 6, 10})
+	if indexed {
+		indexShards(t, shards)
+	}
+	return func(steps int) Config {
+		c := shardConfig(shards, "float64", steps)
+		c.Batch = 4
+		c.Schedule = ScheduleConfig{Kind: "constant"}
+		return c
 	}
 }
 
