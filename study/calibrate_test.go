@@ -54,3 +54,30 @@ func TestCalibrateComputeReproducesTheMeasurement(t *testing.T) {
 		t.Error("np 2 row: no error")
 	}
 }
+
+// TestValidateFDCalibratesOnTheGroupOfOne: the fdpar rows are predicted
+// with the compute of their own group of one (not the data parallel
+// calibration's): the group of one is reproduced, and a group of 2
+// devices runs ⌈3/2⌉ of the 3 evaluations on its busiest device, plus the
+// gradient gather and copy-back over the profile's link.
+func TestValidateFDCalibratesOnTheGroupOfOne(t *testing.T) {
+	w := testWorkload(4000)
+	rows := []FDRow{
+		{FDDevices: 1, Device: "devsim", Row: bench.DDPRow{NP: 1, StepMs: 63, ComputeMs: 60, OtherMs: 3}},
+		{FDDevices: 2, Device: "devsim", Row: bench.DDPRow{NP: 1, StepMs: 45, ComputeMs: 42, OtherMs: 3}},
+	}
+	v, err := validateFD(testProfile(), w, rows, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v) != 2 || v[0].FDDevices != 1 || v[1].FDDevices != 2 || v[1].Device != "devsim" {
+		t.Fatalf("rows %+v", v)
+	}
+	near(t, "group of one", v[0].PredictedMs, 63)
+	group := 2 * (10e-3 + 4000/(100e9)*1e3) // 2(k-1) transfers of the gradient: α + bytes/busbw
+	near(t, "group of two", v[1].PredictedMs, 40+group+3)
+	near(t, "its error", v[1].ErrorPct, 100*(40+group+3-45)/45)
+	if _, err := validateFD(testProfile(), w, rows[1:], 10); err == nil {
+		t.Error("no group of one: no error")
+	}
+}

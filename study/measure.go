@@ -3,6 +3,8 @@ package study
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"slices"
 
 	"github.com/fdsm-go/fdsm/bench"
 )
@@ -21,6 +23,21 @@ type MeasureOptions struct {
 	Worker   []string
 	Env      []string // extra KEY=VALUE entries for every worker
 	Progress func(string)
+	// FD are fdpar group sizes measured at one rank, each on that many
+	// devices of kind FDDevice (default "devsim": devices with work
+	// queues of their own, so a group's evaluations run at once, one core
+	// each; the host's logical CPU devices run them one after another).
+	// The group size 1 on the same kind is measured too: it calibrates the
+	// prediction of the groups.
+	FD       []int
+	FDDevice string
+}
+
+// FDRow is one measured fdpar group: one rank on FDDevices devices.
+type FDRow struct {
+	FDDevices int          `json:"fd_devices"`
+	Device    string       `json:"device"`
+	Row       bench.DDPRow `json:"row"`
 }
 
 // Measure runs data-parallel training of the config on this host for each
@@ -41,4 +58,38 @@ func Measure(ctx context.Context, o MeasureOptions) ([]bench.DDPRow, error) {
 		return nil, err
 	}
 	return res.Results, nil
+}
+
+// MeasureFD runs one rank of the config with fdpar groups of each size in
+// o.FD (and 1), on devices of kind o.FDDevice, a core per device
+// (GOMAXPROCS = the group size). The config's objective must be an FD one.
+func MeasureFD(ctx context.Context, o MeasureOptions) ([]FDRow, error) {
+	kind := o.FDDevice
+	if kind == "" {
+		kind = "devsim"
+	}
+	var out []FDRow
+	for _, k := range withOne(o.FD) {
+		if k > runtime.NumCPU() {
+			if o.Progress != nil {
+				o.Progress(fmt.Sprintf("fdpar group of %d not measured: a core per device, and this host has %d", k, runtime.NumCPU()))
+			}
+			continue
+		}
+		if o.Progress != nil {
+			o.Progress(fmt.Sprintf("fdpar group of %d %s devices", k, kind))
+		}
+		worker := append(slices.Clone(o.Worker[:len(o.Worker)-1]), "--set", fmt.Sprintf("parallel.fd_devices=%d", k), o.Worker[len(o.Worker)-1])
+		res, err := bench.DDP(ctx, bench.DDPOptions{
+			NP: []int{1}, Batch: o.Batch, Warmup: o.Warmup, Steps: o.Steps, Rounds: o.Rounds,
+			Model: "toy", Device: kind + ":0", Worker: worker,
+			Env:      append([]string{fmt.Sprintf("GOMAXPROCS=%d", k)}, o.Env...),
+			Progress: o.Progress,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("fdpar group of %d: %w", k, err)
+		}
+		out = append(out, FDRow{FDDevices: k, Device: kind, Row: res.Results[0]})
+	}
+	return out, nil
 }

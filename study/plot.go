@@ -96,27 +96,50 @@ func plotMetric(rows []ModelRow, profile, label string, logY bool, value func(Mo
 
 // addMeasured marks the measured times per iteration (all ranks on this
 // one host) and the model's predictions of them given each run's
-// background load.
+// background load: data parallel runs, and fdpar groups at their device
+// count.
 func addMeasured(p *plot.Plot, v []ValidationRow) error {
+	var dp, fd []ValidationRow
+	for _, r := range v {
+		if r.FDDevices > 0 {
+			fd = append(fd, r)
+		} else {
+			dp = append(dp, r)
+		}
+	}
+	if err := addMeasuredPair(p, dp, "here (weak)", 0); err != nil {
+		return err
+	}
+	return addMeasuredPair(p, fd, "here, fdpar group", 1)
+}
+
+// addMeasuredPair adds rows' measured and predicted times as two scatter
+// series: a plus (or, for kind 1, a triangle) inside a ring.
+func addMeasuredPair(p *plot.Plot, rows []ValidationRow, what string, kind int) error {
+	if len(rows) == 0 {
+		return nil
+	}
 	for i, series := range []struct {
 		label string
 		ms    func(ValidationRow) float64
 	}{
-		{"measured here (weak)", func(r ValidationRow) float64 { return r.MeasuredMs }},
+		{"measured " + what, func(r ValidationRow) float64 { return r.MeasuredMs }},
 		{"predicted, its load", func(r ValidationRow) float64 { return r.PredictedLoadedMs }},
 	} {
 		var xy plotter.XYs
-		for _, r := range v {
-			xy = append(xy, plotter.XY{X: float64(r.NP), Y: series.ms(r)})
+		for _, r := range rows {
+			xy = append(xy, plotter.XY{X: float64(r.NP * max(1, r.FDDevices)), Y: series.ms(r)})
 		}
 		s, err := plotter.NewScatter(xy)
 		if err != nil {
 			return err
 		}
-		s.Shape = plotutil.Shape(4 - 4*i) // a cross for measured, a ring around it for predicted
+		s.Shape = plotutil.Shape(4 - 4*i - 2*kind*(1-i)) // measured: a plus (dp) or a triangle (fd); predicted: a ring
 		s.Radius = vg.Points(float64(4 + 2*i))
 		p.Add(s)
-		p.Legend.Add(series.label, s)
+		if i == 0 || kind == 0 {
+			p.Legend.Add(series.label, s)
+		}
 	}
 	return nil
 }

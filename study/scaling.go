@@ -32,7 +32,11 @@ type Options struct {
 
 // ValidationRow puts a measured time per iteration next to the model's.
 type ValidationRow struct {
-	NP          int     `json:"np"`
+	NP int `json:"np"`
+	// FDDevices, when set, is the fdpar group each rank spread its
+	// evaluations over, on devices of kind Device (MeasureOptions.FD).
+	FDDevices   int     `json:"fd_devices,omitempty"`
+	Device      string  `json:"device,omitempty"`
 	MeasuredMs  float64 `json:"measured_ms"`
 	PredictedMs float64 `json:"predicted_ms"`
 	ErrorPct    float64 `json:"error_pct"` // (predicted - measured) / measured
@@ -56,6 +60,7 @@ type Result struct {
 	Model      []ModelRow      `json:"model"`
 	Profiles   []Profile       `json:"profiles"` // as used: Local calibrated first
 	Measured   []bench.DDPRow  `json:"measured,omitempty"`
+	MeasuredFD []FDRow         `json:"measured_fd,omitempty"`
 }
 
 // Run measures (when asked), calibrates, validates and models.
@@ -83,6 +88,16 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		if res.Validation, err = validate(local, o.Workload, rows, m.Batch); err != nil {
 			return res, err
 		}
+		if len(m.FD) > 0 && o.Workload.FDBlocks > 0 {
+			if res.MeasuredFD, err = MeasureFD(ctx, m); err != nil {
+				return res, err
+			}
+			fd, err := validateFD(local, o.Workload, res.MeasuredFD, m.Batch)
+			if err != nil {
+				return res, err
+			}
+			res.Validation = append(res.Validation, fd...)
+		}
 	}
 	res.Profiles = append([]Profile{local}, o.Profiles...)
 	sw := o.Sweep
@@ -108,20 +123,52 @@ func withOne(np []int) []int {
 func validate(p Profile, w Workload, rows []bench.DDPRow, batch int) ([]ValidationRow, error) {
 	var out []ValidationRow
 	for _, r := range rows {
-		l := Layout{GPUs: r.NP, Nodes: 1, Batch: float64(batch)}
-		idle, err := p.Iterate(w, l)
+		v, err := validateRow(p, w, r, Layout{GPUs: r.NP, Nodes: 1, Batch: float64(batch)})
 		if err != nil {
 			return nil, err
 		}
-		l.Busy = r.OtherLoadCPUs
-		loaded, err := p.Iterate(w, l)
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// validateRow predicts measured row r laid out as l, idle and with the
+// run's background load.
+func validateRow(p Profile, w Workload, r bench.DDPRow, l Layout) (ValidationRow, error) {
+	idle, err := p.Iterate(w, l)
+	if err != nil {
+		return ValidationRow{}, err
+	}
+	l.Busy = r.OtherLoadCPUs
+	loaded, err := p.Iterate(w, l)
+	if err != nil {
+		return ValidationRow{}, err
+	}
+	return ValidationRow{NP: r.NP, MeasuredMs: r.StepMs, PredictedMs: idle.Ms,
+		ErrorPct: pctError(idle.Ms, r.StepMs), OtherLoadCPUs: r.OtherLoadCPUs, PredictedLoadedMs: loaded.Ms,
+		LoadedErrorPct: pctError(loaded.Ms, r.StepMs), ComputeMs: r.ComputeMs,
+		CollectiveWaitMs: r.CollectiveWaitMs, DataWaitMs: r.DataWaitMs, OtherMs: r.OtherMs}, nil
+}
+
+// validateFD predicts the measured fdpar groups with p's compute
+// calibrated on their group of one (the same device kind), the group's
+// devices on one node.
+func validateFD(p Profile, w Workload, rows []FDRow, batch int) ([]ValidationRow, error) {
+	if len(rows) == 0 || rows[0].FDDevices != 1 {
+		return nil, fmt.Errorf("validate fdpar: want the group of one first")
+	}
+	p, err := CalibrateCompute(p, w, rows[0].Row, batch)
+	if err != nil {
+		return nil, err
+	}
+	var out []ValidationRow
+	for _, r := range rows {
+		v, err := validateRow(p, w, r.Row, Layout{GPUs: r.FDDevices, FDDevices: r.FDDevices, Nodes: 1, Batch: float64(batch)})
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, ValidationRow{NP: r.NP, MeasuredMs: r.StepMs, PredictedMs: idle.Ms,
-			ErrorPct: pctError(idle.Ms, r.StepMs), OtherLoadCPUs: r.OtherLoadCPUs, PredictedLoadedMs: loaded.Ms,
-			LoadedErrorPct: pctError(loaded.Ms, r.StepMs), ComputeMs: r.ComputeMs,
-			CollectiveWaitMs: r.CollectiveWaitMs, DataWaitMs: r.DataWaitMs, OtherMs: r.OtherMs})
+		v.FDDevices, v.Device = r.FDDevices, r.Device
+		out = append(out, v)
 	}
 	return out, nil
 }
@@ -140,15 +187,16 @@ func (r Result) String() string {
 	b.WriteString("\n")
 	if len(r.Validation) > 0 {
 		fmt.Fprintf(&b, "\nvalidation on this host (profile %s, calibrated at np 1):\n", r.Profiles[0].Name)
-		fmt.Fprintf(&b, "%4s %12s %13s %8s %6s %10s %8s %10s %10s %10s %10s\n", "np", "measured ms", "predicted ms",
+		fmt.Fprintf(&b, "%-14s %12s %13s %8s %6s %10s %8s %10s %10s %10s %10s\n", "run", "measured ms", "predicted ms",
 			"error", "load", "loaded ms", "error", "compute", "coll wait", "data wait", "other")
 		for _, v := range r.Validation {
-			fmt.Fprintf(&b, "%4d %12.2f %13.2f %7.1f%% %6.2f %10.2f %7.1f%% %10.2f %10.2f %10.3f %10.2f\n", v.NP,
+			fmt.Fprintf(&b, "%-14s %12.2f %13.2f %7.1f%% %6.2f %10.2f %7.1f%% %10.2f %10.2f %10.3f %10.2f\n", v.label(),
 				v.MeasuredMs, v.PredictedMs, v.ErrorPct, v.OtherLoadCPUs, v.PredictedLoadedMs, v.LoadedErrorPct,
 				v.ComputeMs, v.CollectiveWaitMs, v.DataWaitMs, v.OtherMs)
 		}
 		b.WriteString("predicted: on an idle host; load: cores other work kept busy during the run; loaded: " +
-			"predicted with those cores taken\n")
+			"predicted with those cores taken; np N fd K dev: one rank's fdpar group of K devices of kind dev, " +
+			"calibrated on its group of 1\n")
 	}
 	for _, p := range r.Profiles {
 		fmt.Fprintf(&b, "\nmodel, profile %s (%s):\n", p.Name, p.Description)
@@ -167,6 +215,14 @@ func (r Result) String() string {
 		"comm: the all-reduces; exposed: the part not hidden behind backward; group: fdpar's gradient gather and copy-back; " +
 		"eff: throughput over GPUs x one GPU's\n")
 	return b.String()
+}
+
+// label names the run: "np 2", or "np 1 fd 2 devsim" for an fdpar group.
+func (v ValidationRow) label() string {
+	if v.FDDevices == 0 {
+		return fmt.Sprintf("np %d", v.NP)
+	}
+	return fmt.Sprintf("np %d fd %d %s", v.NP, v.FDDevices, v.Device)
 }
 
 func joinInts(v []int) string {

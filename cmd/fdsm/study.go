@@ -29,6 +29,7 @@ func newStudyCmd() *cobra.Command {
 // studyScalingFlags are `fdsm study scaling`'s flags.
 type studyScalingFlags struct {
 	config, np, fdDevices, allreduce, local, plots, profileOut, from string
+	measureFD, fdDevice                                              string
 	profiles                                                         []string
 	warmup, steps, rounds, globalBatch, maxGPUs                      int
 	asJSON                                                           bool
@@ -47,6 +48,10 @@ fitted to --allreduce, the JSON of fdsm bench allreduce, when given), and
 models every --profile for 1 to --max-gpus GPUs: weak scaling (the config's
 batch per rank) and strong scaling (--global-batch), data parallelism alone
 and with fdpar groups of --fd-devices devices. --np "" models only.
+With an FD objective, one rank with an fdpar group of each --measure-fd size
+is measured too, on --fd-device devices (default devsim, whose devices run
+their queues at once, a core each), and predicted with the compute of its
+group of one.
 Profiles are YAML or JSON files, or built-in names: ` + fmt.Sprint(study.BuiltinProfiles()) + `.`,
 		Example: "  fdsm study scaling --config configs/small-ebm-mnist-fdssm.yaml --np 2,4 --allreduce ar.json --plots out/\n" +
 			"  fdsm study scaling --config configs/ncsn-cifar10-fd-ssmvr.yaml --np '' --json",
@@ -64,6 +69,8 @@ Profiles are YAML or JSON files, or built-in names: ` + fmt.Sprint(study.Builtin
 	fl.StringArrayVar(&f.profiles, "profile", []string{"h100-8x-nvlink-ndr400"}, "profiles to model besides --local (repeatable)")
 	fl.IntVar(&f.maxGPUs, "max-gpus", 512, "model 1, 2, 4, ... up to this many GPUs")
 	fl.StringVar(&f.fdDevices, "fd-devices", "2,4", "fdpar group sizes to model besides 1")
+	fl.StringVar(&f.measureFD, "measure-fd", "2", `fdpar group sizes to measure at one rank, a core per device (FD objectives; "": none)`)
+	fl.StringVar(&f.fdDevice, "fd-device", "devsim", "device kind of the measured fdpar groups")
 	fl.IntVar(&f.globalBatch, "global-batch", 0, "strong scaling's global batch (0: 64 x the config's batch)")
 	fl.StringVar(&f.plots, "plots", "", "write PNG plots to this directory")
 	fl.StringVar(&f.profileOut, "profile-out", "", "write this machine's calibrated profile here, as JSON (which --local reads)")
@@ -122,6 +129,12 @@ func studyOptions(f studyScalingFlags) (study.Options, error) {
 	if o.Sweep.FDDevices, err = parseCounts(f.fdDevices); err != nil {
 		return o, usage(fmt.Errorf("--fd-devices: %w", err))
 	}
+	if f.measureFD != "" {
+		if o.Measure.FD, err = parseCounts(f.measureFD); err != nil {
+			return o, usage(fmt.Errorf("--measure-fd: %w", err))
+		}
+	}
+	o.Measure.FDDevice = f.fdDevice
 	if f.warmup < 0 || f.steps < 1 || f.rounds < 1 || f.maxGPUs < 1 || f.globalBatch < 0 {
 		return o, usage(fmt.Errorf("--warmup must not be negative; --steps, --rounds and --max-gpus must be at least 1"))
 	}
@@ -169,6 +182,7 @@ func studyOptions(f studyScalingFlags) (study.Options, error) {
 // validation along the way.
 func newStudyWorkerCmd() *cobra.Command {
 	var config string
+	var sets []string
 	cmd := &cobra.Command{
 		Use:    "ddp-worker --config FILE -- train --config BENCH --out DIR [train flags]",
 		Short:  "Worker process of `fdsm study scaling` (internal)",
@@ -182,6 +196,9 @@ func newStudyWorkerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			for _, kv := range sets {
+				trainArgs = append(trainArgs, "--set", kv)
+			}
 			root := newRootCmd()
 			root.SetArgs(trainArgs)
 			root.SetOut(cmd.OutOrStdout())
@@ -190,6 +207,7 @@ func newStudyWorkerCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&config, "config", "", "the study's training config")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "key=value added to the config (repeatable)")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
