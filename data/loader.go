@@ -3,9 +3,7 @@ package data
 import (
 	"errors"
 	"fmt"
-	"io"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -82,14 +80,9 @@ type Loader struct {
 	host       bool
 	seed       uint64
 	workers    []*loaderWorker
-	mu         sync.Mutex
-	free       []*batchSlot
-	closed     bool
-	run        *loaderRun
-	err        error // sticky until Start
-	epoch, pos int   // consumer's position, for State
-	offset     int   // global position the epoch's shares were cut from
-	waitNS     atomic.Int64
+	q          prefetcher[*batchSlot]
+	epoch, pos int // consumer's position, for State
+	offset     int // global position the epoch's shares were cut from
 	batches    atomic.Int64
 	buffers    atomic.Int64
 }
@@ -103,6 +96,7 @@ func NewLoader(o LoaderOptions) (*Loader, error) {
 	name := o.Dataset.Name()
 	l := &Loader{ds: o.Dataset, ts: o.Transforms, batch: o.BatchSize, dropLast: o.DropLast,
 		prefetch: o.Prefetch, be: o.Backend, dt: o.DType, seed: o.Seed}
+	l.q.what = "loader"
 	l.sampler = &Sampler{N: o.Dataset.Len(), World: 1}
 	if o.Sampler != nil {
 		*l.sampler = *o.Sampler // a copy: later edits to the caller's do not race the producer
@@ -175,21 +169,15 @@ func (l *Loader) Start(epoch, position int) error {
 
 // StartAt is Start from a full sampler state (including a reshard offset).
 func (l *Loader) StartAt(st SamplerState) error {
-	epoch, position := st.Epoch, st.Position
-	if l.closed {
-		return ErrLoaderClosed
+	if err := l.q.restart(); err != nil {
+		return err
 	}
-	l.stopRun()
-	l.err = nil
 	idx, err := l.sampler.Resume(st)
 	if err != nil {
-		l.err = fmt.Errorf("data: loader for %s: %w", l.ds.Name(), err)
-		return l.err
+		return l.q.fail(fmt.Errorf("data: loader for %s: %w", l.ds.Name(), err))
 	}
-	l.epoch, l.pos, l.offset = epoch, position, st.Offset
-	run := &loaderRun{stop: make(chan struct{}), ready: make(chan loaderItem, l.prefetch), done: make(chan struct{})}
-	l.run = run
-	go l.produce(run, epoch, idx)
+	l.epoch, l.pos, l.offset = st.Epoch, st.Position, st.Offset
+	go l.produce(l.q.newRun(l.prefetch), st.Epoch, idx)
 	return nil
 }
 
@@ -197,51 +185,21 @@ func (l *Loader) StartAt(st SamplerState) error {
 // error that stopped the loader (a sample that could not be read, named by
 // its index). Release the batch when done with it.
 func (l *Loader) Next() (Batch, error) {
-	if l.err != nil {
-		return Batch{}, l.err
+	s, gen, err := l.q.next()
+	if err != nil {
+		return Batch{}, err
 	}
-	if l.closed {
-		return Batch{}, ErrLoaderClosed
-	}
-	if l.run == nil {
-		return Batch{}, errors.New("data: loader: Next before Start")
-	}
-	t0 := time.Now()
-	it, ok := <-l.run.ready
-	l.waitNS.Add(int64(time.Since(t0)))
-	if !ok {
-		return Batch{}, io.EOF
-	}
-	if it.err != nil {
-		l.err = it.err
-		l.stopRun()
-		return Batch{}, it.err
-	}
-	s := it.slot
-	l.mu.Lock()
-	s.held = true
-	s.gen++
-	l.mu.Unlock()
 	l.pos += len(s.indices)
 	l.batches.Add(1)
-	return Batch{X: s.x, Labels: s.labels, Indices: s.indices, slot: s, gen: s.gen}, nil
+	return Batch{X: s.x, Labels: s.labels, Indices: s.indices, slot: s, gen: gen}, nil
 }
 
 // Release hands the batch's memory back to the loader. Releasing twice, or
 // releasing the zero Batch, does nothing.
 func (b Batch) Release() {
-	s := b.slot
-	if s == nil {
-		return
+	if b.slot != nil {
+		b.slot.l.q.release(b.slot, b.gen)
 	}
-	l := s.l
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !s.held || s.gen != b.gen {
-		return
-	}
-	s.held = false
-	l.recycleLocked(s)
 }
 
 // State is the consumer's position: the epoch and the number of this
@@ -255,41 +213,12 @@ func (l *Loader) Sampler() Sampler { return *l.sampler }
 
 // WaitStats reports the data-wait telemetry.
 func (l *Loader) WaitStats() WaitStats {
-	return WaitStats{Wait: time.Duration(l.waitNS.Load()), Batches: l.batches.Load(), Buffers: l.buffers.Load()}
+	return WaitStats{Wait: l.q.wait(), Batches: l.batches.Load(), Buffers: l.buffers.Load()}
 }
 
 // Close stops the background goroutines and waits for them to exit. Batches
 // the consumer holds stay valid until released. Close is idempotent.
 func (l *Loader) Close() error {
-	if l.closed {
-		return nil
-	}
-	l.stopRun()
-	l.mu.Lock()
-	l.closed = true
-	for _, s := range l.free {
-		if s.x != nil {
-			l.be.Release(s.x)
-		}
-	}
-	l.free = nil
-	l.mu.Unlock()
+	l.q.close()
 	return nil
-}
-
-// stopRun cancels the running epoch, waits for its goroutines and recycles
-// the batches it had queued.
-func (l *Loader) stopRun() {
-	run := l.run
-	if run == nil {
-		return
-	}
-	l.run = nil
-	close(run.stop)
-	<-run.done
-	for it := range run.ready {
-		if it.slot != nil {
-			l.recycle(it.slot)
-		}
-	}
 }

@@ -83,46 +83,24 @@ type batchSlot struct {
 	labels  []int
 	indices []int
 	errs    []error // per job of the batch being filled
-	held    bool    // handed to the consumer and not yet released
-	gen     uint64
+	slotTag
 }
 
-type loaderItem struct {
-	slot *batchSlot
-	err  error
-}
+type (
+	loaderItem = prefetchItem[*batchSlot]
+	loaderRun  = prefetchRun[*batchSlot]
+)
 
-type loaderRun struct {
-	stop  chan struct{}   // closed to cancel the producer
-	ready chan loaderItem // completed batches; closed at the end of the epoch
-	done  chan struct{}   // closed when the producer and its workers have exited
-}
-
-func (l *Loader) recycle(s *batchSlot) {
-	l.mu.Lock()
-	l.recycleLocked(s)
-	l.mu.Unlock()
-}
-
-func (l *Loader) recycleLocked(s *batchSlot) {
-	if l.closed {
-		if s.x != nil {
-			l.be.Release(s.x)
-		}
-		s.x = nil
-		return
+func (s *batchSlot) releaseTensors() {
+	if s.x != nil {
+		s.l.be.Release(s.x)
 	}
-	l.free = append(l.free, s)
+	s.x = nil
 }
 
 // slot returns a free batch buffer sized for n samples.
 func (l *Loader) slot(n int) *batchSlot {
-	l.mu.Lock()
-	var s *batchSlot
-	if k := len(l.free); k > 0 {
-		s, l.free = l.free[k-1], l.free[:k-1]
-	}
-	l.mu.Unlock()
+	s := l.q.get()
 	if s == nil {
 		s = &batchSlot{l: l}
 		l.buffers.Add(1)
@@ -188,22 +166,14 @@ func (l *Loader) produce(run *loaderRun, epoch int, idx []int) {
 		batchDone.Wait()
 		it := loaderItem{slot: s}
 		if err := s.firstError(); err != nil {
-			l.recycle(s)
+			l.q.put(s)
 			it = loaderItem{err: fmt.Errorf("data: loader for %s, epoch %d: %w", l.ds.Name(), epoch, err)}
 		} else if !l.host && l.dt == tensor.Float32 {
 			l.be.WriteFloat32s(s.x, s.stage32)
 		} else if !l.host {
 			l.be.WriteFloat64s(s.x, s.stage64)
 		}
-		select {
-		case run.ready <- it:
-		case <-run.stop:
-			if it.slot != nil {
-				l.recycle(it.slot)
-			}
-			return
-		}
-		if it.err != nil {
+		if !l.q.send(run, it) || it.err != nil {
 			return
 		}
 	}

@@ -3,9 +3,7 @@ package data
 import (
 	"errors"
 	"fmt"
-	"io"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -82,18 +80,13 @@ type ShardLoader struct {
 	sampler ShardSampler
 	per     int // values per sample
 	host    bool
-	mu      sync.Mutex
-	free    []*shardSlot
-	closed  bool
-	run     *shardRun
-	err     error
+	q       prefetcher[*shardSlot]
 	state   ShardState // the consumer's position
 	// Counted: the state Start began at (regrouped), and the batches
 	// Next has returned since.
 	start     ShardState
 	delivered int
 	bad       atomic.Int64
-	waitNS    atomic.Int64
 }
 
 // NewShardLoader checks the options; Start begins an epoch.
@@ -131,8 +124,10 @@ func NewShardLoader(o ShardLoaderOptions) (*ShardLoader, error) {
 	probe := o.Backend.Empty(tensor.Float32, 1)
 	host := probe.IsHost()
 	o.Backend.Release(probe)
-	return &ShardLoader{o: o, paths: o.Paths, sampler: o.Sampler, host: host,
-		per: img.Channels * img.Size * img.Size}, nil
+	l := &ShardLoader{o: o, paths: o.Paths, sampler: o.Sampler, host: host,
+		per: img.Channels * img.Size * img.Size}
+	l.q.what = "shard loader"
+	return l, nil
 }
 
 // Shape is the shape of one sample, [C, S, S].
@@ -144,22 +139,18 @@ func (l *ShardLoader) Decoder() string { return l.o.Decoder }
 // Start begins (or resumes) the epoch at st: Sampler().Start(e) for a
 // fresh epoch, a merged ShardState to resume, of any world size.
 func (l *ShardLoader) Start(st ShardState) error {
-	if l.closed {
-		return ErrLoaderClosed
+	if err := l.q.restart(); err != nil {
+		return err
 	}
-	l.stopRun()
-	l.err = nil
 	if st.World != l.sampler.World || st.Workers != l.sampler.Workers {
 		var err error
 		if st, err = l.sampler.Regroup(st); err != nil {
-			l.err = fmt.Errorf("data: shard loader: %w", err)
-			return l.err
+			return l.q.fail(fmt.Errorf("data: shard loader: %w", err))
 		}
 	}
 	pieces, pos, next, err := l.sampler.RankStreams(st)
 	if err != nil {
-		l.err = fmt.Errorf("data: shard loader: %w", err)
-		return l.err
+		return l.q.fail(fmt.Errorf("data: shard loader: %w", err))
 	}
 	l.state = st.clone()
 	l.bad.Store(0)
@@ -168,7 +159,7 @@ func (l *ShardLoader) Start(st ShardState) error {
 		limit = l.sampler.EpochBatches(st, l.o.BatchSize)
 		l.start, l.delivered = st.clone(), 0
 	}
-	l.run = l.startRun(st.Epoch, pieces, pos, next, limit)
+	l.startRun(st.Epoch, pieces, pos, next, limit)
 	return nil
 }
 
@@ -190,73 +181,34 @@ func (l *ShardLoader) State() ShardState {
 func (l *ShardLoader) Bad() int64 { return l.bad.Load() }
 
 // Wait is the total time Next has blocked waiting for a batch.
-func (l *ShardLoader) Wait() time.Duration { return time.Duration(l.waitNS.Load()) }
+func (l *ShardLoader) Wait() time.Duration { return l.q.wait() }
 
 // Next returns the next batch, io.EOF after the epoch's last, or the error
 // that stopped the epoch (too many bad inputs). Release the batch when done.
 func (l *ShardLoader) Next() (ShardBatch, error) {
-	switch {
-	case l.err != nil:
-		return ShardBatch{}, l.err
-	case l.closed:
-		return ShardBatch{}, ErrLoaderClosed
-	case l.run == nil:
-		return ShardBatch{}, errors.New("data: shard loader: Next before Start")
+	s, gen, err := l.q.next()
+	if err != nil {
+		return ShardBatch{}, err
 	}
-	t0 := time.Now()
-	it, ok := <-l.run.ready
-	l.waitNS.Add(int64(time.Since(t0)))
-	if !ok {
-		return ShardBatch{}, io.EOF
-	}
-	if it.err != nil {
-		l.err = it.err
-		l.stopRun()
-		return ShardBatch{}, it.err
-	}
-	s := it.slot
-	l.mu.Lock()
-	s.held = true
-	s.gen++
-	l.mu.Unlock()
 	for w, p := range s.pos {
 		l.state.Streams[w*l.sampler.World+l.sampler.Rank] = p
 	}
 	l.state.Next[l.sampler.Rank] = s.next
 	l.delivered++
 	n := len(s.labels)
-	return ShardBatch{X: s.out, Labels: s.labels[:n], Keys: s.keys[:n], Shards: s.shards[:n], slot: s, gen: s.gen}, nil
+	return ShardBatch{X: s.out, Labels: s.labels[:n], Keys: s.keys[:n], Shards: s.shards[:n], slot: s, gen: gen}, nil
 }
 
 // Release hands the batch's memory back to the loader; a second Release
 // does nothing.
 func (b ShardBatch) Release() {
-	s := b.slot
-	if s == nil {
-		return
+	if b.slot != nil {
+		b.slot.l.q.release(b.slot, b.gen)
 	}
-	l := s.l
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !s.held || s.gen != b.gen {
-		return
-	}
-	s.held = false
-	l.recycleLocked(s)
 }
 
 // Close stops the goroutines and waits for them. It is idempotent.
 func (l *ShardLoader) Close() error {
-	if l.closed {
-		return nil
-	}
-	l.stopRun()
-	l.mu.Lock()
-	l.closed = true
-	for _, s := range l.free {
-		s.releaseTensors()
-	}
-	l.free = nil
-	l.mu.Unlock()
+	l.q.close()
 	return nil
 }

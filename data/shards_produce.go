@@ -11,18 +11,12 @@ import (
 	"github.com/fdsm-go/fdsm/tensor"
 )
 
-type shardRun struct {
-	stop  chan struct{}
-	ready chan shardReady
-	done  chan struct{} // closed once every goroutine of the run has exited
-}
+type (
+	shardRun   = prefetchRun[*shardSlot]
+	shardReady = prefetchItem[*shardSlot]
+)
 
-type shardReady struct {
-	slot *shardSlot
-	err  error
-}
-
-// shardSlot is one batch buffer, recycled through ShardLoader.free.
+// shardSlot is one batch buffer, recycled through ShardLoader.q.
 type shardSlot struct {
 	l      *ShardLoader
 	x      *tensor.Tensor // [BatchSize, C, S, S]
@@ -34,8 +28,7 @@ type shardSlot struct {
 	errs   []error
 	pos    []StreamPos // the rank's stream positions after the batch
 	next   int
-	held   bool
-	gen    uint64
+	slotTag
 }
 
 // values is the memory samples are decoded into.
@@ -101,8 +94,8 @@ type decodeJob struct {
 
 // startRun starts the streams, the decoders and the producer of one epoch.
 // With limit >= 0 the run ends after that many batches.
-func (l *ShardLoader) startRun(epoch int, pieces [][]ShardPiece, pos []StreamPos, next, limit int) *shardRun {
-	run := &shardRun{stop: make(chan struct{}), ready: make(chan shardReady, l.o.Prefetch), done: make(chan struct{})}
+func (l *ShardLoader) startRun(epoch int, pieces [][]ShardPiece, pos []StreamPos, next, limit int) {
+	run := l.q.newRun(l.o.Prefetch)
 	rot := &rotation{next: next, pos: append([]StreamPos(nil), pos...)}
 	var wg sync.WaitGroup
 	for w := range pieces {
@@ -124,7 +117,6 @@ func (l *ShardLoader) startRun(epoch int, pieces [][]ShardPiece, pos []StreamPos
 		wg.Wait()
 		close(run.done)
 	}()
-	return run
 }
 
 // decodeLoop is one decoding goroutine with its own decoder (and its
@@ -156,25 +148,17 @@ func (l *ShardLoader) produce(run *shardRun, rot *rotation, jobs chan<- decodeJo
 		}
 		n, err := fill(s, run, rot, jobs, jobDone)
 		if err == nil && n == 0 {
-			l.recycle(s)
+			l.q.put(s)
 			return
 		}
 		it := shardReady{slot: s, err: err}
 		if err != nil {
-			l.recycle(s)
+			l.q.put(s)
 			it.slot = nil
 		} else {
 			l.finish(s, n)
 		}
-		select {
-		case run.ready <- it:
-		case <-run.stop:
-			if it.slot != nil {
-				l.recycle(it.slot)
-			}
-			return
-		}
-		if err != nil || n < l.o.BatchSize {
+		if !l.q.send(run, it) || err != nil || n < l.o.BatchSize {
 			return
 		}
 	}

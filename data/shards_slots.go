@@ -4,12 +4,7 @@ import "github.com/fdsm-go/fdsm/tensor"
 
 // slot returns a free batch buffer for BatchSize samples.
 func (l *ShardLoader) slot() *shardSlot {
-	l.mu.Lock()
-	var s *shardSlot
-	if k := len(l.free); k > 0 {
-		s, l.free = l.free[k-1], l.free[:k-1]
-	}
-	l.mu.Unlock()
+	s := l.q.get()
 	B := l.o.BatchSize
 	if s == nil {
 		s = &shardSlot{l: l, labels: make([]int, B), keys: make([]string, B), shards: make([]int, B),
@@ -41,35 +36,4 @@ func (l *ShardLoader) finish(s *shardSlot, n int) {
 	} else if !l.host {
 		l.o.Backend.WriteFloat32s(s.out, vals)
 	}
-}
-
-func (l *ShardLoader) recycle(s *shardSlot) {
-	l.mu.Lock()
-	l.recycleLocked(s)
-	l.mu.Unlock()
-}
-
-func (l *ShardLoader) recycleLocked(s *shardSlot) {
-	if l.closed {
-		s.releaseTensors()
-		return
-	}
-	l.free = append(l.free, s)
-}
-
-// stopRun cancels the running epoch, waits for its goroutines and recycles
-// the batches it had queued.
-func (l *ShardLoader) stopRun() {
-	run := l.run
-	if run == nil {
-		return
-	}
-	l.run = nil
-	close(run.stop)
-	for it := range run.ready { // drain so the producer can exit
-		if it.slot != nil {
-			l.recycle(it.slot)
-		}
-	}
-	<-run.done
 }

@@ -30,30 +30,21 @@ func TestDAEMatchesDirectComputation(t *testing.T) {
 				t.Fatalf("param %d named %s, want %s", i, p.Name, names[i])
 			}
 		}
-		be := tensor.DefaultCPU()
-		x := be.Empty(tensor.Float64, 3, 4)
-		be.Random(x, tensor.Normal(0, 1), tensor.NewRNG(1))
-		tp := ad.NewTape(be)
-		got := m.Energy(tp.Const(x)).Value().ToFloat64s()
+		x := mlpBatch(1)
+		got := m.Energy(ad.NewTape(tensor.DefaultCPU()).Const(x)).Value().ToFloat64s()
 		for n := 0; n < 3; n++ {
 			in := []float64{x.At(n, 0), x.At(n, 1), x.At(n, 2), x.At(n, 3)}
 			h := in
 			for l := 0; l < 3; l++ {
-				w, b := m.Params()[2*l].Value, m.Params()[2*l+1].Value
-				out := make([]float64, w.Dim(0))
-				for o := range out {
-					out[o] = b.At(o)
-					for i := range h {
-						out[o] += w.At(o, i) * h[i]
-					}
+				h = affine(m.Params()[2*l].Value, m.Params()[2*l+1].Value, h)
+				for o := range h {
 					switch {
 					case l < 2:
-						out[o] = math.Log1p(math.Exp(out[o]))
+						h[o] = math.Log1p(math.Exp(h[o]))
 					case output == "sigmoid":
-						out[o] = 1 / (1 + math.Exp(-out[o]))
+						h[o] = 1 / (1 + math.Exp(-h[o]))
 					}
 				}
-				h = out
 			}
 			want := 0.0
 			for i := range in {
@@ -71,27 +62,7 @@ func TestDAEMatchesDirectComputation(t *testing.T) {
 // score's parameter gradient that exact multiscale DSM takes) against
 // central differences.
 func TestDAEGradients(t *testing.T) {
-	m := smallDAE(t, "sigmoid")
-	be := tensor.DefaultCPU()
-	x := be.Empty(tensor.Float64, 3, 4)
-	be.Random(x, tensor.Normal(0, 1), tensor.NewRNG(6))
-	v := be.Empty(tensor.Float64, 3, 4)
-	be.Random(v, tensor.Normal(0, 1), tensor.NewRNG(7))
-	inputs := []*tensor.Tensor{x}
-	for _, p := range m.Params() {
-		inputs = append(inputs, p.Value)
-	}
-	first := func(vs []*ad.Var) *ad.Var { return ad.Sum(m.LogDensity(vs[0])) }
-	if err := ad.CheckGrad(be, first, inputs, ad.CheckOptions{}); err != nil {
-		t.Error(err)
-	}
-	second := func(vs []*ad.Var) *ad.Var {
-		g := ad.Grad([]*ad.Var{ad.Sum(m.LogDensity(vs[0]))}, vs[:1], ad.GradOptions{CreateGraph: true})[0]
-		return ad.Sum(ad.Mul(vs[0].Tape().Const(v), g))
-	}
-	if err := ad.CheckGrad(be, second, inputs, ad.CheckOptions{}); err != nil {
-		t.Error(err)
-	}
+	checkScoreGrads(t, smallDAE(t, "sigmoid"), mlpBatch(6))
 }
 
 func TestDAEBadOptions(t *testing.T) {

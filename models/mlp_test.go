@@ -30,26 +30,17 @@ func TestMLPMatchesDirectComputation(t *testing.T) {
 	if s := m.Params()[0].Value.Shape(); !s.Equal(tensor.Shape{5, 4}) {
 		t.Fatalf("layers.0.weight shape %v, want [out in] = [5 4]", s)
 	}
-	be := tensor.DefaultCPU()
-	x := be.Empty(tensor.Float64, 3, 4)
-	be.Random(x, tensor.Normal(0, 1), tensor.NewRNG(1))
-	tp := ad.NewTape(be)
-	got := m.LogDensity(tp.Const(x)).Value().ToFloat64s()
+	x := mlpBatch(1)
+	got := m.LogDensity(ad.NewTape(tensor.DefaultCPU()).Const(x)).Value().ToFloat64s()
 	for n := 0; n < 3; n++ {
 		h := []float64{x.At(n, 0), x.At(n, 1), x.At(n, 2), x.At(n, 3)}
 		for l := 0; l < 3; l++ {
-			w, b := m.Params()[2*l].Value, m.Params()[2*l+1].Value
-			out := make([]float64, w.Dim(0))
-			for o := range out {
-				out[o] = b.At(o)
+			h = affine(m.Params()[2*l].Value, m.Params()[2*l+1].Value, h)
+			if l < 2 {
 				for i := range h {
-					out[o] += w.At(o, i) * h[i]
-				}
-				if l < 2 {
-					out[o] = math.Log1p(math.Exp(out[o]))
+					h[i] = math.Log1p(math.Exp(h[i]))
 				}
 			}
-			h = out
 		}
 		if math.Abs(got[n]+h[0]) > 1e-12 {
 			t.Errorf("sample %d: log p %v, want -E = %v", n, got[n], -h[0])
@@ -79,27 +70,7 @@ func TestMLPInit(t *testing.T) {
 }
 
 func TestMLPGradients(t *testing.T) {
-	m := smallMLP(t, tensor.Float64)
-	be := tensor.DefaultCPU()
-	x := be.Empty(tensor.Float64, 3, 4)
-	be.Random(x, tensor.Normal(0, 1), tensor.NewRNG(6))
-	v := be.Empty(tensor.Float64, 3, 4)
-	be.Random(v, tensor.Normal(0, 1), tensor.NewRNG(7))
-	inputs := []*tensor.Tensor{x}
-	for _, p := range m.Params() {
-		inputs = append(inputs, p.Value)
-	}
-	first := func(vs []*ad.Var) *ad.Var { return ad.Sum(m.LogDensity(vs[0])) }
-	if err := ad.CheckGrad(be, first, inputs, ad.CheckOptions{}); err != nil {
-		t.Error(err)
-	}
-	second := func(vs []*ad.Var) *ad.Var {
-		g := ad.Grad([]*ad.Var{ad.Sum(m.LogDensity(vs[0]))}, vs[:1], ad.GradOptions{CreateGraph: true})[0]
-		return ad.Sum(ad.Mul(vs[0].Tape().Const(v), g))
-	}
-	if err := ad.CheckGrad(be, second, inputs, ad.CheckOptions{}); err != nil {
-		t.Error(err)
-	}
+	checkScoreGrads(t, smallMLP(t, tensor.Float64), mlpBatch(6))
 }
 
 // TestMLPHeadAndBase: the quadratic head is l1(h)·l2(h) + lq(h²) on the
@@ -120,8 +91,7 @@ func TestMLPHeadAndBase(t *testing.T) {
 		}
 		return m.(*MLP)
 	}
-	x := be.Empty(tensor.Float64, 3, 4)
-	be.Random(x, tensor.Normal(0, 1), tensor.NewRNG(1))
+	x := mlpBatch(1)
 	energy := func(m *MLP) []float64 {
 		tp := ad.NewTape(be)
 		lp := m.LogDensity(tp.Const(x)).Value().ToFloat64s()
@@ -137,15 +107,7 @@ func TestMLPHeadAndBase(t *testing.T) {
 		byName[p.Name] = p.Value
 	}
 	lin := func(name string, h []float64) []float64 {
-		w, b := byName[name+".weight"], byName[name+".bias"]
-		out := make([]float64, w.Dim(0))
-		for o := range out {
-			out[o] = b.At(o)
-			for i := range h {
-				out[o] += w.At(o, i) * h[i]
-			}
-		}
-		return out
+		return affine(byName[name+".weight"], byName[name+".bias"], h)
 	}
 	got := energy(quad)
 	for n := 0; n < 3; n++ {
@@ -178,23 +140,7 @@ func TestMLPHeadAndBase(t *testing.T) {
 		}
 	}
 
-	both := build(map[string]any{"head": "quadratic", "base_precision": 3.0})
-	inputs := []*tensor.Tensor{x}
-	for _, p := range both.Params() {
-		inputs = append(inputs, p.Value)
-	}
-	v := be.Empty(tensor.Float64, 3, 4)
-	be.Random(v, tensor.Normal(0, 1), tensor.NewRNG(7))
-	first := func(vs []*ad.Var) *ad.Var { return ad.Sum(both.LogDensity(vs[0])) }
-	second := func(vs []*ad.Var) *ad.Var {
-		g := ad.Grad([]*ad.Var{ad.Sum(both.LogDensity(vs[0]))}, vs[:1], ad.GradOptions{CreateGraph: true})[0]
-		return ad.Sum(ad.Mul(vs[0].Tape().Const(v), g))
-	}
-	for name, f := range map[string]func([]*ad.Var) *ad.Var{"first": first, "second": second} {
-		if err := ad.CheckGrad(be, f, inputs, ad.CheckOptions{}); err != nil {
-			t.Errorf("%s derivatives: %v", name, err)
-		}
-	}
+	checkScoreGrads(t, build(map[string]any{"head": "quadratic", "base_precision": 3.0}), x)
 
 	for _, bad := range []map[string]any{{"head": "cubic"}, {"base_precision": -1.0}, {"head": "quadratic", "hidden": []int{}}} {
 		o := map[string]any{"input_dim": 4, "hidden": []int{5}}
@@ -203,6 +149,52 @@ func TestMLPHeadAndBase(t *testing.T) {
 		}
 		if _, err := Build(Spec{Kind: "mlp", Options: o}, be, tensor.Float64, 2); err == nil {
 			t.Errorf("options %v: no error", bad)
+		}
+	}
+}
+
+// mlpBatch is three float64 samples of dimension four, N(0, 1) from seed.
+func mlpBatch(seed uint64) *tensor.Tensor {
+	be := tensor.DefaultCPU()
+	x := be.Empty(tensor.Float64, 3, 4)
+	be.Random(x, tensor.Normal(0, 1), tensor.NewRNG(seed))
+	return x
+}
+
+// affine is the float64 reference of a layer: w·h + b, w laid out [out in].
+func affine(w, b *tensor.Tensor, h []float64) []float64 {
+	out := make([]float64, w.Dim(0))
+	for o := range out {
+		out[o] = b.At(o)
+		for i := range h {
+			out[o] += w.At(o, i) * h[i]
+		}
+	}
+	return out
+}
+
+// checkScoreGrads checks, in x and every parameter of m, the derivatives of
+// Σ log p(x) and of Σ v·∇x log p(x) (the score's parameter gradient that
+// exact DSM takes) against float64 central differences, with CheckGrad's
+// default tolerances.
+func checkScoreGrads(t *testing.T, m Energy, x *tensor.Tensor) {
+	t.Helper()
+	v := mlpBatch(7)
+	inputs := []*tensor.Tensor{x}
+	for _, p := range m.Params() {
+		inputs = append(inputs, p.Value)
+	}
+	first := func(vs []*ad.Var) *ad.Var { return ad.Sum(m.LogDensity(vs[0])) }
+	second := func(vs []*ad.Var) *ad.Var {
+		g := ad.Grad([]*ad.Var{ad.Sum(m.LogDensity(vs[0]))}, vs[:1], ad.GradOptions{CreateGraph: true})[0]
+		return ad.Sum(ad.Mul(vs[0].Tape().Const(v), g))
+	}
+	for _, c := range []struct {
+		name string
+		f    func([]*ad.Var) *ad.Var
+	}{{"first", first}, {"second", second}} {
+		if err := ad.CheckGrad(tensor.DefaultCPU(), c.f, inputs, ad.CheckOptions{}); err != nil {
+			t.Errorf("%s derivatives: %v", c.name, err)
 		}
 	}
 }

@@ -2,31 +2,18 @@ package nccl
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/fdsm-go/fdsm/internal/libtest"
 )
 
 // The tests load fake libnccl.so.2 builds of testdata/fakenccl.c, one per
-// set of -D flags, compiled once per test binary into fakeDir.
-var (
-	fakeDir   string
-	fakeMu    sync.Mutex
-	fakeBuilt = map[string]string{}
-)
+// set of -D flags.
+var fakes = libtest.NewFakes("libnccl.so.2")
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fakenccl")
-	if err != nil {
-		panic(err)
-	}
-	fakeDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(fakes.Run(m)) }
 
 // buildFake returns the path of a fake libnccl.so.2 built with defines,
 // skipping the test when it cannot be built or loaded here.
@@ -35,28 +22,10 @@ func buildFake(t *testing.T, defines ...string) string {
 	if !cgoEnabled {
 		t.Skip("built without cgo: the fake libnccl.so.2 cannot be loaded")
 	}
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc not found: cannot build the fake libnccl.so.2 these tests load")
-	}
-	key := strings.Join(defines, " ")
-	fakeMu.Lock()
-	defer fakeMu.Unlock()
-	if p, ok := fakeBuilt[key]; ok {
-		return p
-	}
-	dir := filepath.Join(fakeDir, "v"+string(rune('a'+len(fakeBuilt))))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, libName)
-	args := append([]string{"-shared", "-fPIC", "-O1", "-o", out}, defines...)
-	args = append(args, filepath.Join("testdata", "fakenccl.c"))
-	if b, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
-		t.Fatalf("building the fake libnccl.so.2: %v\n%s", err, b)
-	}
-	fakeBuilt[key] = out
-	return out
+	dir := fakes.Dir(t, strings.Join(defines, " "), func(_ string, cc libtest.Compile) {
+		cc(libName, "fakenccl.c", defines...)
+	})
+	return filepath.Join(dir, libName)
 }
 
 // fake is a loaded fake library and the log of what it was asked to do.
@@ -83,16 +52,7 @@ func newFake(t *testing.T, env map[string]string, defines ...string) *fake {
 	return f
 }
 
-func (f *fake) lines() []string {
-	b, err := os.ReadFile(f.log)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return strings.Split(strings.TrimSpace(string(b)), "\n")
-}
+func (f *fake) lines() []string { return libtest.LogLines(f.t, f.log) }
 
 // count returns how many log lines start with prefix.
 func (f *fake) count(prefix string) int {

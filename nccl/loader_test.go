@@ -6,7 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/fdsm-go/fdsm/internal/libtest"
 )
 
 func needCgo(t *testing.T) {
@@ -66,15 +67,7 @@ func TestSearchListOrder(t *testing.T) {
 }
 
 func TestPythonSitePackagesWithoutPython(t *testing.T) {
-	t.Setenv("PATH", t.TempDir())
-	start := time.Now()
-	dirs, err := pythonSitePackages()
-	if err == nil || !strings.Contains(err.Error(), "python3") || dirs != nil {
-		t.Errorf("without python3: dirs %q err %v, want an error naming python3", dirs, err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("took %v without python3", d)
-	}
+	libtest.CheckNoPython(t, pythonSitePackages)
 }
 
 func TestPythonSitePackagesWithPython(t *testing.T) {

@@ -3,32 +3,18 @@ package driver
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/fdsm-go/fdsm/internal/libtest"
 )
 
 // The tests load fake libcuda.so.1 and libcublas.so.13 builds of
-// testdata/*.c, one directory per set of -D flags, compiled once per test
-// binary under fakeRoot.
-var (
-	fakeRoot  string
-	fakeMu    sync.Mutex
-	fakeBuilt = map[string]string{}
-)
+// testdata/*.c, one directory per set of -D flags.
+var fakes = libtest.NewFakes("libcuda.so.1 and libcublas.so.13")
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fakecuda")
-	if err != nil {
-		panic(err)
-	}
-	fakeRoot = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(fakes.Run(m)) }
 
 func needCgo(t *testing.T) {
 	t.Helper()
@@ -50,41 +36,23 @@ type fakeLibs struct {
 func buildFakes(t *testing.T, b fakeLibs) string {
 	t.Helper()
 	needCgo(t)
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc not found: cannot build the fake libcuda.so.1 and libcublas.so.13 these tests load")
-	}
-	key := fmt.Sprintf("%#v", b)
-	fakeMu.Lock()
-	defer fakeMu.Unlock()
-	if d, ok := fakeBuilt[key]; ok {
-		return d
-	}
-	dir := filepath.Join(fakeRoot, "v"+string(rune('a'+len(fakeBuilt))))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cc := func(out, src string, flags ...string) {
-		args := append([]string{"-shared", "-fPIC", "-O1", "-pthread",
-			"-Wl,-soname," + out, "-o", filepath.Join(dir, out)}, flags...)
-		args = append([]string{filepath.Join("testdata", src)}, args...)
-		if b, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
-			t.Fatalf("building the fake %s: %v\n%s", out, err, b)
+	return fakes.Dir(t, fmt.Sprintf("%#v", b), func(dir string, cc libtest.Compile) {
+		lib := func(out, src string, flags ...string) {
+			cc(out, src, append([]string{"-pthread", "-Wl,-soname," + out}, flags...)...)
 		}
-	}
-	cc("libcuda.so.1", "fakecuda.c", b.cuda...)
-	if !b.noBlas {
+		lib("libcuda.so.1", "fakecuda.c", b.cuda...)
+		if b.noBlas {
+			return
+		}
 		flags := b.cublas
 		for _, f := range b.cublas {
 			if f == "-DFAKE_NEEDS_LT" {
-				cc("libcublasLt.so.13", "fakecublaslt.c")
+				lib("libcublasLt.so.13", "fakecublaslt.c")
 				flags = append(flags, "-L"+dir, "-Wl,--no-as-needed", "-l:libcublasLt.so.13")
 			}
 		}
-		cc("libcublas.so.13", "fakecublas.c", append(flags, "-ldl")...)
-	}
-	fakeBuilt[key] = dir
-	return dir
+		lib("libcublas.so.13", "fakecublas.c", append(flags, "-ldl")...)
+	})
 }
 
 // fake is a Driver over a fake libcuda.so.1 and the log of its calls.
@@ -151,15 +119,8 @@ type logLine struct {
 }
 
 func (f *fake) lines() []logLine {
-	b, err := os.ReadFile(f.log)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		f.t.Fatal(err)
-	}
 	var out []logLine
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	for _, l := range libtest.LogLines(f.t, f.log) {
 		fs := strings.Fields(l)
 		if len(fs) < 2 {
 			continue

@@ -63,7 +63,7 @@ LBB0_2:
 func TestGPUSmoke(t *testing.T) {
 	// dlopen("libcuda.so.1") returns any library of that soname already
 	// loaded, so after the fake tests the loader's search finds a fake.
-	if maps, _ := os.ReadFile("/proc/self/maps"); strings.Contains(string(maps), fakeRoot) {
+	if maps, _ := os.ReadFile("/proc/self/maps"); strings.Contains(string(maps), fakes.Root()) {
 		t.Skip("a fake libcuda.so.1 is loaded in this process; run this test alone (-run GPU)")
 	}
 	resetDefault(t)
