@@ -56,28 +56,32 @@ func TestCalibrateComputeReproducesTheMeasurement(t *testing.T) {
 }
 
 // TestValidateFDCalibratesOnTheGroupOfOne: the fdpar rows are predicted
-// with the compute of their own group of one (not the data parallel
-// calibration's): the group of one is reproduced, and a group of 2
-// devices runs ⌈3/2⌉ of the 3 evaluations on its busiest device, plus the
-// gradient gather and copy-back over the profile's link.
+// with the compute of their own group of one, taken from its step time
+// less its data wait and the profile's update (the host's split of a step
+// on a queueing device is where it waited, here all in the collective
+// wait): the group of one is reproduced, and a group of 2 devices runs
+// ⌈3/2⌉ of the 3 evaluations on its busiest device, plus the gradient
+// gather and copy-back over the profile's link.
 func TestValidateFDCalibratesOnTheGroupOfOne(t *testing.T) {
 	w := testWorkload(4000)
+	p := testProfile()
+	p.UpdateNsPerParam = 3e3 // 3 ms for the 1000 parameters
 	rows := []FDRow{
-		{FDDevices: 1, Device: "devsim", Row: bench.DDPRow{NP: 1, StepMs: 63, ComputeMs: 60, OtherMs: 3}},
-		{FDDevices: 2, Device: "devsim", Row: bench.DDPRow{NP: 1, StepMs: 45, ComputeMs: 42, OtherMs: 3}},
+		{FDDevices: 1, Device: "devsim", Row: bench.DDPRow{NP: 1, StepMs: 65, ComputeMs: 0.2, CollectiveWaitMs: 62, DataWaitMs: 2, OtherMs: 0.5}},
+		{FDDevices: 2, Device: "devsim", Row: bench.DDPRow{NP: 1, StepMs: 45, ComputeMs: 20, CollectiveWaitMs: 10, DataWaitMs: 2, OtherMs: 13}},
 	}
-	v, err := validateFD(testProfile(), w, rows, 10)
+	v, err := validateFD(p, w, rows, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(v) != 2 || v[0].FDDevices != 1 || v[1].FDDevices != 2 || v[1].Device != "devsim" {
 		t.Fatalf("rows %+v", v)
 	}
-	near(t, "group of one", v[0].PredictedMs, 63)
+	near(t, "group of one", v[0].PredictedMs, 65)
 	group := 2 * (10e-3 + 4000/(100e9)*1e3) // 2(k-1) transfers of the gradient: α + bytes/busbw
-	near(t, "group of two", v[1].PredictedMs, 40+group+3)
-	near(t, "its error", v[1].ErrorPct, 100*(40+group+3-45)/45)
-	if _, err := validateFD(testProfile(), w, rows[1:], 10); err == nil {
+	near(t, "group of two", v[1].PredictedMs, 40+group+2+3)
+	near(t, "its error", v[1].ErrorPct, 100*(40+group+2+3-45)/45)
+	if _, err := validateFD(p, w, rows[1:], 10); err == nil {
 		t.Error("no group of one: no error")
 	}
 }

@@ -152,12 +152,21 @@ func validateRow(p Profile, w Workload, r bench.DDPRow, l Layout) (ValidationRow
 
 // validateFD predicts the measured fdpar groups with p's compute
 // calibrated on their group of one (the same device kind), the group's
-// devices on one node.
+// devices on one node. p is calibrated on the data parallel np-1 run
+// already: its update cost is kept, and the group of one's step less its
+// data wait and that update is its compute. (On devices that queue work,
+// devsim and GPUs, bench ddp's split of a step says where the host
+// waited, not where the device worked: the host waits at the first read
+// after the objective, so the split cannot calibrate; the group of one
+// has no all-reduce, so its step is data, compute and update.)
 func validateFD(p Profile, w Workload, rows []FDRow, batch int) ([]ValidationRow, error) {
 	if len(rows) == 0 || rows[0].FDDevices != 1 {
 		return nil, fmt.Errorf("validate fdpar: want the group of one first")
 	}
-	p, err := CalibrateCompute(p, w, rows[0].Row, batch)
+	cal := rows[0].Row
+	cal.OtherMs = p.UpdateNsPerParam*float64(w.Params)/1e6 + p.StepOverheadMs
+	cal.ComputeMs, cal.CollectiveWaitMs = cal.StepMs-cal.DataWaitMs-cal.OtherMs, 0
+	p, err := CalibrateCompute(p, w, cal, batch)
 	if err != nil {
 		return nil, err
 	}
