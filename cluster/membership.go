@@ -210,8 +210,9 @@ func Join(ctx context.Context, cfg MembershipConfig) (*Membership, error) {
 	m.joined = true
 	m.mu.Unlock()
 	if len(cfg.Seeds) > 0 {
-		m.wg.Add(1)
+		m.wg.Add(2)
 		go m.rejoinLoop()
+		go m.settleLoop()
 	}
 	m.log.Debug().Str("addr", m.ml.LocalNode().Address()).Int("nodes", m.ml.NumMembers()).Msg("membership: joined")
 	return m, nil

@@ -301,3 +301,25 @@ func TestMembershipEventsDropOldest(t *testing.T) {
 		t.Fatalf("oldest kept event %s, want 5", ev.Member.Name)
 	}
 }
+
+// TestJoinSettlesWithoutGossip: members that each join only the first
+// learn of the members that joined after them by the exchanges of the
+// settle loop, with gossip, push/pull and probes off (as when gossip
+// loses the joins while a large job starts); without it the earlier
+// members would wait for a push/pull (here an hour).
+func TestJoinSettlesWithoutGossip(t *testing.T) {
+	var nodes []*Membership
+	for i := range 4 {
+		var seeds []string
+		if i > 0 {
+			seeds = []string{nodes[0].Addr()}
+		}
+		cfg := msConfig(msMember("j", fmt.Sprintf("h%d", i), 0, 0), seeds...)
+		cfg.Timing.GossipInterval, cfg.Timing.PushPullInterval, cfg.Timing.ProbeInterval = time.Hour, time.Hour, time.Hour
+		cfg.Timing.RendezvousSync = 200 * time.Millisecond
+		nodes = append(nodes, msStart(t, cfg))
+	}
+	for _, m := range nodes {
+		msWaitMembers(t, m, 4)
+	}
+}

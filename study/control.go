@@ -38,8 +38,13 @@ type ControlRow struct {
 	// survivor lists N-1.
 	DetectS float64 `json:"detect_s"`
 	// Regroup: the N-1 survivors rendezvous again until every one has the
-	// new group (the next generation).
+	// new group (a newer generation).
 	RegroupS float64 `json:"regroup_s"`
+	// The groups' generations: 1 and 2 unless a proposal was aborted and
+	// made again (a member not yet seeing the others ready refuses it),
+	// which costs a round each.
+	Generation        uint64 `json:"generation"`
+	RegroupGeneration uint64 `json:"regroup_generation"`
 }
 
 // Control measures, for each size, how long a job of N members takes to
@@ -84,7 +89,7 @@ func controlOne(ctx context.Context, o ControlOptions, n int) (row ControlRow, e
 
 	phase("rendezvous")
 	t0 = time.Now()
-	if err := rendezvousAll(ctx, o.Timeout, nodes, 1); err != nil {
+	if row.Generation, err = rendezvousAll(ctx, o.Timeout, nodes, 0); err != nil {
 		return row, err
 	}
 	row.RendezvousS = time.Since(t0).Seconds()
@@ -100,7 +105,7 @@ func controlOne(ctx context.Context, o ControlOptions, n int) (row ControlRow, e
 
 	phase("regroup")
 	t0 = time.Now()
-	if err := rendezvousAll(ctx, o.Timeout, survivors, 2); err != nil {
+	if row.RegroupGeneration, err = rendezvousAll(ctx, o.Timeout, survivors, row.Generation); err != nil {
 		return row, err
 	}
 	row.RegroupS = time.Since(t0).Seconds()
@@ -151,9 +156,9 @@ func shutdownAll(nodes []*cluster.Membership) {
 	wg.Wait()
 }
 
-// waitAll polls until every node lists want members.
+// waitAll polls until every node lists want members, every pollEvery(n).
 func waitAll(ctx context.Context, timeout time.Duration, nodes []*cluster.Membership, want int, what string) error {
-	deadline := time.Now().Add(timeout)
+	deadline, every := time.Now().Add(timeout), pollEvery(len(nodes))
 	for {
 		behind := 0
 		for _, m := range nodes {
@@ -170,14 +175,24 @@ func waitAll(ctx context.Context, timeout time.Duration, nodes []*cluster.Member
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(every):
 		}
 	}
 }
 
+// pollEvery is how often waitAll looks at n members: a look lists every
+// member's view (n views of n members, sorted), which every 10 ms took a
+// third of the host's CPU at 128 members and starved the gossip it
+// measures at 512; at 1 ms a member it costs a few percent of a core at
+// any size, and the phases it times last seconds.
+func pollEvery(n int) time.Duration {
+	return max(10*time.Millisecond, time.Duration(n)*time.Millisecond)
+}
+
 // rendezvousAll runs Rendezvous on every node at once (world = all of
-// them) and checks they agree on generation gen.
-func rendezvousAll(ctx context.Context, timeout time.Duration, nodes []*cluster.Membership, gen uint64) error {
+// them), checks they agree on one group of a generation newer than after,
+// and returns that generation.
+func rendezvousAll(ctx context.Context, timeout time.Duration, nodes []*cluster.Membership, after uint64) (uint64, error) {
 	cfg := cluster.RendezvousConfig{Min: len(nodes), Max: len(nodes), Timeout: timeout}
 	groups := make([]*cluster.Group, len(nodes))
 	errs := make([]error, len(nodes))
@@ -187,26 +202,32 @@ func rendezvousAll(ctx context.Context, timeout time.Duration, nodes []*cluster.
 	}
 	wg.Wait()
 	var bad []string
+	var gen uint64
 	for i, g := range groups {
+		if errs[i] == nil && gen == 0 {
+			gen = g.Generation
+		}
 		switch {
 		case errs[i] != nil:
 			bad = append(bad, fmt.Sprintf("member %d: %v", i, errs[i]))
-		case g.Generation != gen || len(g.Members) != len(nodes):
-			bad = append(bad, fmt.Sprintf("member %d: generation %d of %d members, want %d of %d", i, g.Generation, len(g.Members), gen, len(nodes)))
+		case g.Generation != gen || g.Generation <= after || len(g.Members) != len(nodes):
+			bad = append(bad, fmt.Sprintf("member %d: generation %d of %d members, want the others' %d (newer than %d) of %d",
+				i, g.Generation, len(g.Members), gen, after, len(nodes)))
 		}
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("rendezvous: %s", strings.Join(bad[:min(len(bad), 3)], "; "))
+		return 0, fmt.Errorf("rendezvous: %s", strings.Join(bad[:min(len(bad), 3)], "; "))
 	}
-	return nil
+	return gen, nil
 }
 
 // ControlTable renders rows as the text table `fdsm study control` prints.
 func ControlTable(rows []ControlRow) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%8s %8s %12s %9s %10s\n", "members", "form s", "rendezvous s", "detect s", "regroup s")
+	fmt.Fprintf(&b, "%8s %8s %12s %9s %10s %12s\n", "members", "form s", "rendezvous s", "detect s", "regroup s", "generations")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "%8d %8.2f %12.2f %9.2f %10.2f\n", r.Members, r.FormS, r.RendezvousS, r.DetectS, r.RegroupS)
+		fmt.Fprintf(&b, "%8d %8.2f %12.2f %9.2f %10.2f %12s\n", r.Members, r.FormS, r.RendezvousS, r.DetectS, r.RegroupS,
+			fmt.Sprintf("%d, %d", r.Generation, r.RegroupGeneration))
 	}
 	return b.String()
 }

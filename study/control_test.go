@@ -27,6 +27,9 @@ func TestControlStudy(t *testing.T) {
 		if r.FormS <= 0 || r.RendezvousS <= 0 || r.DetectS <= 0 || r.RegroupS <= 0 {
 			t.Errorf("%d members: a phase took no time: %+v", r.Members, r)
 		}
+		if r.Generation < 1 || r.RegroupGeneration <= r.Generation {
+			t.Errorf("%d members: generations %d then %d", r.Members, r.Generation, r.RegroupGeneration)
+		}
 	}
 	if got := strings.Join(phases, " "); got != "form rendezvous detect regroup form rendezvous detect regroup" {
 		t.Errorf("phases %q", got)
