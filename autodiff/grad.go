@@ -45,107 +45,150 @@ func Grad(outputs, wrt []*Var, opts GradOptions) []*Var {
 		panic(fmt.Sprintf("autodiff: %d seeds for %d outputs", len(opts.Seeds), len(outputs)))
 	}
 	n := len(tp.nodes)
-	sc := tp.scratch
-	tp.scratch = nil // a nested call gets its own
-	if sc == nil {
-		sc = &gradScratch{}
-	}
+	sc := tp.takeScratch(n)
 	defer func() { tp.scratch = sc }()
-	sc.dep = resize(sc.dep, n)
-	sc.ct = resize(sc.ct, n)
-	dep, ct := sc.dep, sc.ct
-	defer func() { clear(ct) }()
+	s := &gradSweep{tp: tp, n: n, dep: sc.dep, ct: sc.ct}
+	defer func() { clear(s.ct) }()
 
-	// dep marks the nodes that depend on some wrt; only they need cotangents.
-	lo := n
-	for _, w := range wrt {
-		if w.id >= 0 {
-			dep[w.id] = true
-			lo = min(lo, int(w.id))
-		}
-	}
-	for i := lo; i < n; i++ {
-		v := tp.nodes[i]
-		if dep[i] || v.op == nil {
-			continue
-		}
-		for _, in := range v.inputs {
-			if in.id >= 0 && dep[in.id] {
-				dep[i] = true
-				break
-			}
-		}
-	}
-
-	readyAt, fire, untracked := readiness(tp, wrt, lo, n, ct, opts.OnReady)
+	s.markDependents(wrt)
+	readyAt, fire, untracked := readiness(tp, wrt, s.lo, n, s.ct, opts.OnReady)
 
 	old := tp.recording
 	tp.recording = old && opts.CreateGraph
 	defer func() { tp.recording = old }()
 
+	s.seedOutputs(outputs, opts.Seeds)
+	s.backward(readyAt, fire)
+	return s.results(wrt, untracked)
+}
+
+// takeScratch lends the tape's scratch, sized for n nodes, to one Grad call,
+// which must give it back; meanwhile a nested call gets its own.
+func (tp *Tape) takeScratch(n int) *gradScratch {
+	sc := tp.scratch
+	tp.scratch = nil
+	if sc == nil {
+		sc = &gradScratch{}
+	}
+	sc.dep = resize(sc.dep, n)
+	sc.ct = resize(sc.ct, n)
+	return sc
+}
+
+// gradSweep is one Grad call's reverse pass over the tape's nodes [lo, n).
+type gradSweep struct {
+	tp    *Tape
+	lo, n int
+	dep   []bool // by node: depends on some wrt, so needs a cotangent
+	ct    []*Var // by node: the cotangent accumulated so far
+	needs []bool // by input of the node being visited, reused
+}
+
+// markDependents marks the wrts and the nodes computed from them, and sets
+// lo to the lowest wrt node (n if none is tracked): the sweep ends there.
+func (s *gradSweep) markDependents(wrt []*Var) {
+	s.lo = s.n
+	for _, w := range wrt {
+		if w.id >= 0 {
+			s.dep[w.id] = true
+			s.lo = min(s.lo, int(w.id))
+		}
+	}
+	for i := s.lo; i < s.n; i++ {
+		v := s.tp.nodes[i]
+		if s.dep[i] || v.op == nil {
+			continue
+		}
+		for _, in := range v.inputs {
+			if in.id >= 0 && s.dep[in.id] {
+				s.dep[i] = true
+				break
+			}
+		}
+	}
+}
+
+// seedOutputs starts the cotangents of the outputs that depend on a wrt.
+func (s *gradSweep) seedOutputs(outputs, seeds []*Var) {
 	for i, out := range outputs {
-		if out.id < 0 || !dep[out.id] {
+		if out.id < 0 || !s.dep[out.id] {
 			continue
 		}
 		var seed *Var
-		if opts.Seeds != nil && opts.Seeds[i] != nil {
-			seed = opts.Seeds[i]
+		if seeds != nil && seeds[i] != nil {
+			seed = seeds[i]
 			if !seed.Shape().Equal(out.Shape()) {
 				panic(fmt.Sprintf("autodiff: seed %v for output %v", seed.Shape(), out.Shape()))
 			}
 		} else {
-			seed = tp.fullOn(out.value.Backend(), out.DType(), 1, out.Shape()...)
+			seed = s.tp.fullOn(out.value.Backend(), out.DType(), 1, out.Shape()...)
 		}
-		ct[out.id] = accumulate(ct[out.id], seed)
+		s.ct[out.id] = accumulate(s.ct[out.id], seed)
 	}
+}
 
-	needs := make([]bool, 0, 4)
-	for i := n - 1; i >= lo; i-- {
+// backward visits the nodes from the newest down to lo, reporting through
+// fire (when readyAt is set) each gradient as soon as it is final.
+func (s *gradSweep) backward(readyAt map[int][]int, fire func([]int)) {
+	s.needs = make([]bool, 0, 4)
+	for i := s.n - 1; i >= s.lo; i-- {
 		if readyAt != nil {
 			fire(readyAt[i+1]) // node i+1 ran: gradients it completed are final
 		}
-		g := ct[i]
-		if g == nil {
-			continue
-		}
-		v := tp.nodes[i]
-		if v.op == nil {
-			continue
-		}
-		needs = needs[:0]
-		want := false
-		for _, in := range v.inputs {
-			need := in.id >= 0 && dep[in.id]
-			needs = append(needs, need)
-			want = want || need
-		}
-		if !want {
-			continue
-		}
-		gins := v.op.VJP(g, v, v.inputs, needs)
-		for j, in := range v.inputs {
-			if !needs[j] || j >= len(gins) || gins[j] == nil {
-				continue
-			}
-			if !gins[j].Shape().Equal(in.Shape()) {
-				panic(fmt.Sprintf("autodiff: %s VJP gave %v for input %d of shape %v", v.op.Name(), gins[j].Shape(), j, in.Shape()))
-			}
-			ct[in.id] = accumulate(ct[in.id], gins[j])
-		}
+		s.visit(i)
 	}
-
 	if readyAt != nil {
-		fire(readyAt[lo])
+		fire(readyAt[s.lo])
 		fire(readyAt[-1])
 	}
+}
+
+// visit runs node i's VJP and adds what it gives to its inputs' cotangents.
+func (s *gradSweep) visit(i int) {
+	g := s.ct[i]
+	if g == nil {
+		return
+	}
+	v := s.tp.nodes[i]
+	if v.op == nil || !s.markNeeds(v) {
+		return
+	}
+	gins := v.op.VJP(g, v, v.inputs, s.needs)
+	for j, in := range v.inputs {
+		if !s.needs[j] || j >= len(gins) || gins[j] == nil {
+			continue
+		}
+		if !gins[j].Shape().Equal(in.Shape()) {
+			panic(fmt.Sprintf("autodiff: %s VJP gave %v for input %d of shape %v", v.op.Name(), gins[j].Shape(), j, in.Shape()))
+		}
+		s.ct[in.id] = accumulate(s.ct[in.id], gins[j])
+	}
+}
+
+// markNeeds sets needs to which of v's inputs want a cotangent and reports
+// whether any does.
+func (s *gradSweep) markNeeds(v *Var) bool {
+	s.needs = s.needs[:0]
+	want := false
+	for _, in := range v.inputs {
+		need := in.id >= 0 && s.dep[in.id]
+		s.needs = append(s.needs, need)
+		want = want || need
+	}
+	return want
+}
+
+// results returns the gradient of each wrt: its cotangent, else the zeros
+// OnReady was given, else new zeros.
+func (s *gradSweep) results(wrt []*Var, untracked map[int]*Var) []*Var {
 	res := make([]*Var, len(wrt))
 	for j, w := range wrt {
-		if w.id >= 0 && ct[w.id] != nil {
-			res[j] = ct[w.id]
+		if w.id >= 0 && s.ct[w.id] != nil {
+			res[j] = s.ct[w.id]
 		} else if g := untracked[j]; g != nil {
 			res[j] = g
 		} else {
-			res[j] = tp.fullOn(w.value.Backend(), w.DType(), 0, w.Shape()...)
+			res[j] = s.tp.fullOn(w.value.Backend(), w.DType(), 0, w.Shape()...)
 		}
 	}
 	return res

@@ -57,6 +57,10 @@ type objCase struct {
 	obj    objective.Objective
 	batch  objective.Batch
 	tp     *autodiff.Tape
+	// What was measured: one step's peak bytes and work, the rounds' times.
+	peak   int64
+	counts tensor.OpCounts
+	times  []float64
 }
 
 // Objectives times one training step (loss and backward into the
@@ -65,6 +69,37 @@ type objCase struct {
 // FD-SSMVR on a small NCSN score network. Peak bytes are the engine pool's
 // high-water mark during a step above what it held before.
 func Objectives(opts ObjectivesOptions) (ObjectivesResult, error) {
+	opts = opts.withDefaults()
+	dev := opts.Backend
+	if dev == nil {
+		dev = tensor.NewCPU()
+	}
+	be := tensor.NewCounting(dev)
+	em, sm, err := objectiveModels(be, opts.Model)
+	if err != nil {
+		return ObjectivesResult{}, err
+	}
+	rng := tensor.NewRNG(3)
+	cases, err := objectiveCases(be, rng, em, sm, opts.Batch)
+	if err != nil {
+		return ObjectivesResult{}, err
+	}
+	if err := measureObjectives(be, rng, cases, opts.Warmup); err != nil {
+		return ObjectivesResult{}, err
+	}
+	for r := 0; r < opts.Rounds; r++ {
+		for _, c := range cases {
+			c.times = append(c.times, timeOn(be, opts.Iters, func() { _ = c.step(rng) }))
+		}
+		if opts.Progress != nil {
+			opts.Progress(r+1, opts.Rounds)
+		}
+	}
+	return objectivesResult(be, opts, cases, sm), nil
+}
+
+// withDefaults fills the unset fields (empty, or sizes <= 0) with the defaults.
+func (opts ObjectivesOptions) withDefaults() ObjectivesOptions {
 	if opts.Model == "" {
 		opts.Model = "mlp"
 	}
@@ -80,111 +115,119 @@ func Objectives(opts ObjectivesOptions) (ObjectivesResult, error) {
 	if opts.Warmup <= 0 {
 		opts.Warmup = 1
 	}
-	dev := opts.Backend
-	if dev == nil {
-		dev = tensor.NewCPU()
-	}
-	be := tensor.NewCounting(dev)
+	return opts
+}
+
+// objectiveModels builds the energy model named by model and the small NCSN
+// score network.
+func objectiveModels(be tensor.Backend, model string) (em, sm models.Model, err error) {
 	var energy models.Spec
-	switch opts.Model {
+	switch model {
 	case "mlp":
 		energy = models.Spec{Kind: "mlp", Options: map[string]any{}}
 	case "resnet":
 		energy = models.Spec{Kind: "resnet_ebm", Options: map[string]any{"n_chan": 8, "activation": "shifted_softplus"}}
 	default:
-		return ObjectivesResult{}, fmt.Errorf("unknown model %q (valid: mlp, resnet)", opts.Model)
+		return nil, nil, fmt.Errorf("unknown model %q (valid: mlp, resnet)", model)
 	}
-	em, err := models.Build(energy, be, tensor.Float32, 1)
+	em, err = models.Build(energy, be, tensor.Float32, 1)
 	if err != nil {
-		return ObjectivesResult{}, err
+		return nil, nil, err
 	}
-	sm, err := models.Build(models.Spec{Kind: "ncsn", Options: map[string]any{"ngf": 8, "image_size": 16}}, be, tensor.Float32, 1)
+	sm, err = models.Build(models.Spec{Kind: "ncsn", Options: map[string]any{"ngf": 8, "image_size": 16}}, be, tensor.Float32, 1)
 	if err != nil {
-		return ObjectivesResult{}, err
+		return nil, nil, err
 	}
-	rng := tensor.NewRNG(3)
-	input := func(m models.Model, n int) objective.Batch {
-		x := be.Empty(tensor.Float32, append([]int{n}, m.InputShape()...)...)
-		be.Random(x, tensor.Uniform(0, 1), rng)
-		return objective.Batch{X: x}
-	}
-	var cases []*objCase
-	add := func(method string, m models.Model, b objective.Batch, o objective.Options) error {
-		obj, err := objective.New(method, o)
-		if err != nil {
-			return err
-		}
-		cases = append(cases, &objCase{method: method, model: m, obj: obj, batch: b, tp: autodiff.NewTape(be)})
-		return nil
-	}
-	eb, sb := input(em, opts.Batch), input(sm, opts.Batch/4)
+	return em, sm, nil
+}
+
+// objectiveCases returns the methods to time: the energy model's on a batch
+// of batch inputs, the score network's on a quarter of that.
+func objectiveCases(be tensor.Backend, rng *tensor.RNG, em, sm models.Model, batch int) ([]*objCase, error) {
+	eb, sb := uniformBatch(be, rng, em, batch), uniformBatch(be, rng, sm, batch/4)
 	// The paper's settings: ε = 0.05 for images (sphere noise), σ = 0.1.
 	o := objective.Options{Eps: 0.05, Sigma: 0.1}
-	for _, method := range []string{"ssm", "fd-ssm", "dsm", "fd-dsm"} {
-		if err := add(method, em, eb, o); err != nil {
-			return ObjectivesResult{}, err
+	groups := []struct {
+		model   models.Model
+		batch   objective.Batch
+		methods []string
+	}{{em, eb, []string{"ssm", "fd-ssm", "dsm", "fd-dsm"}}, {sm, sb, []string{"ssmvr", "fd-ssmvr"}}}
+	var cases []*objCase
+	for _, g := range groups {
+		for _, method := range g.methods {
+			obj, err := objective.New(method, o)
+			if err != nil {
+				return nil, err
+			}
+			cases = append(cases, &objCase{method: method, model: g.model, obj: obj, batch: g.batch, tp: autodiff.NewTape(be)})
 		}
 	}
-	for _, method := range []string{"ssmvr", "fd-ssmvr"} {
-		if err := add(method, sm, sb, o); err != nil {
-			return ObjectivesResult{}, err
-		}
+	return cases, nil
+}
+
+// uniformBatch returns n inputs of m drawn from U[0, 1).
+func uniformBatch(be tensor.Backend, rng *tensor.RNG, m models.Model, n int) objective.Batch {
+	x := be.Empty(tensor.Float32, append([]int{n}, m.InputShape()...)...)
+	be.Random(x, tensor.Uniform(0, 1), rng)
+	return objective.Batch{X: x}
+}
+
+// step is one training step: the loss and its backward pass into the
+// parameters' gradients.
+func (c *objCase) step(rng *tensor.RNG) error {
+	r, err := c.obj.Eval(c.tp, c.model, c.batch, rng)
+	if err != nil {
+		return err
 	}
-	step := func(c *objCase) error {
-		r, err := c.obj.Eval(c.tp, c.model, c.batch, rng)
-		if err != nil {
-			return err
-		}
-		autodiff.Backward(r.Loss, c.model.Params())
-		c.tp.Reset()
-		return nil
-	}
-	peaks := make([]int64, len(cases))
-	counts := make([]tensor.OpCounts, len(cases))
-	for i, c := range cases {
-		for w := 0; w < opts.Warmup; w++ {
-			if err := step(c); err != nil {
-				return ObjectivesResult{}, fmt.Errorf("%s: %w", c.method, err)
+	autodiff.Backward(r.Loss, c.model.Params())
+	c.tp.Reset()
+	return nil
+}
+
+// measureObjectives warms each case up, then records the peak bytes and
+// the work of one more step.
+func measureObjectives(be *tensor.Counting, rng *tensor.RNG, cases []*objCase, warmup int) error {
+	for _, c := range cases {
+		for w := 0; w < warmup; w++ {
+			if err := c.step(rng); err != nil {
+				return fmt.Errorf("%s: %w", c.method, err)
 			}
 		}
 		be.ResetPeak()
 		base := be.MemStats().InUseBytes
 		before := be.Counts()
-		if err := step(c); err != nil {
-			return ObjectivesResult{}, err
+		if err := c.step(rng); err != nil {
+			return err
 		}
-		peaks[i] = be.MemStats().PeakBytes - base
-		counts[i] = be.Counts().Sub(before)
+		c.peak = be.MemStats().PeakBytes - base
+		c.counts = be.Counts().Sub(before)
 	}
-	times := make([][]float64, len(cases))
-	for r := 0; r < opts.Rounds; r++ {
-		for i, c := range cases {
-			times[i] = append(times[i], timeOn(be, opts.Iters, func() { _ = step(c) }))
-		}
-		if opts.Progress != nil {
-			opts.Progress(r+1, opts.Rounds)
-		}
-	}
+	return nil
+}
+
+// objectivesResult summarizes the measured cases: each method's figures and
+// the FD methods' ratios to their baselines.
+func objectivesResult(be tensor.Backend, opts ObjectivesOptions, cases []*objCase, sm models.Model) ObjectivesResult {
 	res := ObjectivesResult{Backend: be.Name(), GOMAXPROCS: runtime.GOMAXPROCS(0), Batch: opts.Batch, Speedup: map[string]float64{}, MACRatio: map[string]float64{}}
 	ms := map[string]float64{}
 	peak := map[string]int64{}
 	macs := map[string]int64{}
-	for i, c := range cases {
+	for _, c := range cases {
 		model := opts.Model
 		if c.model == sm {
 			model = "ncsn"
 		}
-		m := median(times[i])
-		ms[c.method], peak[c.method], macs[c.method] = m, peaks[i], counts[i].MACs
-		res.Results = append(res.Results, ObjectiveResult{Method: c.method, Model: model, Ms: m, PeakBytes: peaks[i],
-			MACs: counts[i].MACs, Elementwise: counts[i].Elementwise, GFLOPS: float64(counts[i].FLOPs()) / (m * 1e6)})
+		m := median(c.times)
+		ms[c.method], peak[c.method], macs[c.method] = m, c.peak, c.counts.MACs
+		res.Results = append(res.Results, ObjectiveResult{Method: c.method, Model: model, Ms: m, PeakBytes: c.peak,
+			MACs: c.counts.MACs, Elementwise: c.counts.Elementwise, GFLOPS: float64(c.counts.FLOPs()) / (m * 1e6)})
 	}
 	for _, pair := range [][2]string{{"fd-ssm", "ssm"}, {"fd-dsm", "dsm"}, {"fd-ssmvr", "ssmvr"}} {
 		res.Speedup[pair[0]+"/"+pair[1]] = ms[pair[1]] / ms[pair[0]]
 		res.MACRatio[pair[0]+"/"+pair[1]] = float64(macs[pair[1]]) / float64(macs[pair[0]])
 	}
 	res.PeakRatio = float64(peak["fd-ssm"]) / float64(peak["ssm"])
-	return res, nil
+	return res
 }
 
 // String formats the result as a table.

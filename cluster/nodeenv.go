@@ -38,108 +38,166 @@ func InCluster() bool {
 // the control bus's (bus/env.go). Malformed values are errors naming the
 // variable.
 func NodeConfigFromEnv() (NodeConfig, error) {
-	var c NodeConfig
-	var errs []string
-	get := os.Getenv
-	num := func(name string, def int) int {
-		v := get(name)
-		if v == "" {
-			return def
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s=%q: not an integer", name, v))
-		}
-		return n
-	}
-	dur := func(name string, def time.Duration) time.Duration {
-		v := get(name)
-		if v == "" {
-			return def
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s=%q: not a duration (e.g. 30s, 5m)", name, v))
-		}
-		return d
-	}
+	var env envReader
 	w, err := jobenv.ResolveWorker(jobenv.OS())
-	if err != nil {
-		errs = append(errs, err.Error())
+	env.record(err)
+	var c NodeConfig
+	c.Member = env.member(w)
+	c.GossipAddr, c.Seeds = w.GossipAddr, w.Seeds
+	c.AdvertiseAddr = os.Getenv(EnvAdvertiseAddr)
+	c.DataAddr = os.Getenv(EnvDataAddr)
+	key, err := GossipKeyFromEnv()
+	env.record(err)
+	c.SecretKey = key
+	c.Timing = env.gossipTiming()
+	c.JoinTimeout = env.dur(EnvJoinTimeout, 0)
+	c.Rendezvous = env.rendezvous(w)
+	c.CollectiveTimeout = env.dur(EnvCollTimeout, 0)
+	c.NATSURL = os.Getenv(bus.EnvNATSURL)
+	c.NoBus = os.Getenv(bus.EnvNoBus) == "1"
+	c.Insecure = os.Getenv(bus.EnvInsecure) == "1"
+	c.BusServer = env.busServer(c.Insecure)
+	c.Bus = env.busClient()
+	if secret := os.Getenv(EnvJobSecret); secret != "" {
+		env.record(applyJobSecret(&c, secret))
 	}
+	return c, env.err()
+}
+
+// envReader reads NodeConfigFromEnv's variables and collects what is wrong
+// with them, so that one error names every malformed variable, in the order
+// they are read, rather than only the first.
+type envReader struct {
+	errs []string
+}
+
+// record keeps err, if any, for the final error.
+func (e *envReader) record(err error) {
+	if err != nil {
+		e.errs = append(e.errs, err.Error())
+	}
+}
+
+// err is the error naming everything recorded, or nil.
+func (e *envReader) err() error {
+	if len(e.errs) > 0 {
+		return fmt.Errorf("cluster environment: %s", strings.Join(e.errs, "; "))
+	}
+	return nil
+}
+
+// num reads the integer in variable name, or def when it is unset.
+func (e *envReader) num(name string, def int) int {
+	return readEnv(e, name, def, strconv.Atoi, "not an integer")
+}
+
+// dur reads the Go duration in variable name, or def when it is unset.
+func (e *envReader) dur(name string, def time.Duration) time.Duration {
+	return readEnv(e, name, def, time.ParseDuration, "not a duration (e.g. 30s, 5m)")
+}
+
+// readEnv parses variable name, or returns def when it is unset. A
+// malformed value is recorded as "name=value: " + malformed, and parse's
+// result for it returned.
+func readEnv[T any](e *envReader, name string, def T, parse func(string) (T, error), malformed string) T {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	x, err := parse(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Sprintf("%s=%q: %s", name, v, malformed))
+	}
+	return x
+}
+
+// member describes this process as a member of w's job.
+func (e *envReader) member(w jobenv.Worker) Member {
 	// The incarnation must grow with every restart of a slot. Restarted
 	// containers get no restart count (Kubernetes), so the start time in
 	// milliseconds leads; the launcher's count breaks ties.
-	inc := uint64(time.Now().UnixMilli())<<8 | uint64(num(EnvRestartCount, 0)&0xff)
-	c.Member = Member{Job: w.Job, Host: w.Host, NodeRank: w.NodeRank, LocalRank: w.LocalRank,
-		Incarnation: inc, Devices: num(EnvDevices, 0)}
-	c.GossipAddr, c.Seeds = w.GossipAddr, w.Seeds
-	c.AdvertiseAddr = get(EnvAdvertiseAddr)
-	c.DataAddr = get(EnvDataAddr)
-	key, err := GossipKeyFromEnv()
-	if err != nil {
-		errs = append(errs, err.Error())
-	}
-	c.SecretKey = key
-	switch p := get(EnvGossipProfile); p {
+	inc := uint64(time.Now().UnixMilli())<<8 | uint64(e.num(EnvRestartCount, 0)&0xff)
+	return Member{Job: w.Job, Host: w.Host, NodeRank: w.NodeRank, LocalRank: w.LocalRank,
+		Incarnation: inc, Devices: e.num(EnvDevices, 0)}
+}
+
+// gossipTiming is the timing EnvGossipProfile names; zero if it names none.
+func (e *envReader) gossipTiming() Timing {
+	switch p := os.Getenv(EnvGossipProfile); p {
 	case "", "lan":
-		c.Timing = LANTiming()
+		return LANTiming()
 	case "fast":
-		c.Timing = FastTiming()
+		return FastTiming()
 	default:
-		errs = append(errs, fmt.Sprintf("%s=%q: want lan or fast", EnvGossipProfile, p))
+		e.errs = append(e.errs, fmt.Sprintf("%s=%q: want lan or fast", EnvGossipProfile, p))
+		return Timing{}
 	}
-	c.JoinTimeout = dur(EnvJoinTimeout, 0)
-	last := dur(EnvLastCall, DefaultLastCall)
+}
+
+// rendezvous bounds the job's world as w does, with the rendezvous's waits.
+func (e *envReader) rendezvous(w jobenv.Worker) RendezvousConfig {
+	last := e.dur(EnvLastCall, DefaultLastCall)
 	if last == 0 {
 		last = -1 // RendezvousConfig: negative means no wait
 	}
-	c.Rendezvous = RendezvousConfig{Min: w.MinWorld, Max: w.MaxWorld, LastCall: last, Timeout: dur(EnvRdvTimeout, 0)}
-	c.CollectiveTimeout = dur(EnvCollTimeout, 0)
-	c.NATSURL = get(bus.EnvNATSURL)
-	c.NoBus = get(bus.EnvNoBus) == "1"
-	c.Insecure = get(bus.EnvInsecure) == "1"
-	c.BusServer = bus.ServerConfig{Host: get(bus.EnvBusHost), Port: num(bus.EnvBusPort, 0), Token: get(bus.EnvNATSToken), Insecure: c.Insecure}
+	return RendezvousConfig{Min: w.MinWorld, Max: w.MaxWorld, LastCall: last, Timeout: e.dur(EnvRdvTimeout, 0)}
+}
+
+// busServer configures the control bus's server, should this node run it.
+func (e *envReader) busServer(insecure bool) bus.ServerConfig {
+	get := os.Getenv
+	s := bus.ServerConfig{Host: get(bus.EnvBusHost), Port: e.num(bus.EnvBusPort, 0), Token: get(bus.EnvNATSToken), Insecure: insecure}
 	for _, k := range strings.Split(get(bus.EnvBusNKeyUsers), ",") {
 		if k = strings.TrimSpace(k); k != "" {
-			c.BusServer.NKeyPublic = append(c.BusServer.NKeyPublic, k)
+			s.NKeyPublic = append(s.NKeyPublic, k)
 		}
 	}
 	if cert, key := get(bus.EnvBusTLSCert), get(bus.EnvBusTLSKey); cert != "" || key != "" {
 		ca := get(bus.EnvBusTLSClientCA)
-		c.BusServer.TLS = &bus.TLS{CertFile: cert, KeyFile: key, CAFile: ca, VerifyClients: ca != ""}
+		s.TLS = &bus.TLS{CertFile: cert, KeyFile: key, CAFile: ca, VerifyClients: ca != ""}
 	}
-	c.Bus = bus.Config{Token: get(bus.EnvNATSToken), NKeySeedFile: get(bus.EnvNATSNKeySeed)}
+	return s
+}
+
+// busClient configures this node's connection to the control bus.
+func (e *envReader) busClient() bus.Config {
+	get := os.Getenv
+	c := bus.Config{Token: get(bus.EnvNATSToken), NKeySeedFile: get(bus.EnvNATSNKeySeed)}
 	if ca, cert, k := get(bus.EnvNATSTLSCA), get(bus.EnvNATSTLSCert), get(bus.EnvNATSTLSKey); ca != "" || cert != "" {
-		c.Bus.TLS = &bus.TLS{CAFile: ca, CertFile: cert, KeyFile: k}
+		c.TLS = &bus.TLS{CAFile: ca, CertFile: cert, KeyFile: k}
 	}
-	if f := get(bus.EnvControlSecFile); f != "" {
-		if c.Bus.ControlSecret, err = bus.LoadControlSecret(f); err != nil {
-			errs = append(errs, err.Error())
-		}
-	} else if s, err := bus.ControlSecretFromEnv(); err != nil {
-		errs = append(errs, err.Error())
-	} else {
-		c.Bus.ControlSecret = s
+	c.ControlSecret = e.controlSecret()
+	return c
+}
+
+// controlSecret reads the secret that authenticates bus commands from the
+// file bus.EnvControlSecFile names, else from bus.EnvControlSecret.
+func (e *envReader) controlSecret() []byte {
+	if f := os.Getenv(bus.EnvControlSecFile); f != "" {
+		s, err := bus.LoadControlSecret(f)
+		e.record(err)
+		return s
 	}
-	if secret := get(EnvJobSecret); secret != "" {
-		// The job secret authenticates the data plane and, unless given on
-		// their own, encrypts gossip and is the bus's token. (Commands keep
-		// the run directory's control secret, which fdsm ctl reads.)
-		if keys, err := DeriveJobKeys(secret); err != nil {
-			errs = append(errs, err.Error())
-		} else {
-			c.DataKey = keys.Data
-			if c.SecretKey == nil {
-				c.SecretKey = keys.Gossip
-			}
-			if c.BusServer.Token == "" && c.Bus.Token == "" && len(c.BusServer.NKeyPublic) == 0 && c.Bus.NKeySeedFile == "" {
-				c.BusServer.Token, c.Bus.Token = keys.BusToken, keys.BusToken
-			}
-		}
+	s, err := bus.ControlSecretFromEnv()
+	e.record(err)
+	return s
+}
+
+// applyJobSecret fills c's keys from the job secret. The job secret
+// authenticates the data plane and, unless given on their own, encrypts
+// gossip and is the bus's token. (Commands keep the run directory's control
+// secret, which fdsm ctl reads.)
+func applyJobSecret(c *NodeConfig, secret string) error {
+	keys, err := DeriveJobKeys(secret)
+	if err != nil {
+		return err
 	}
-	if len(errs) > 0 {
-		return c, fmt.Errorf("cluster environment: %s", strings.Join(errs, "; "))
+	c.DataKey = keys.Data
+	if c.SecretKey == nil {
+		c.SecretKey = keys.Gossip
 	}
-	return c, nil
+	if c.BusServer.Token == "" && c.Bus.Token == "" && len(c.BusServer.NKeyPublic) == 0 && c.Bus.NKeySeedFile == "" {
+		c.BusServer.Token, c.Bus.Token = keys.BusToken, keys.BusToken
+	}
+	return nil
 }

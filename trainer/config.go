@@ -334,6 +334,22 @@ const DataDirHint = "--set data.dir=DIR (or data: {dir: DIR} in the config)"
 func (c Config) Validate() error {
 	var errs []string
 	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
+	// Each group reports all its problems; their order is the messages' order.
+	c.validateSetup(bad)
+	c.validateParallel(bad)
+	c.validateData(bad)
+	c.validateOptimization(bad)
+	c.validateSizes(bad)
+	c.validateObjectiveScales(bad)
+	c.validateSupervision(bad)
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid config:\n  %s", strings.Join(errs, "\n  "))
+	}
+	return nil
+}
+
+// validateSetup checks the dtype, device, model kind and tf32.
+func (c Config) validateSetup(bad func(string, ...any)) {
 	if _, err := tensor.ParseDType(c.DType); err != nil {
 		bad("dtype: %v", err)
 	}
@@ -346,6 +362,10 @@ func (c Config) Validate() error {
 	if c.TF32 && !strings.HasPrefix(c.Device, "cuda") {
 		bad("tf32: applies to GPU GEMMs; device %q is not cuda:N", c.Device)
 	}
+}
+
+// validateParallel checks the parallel and ddp keys.
+func (c Config) validateParallel(bad func(string, ...any)) {
 	if c.Parallel.FDDevices < 0 {
 		bad("parallel.fd_devices must be at least 0, got %d", c.Parallel.FDDevices)
 	} else if c.Parallel.FDDevices > 1 {
@@ -359,6 +379,11 @@ func (c Config) Validate() error {
 	if c.DDP.BucketMB < 0 || c.DDP.FirstBucketMB < 0 {
 		bad("ddp: bucket sizes must be positive (or 0 for the defaults), got %g and %g MiB", c.DDP.BucketMB, c.DDP.FirstBucketMB)
 	}
+}
+
+// validateData checks the data keys and that the training and validation
+// datasets can be found.
+func (c Config) validateData(bad func(string, ...any)) {
 	if c.Data.Holdout < 0 || c.Data.Holdout >= 1 {
 		bad("data.holdout must be in [0, 1), got %g", c.Data.Holdout)
 	}
@@ -379,6 +404,11 @@ func (c Config) Validate() error {
 			bad("%s: %v", d[0], err)
 		}
 	}
+}
+
+// validateOptimization checks that the objective, learning-rate schedule
+// and optimizer can be built.
+func (c Config) validateOptimization(bad func(string, ...any)) {
 	if _, err := objective.New(c.Objective.Name, c.objectiveOptions()); err != nil {
 		bad("objective: %v", err)
 	}
@@ -391,6 +421,10 @@ func (c Config) Validate() error {
 		Eps: c.Optimizer.Eps, WeightDecay: c.Optimizer.WeightDecay, Momentum: c.Optimizer.Momentum}); err != nil {
 		bad("optimizer: %v", err)
 	}
+}
+
+// validateSizes checks the batch, steps, accumulate, clip_norm and jitter.
+func (c Config) validateSizes(bad func(string, ...any)) {
 	if c.Batch <= 0 {
 		bad("batch must be positive, got %d", c.Batch)
 	}
@@ -403,12 +437,21 @@ func (c Config) Validate() error {
 	if c.ClipNorm < 0 || c.Jitter < 0 {
 		bad("clip_norm and jitter must not be negative")
 	}
+}
+
+// validateObjectiveScales checks the objective's noise scales.
+func (c Config) validateObjectiveScales(bad func(string, ...any)) {
 	if c.Objective.Eps <= 0 || c.Objective.Sigma <= 0 {
 		bad("objective.eps and objective.sigma must be positive (got %g, %g)", c.Objective.Eps, c.Objective.Sigma)
 	}
 	if o := c.Objective; o.SigmaMin < 0 || o.SigmaMax < 0 || o.S0 < 0 || (o.SigmaMax > 0 && o.SigmaMin > o.SigmaMax) {
 		bad("objective.sigma_min <= sigma_max and s0 must not be negative (0: the reference values), got %g, %g, %g", o.SigmaMin, o.SigmaMax, o.S0)
 	}
+}
+
+// validateSupervision checks what watches and records the run: bad-step
+// handling, validation, samples and checkpoints.
+func (c Config) validateSupervision(bad func(string, ...any)) {
 	if c.BadSteps.MaxConsecutive <= 0 {
 		bad("bad_steps.max_consecutive must be at least 1")
 	}
@@ -421,10 +464,6 @@ func (c Config) Validate() error {
 	if c.Checkpoint.Every < 0 || c.Checkpoint.Keep < 1 {
 		bad("checkpoint.every must be >= 0 and checkpoint.keep >= 1")
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("invalid config:\n  %s", strings.Join(errs, "\n  "))
-	}
-	return nil
 }
 
 // ObjectiveOptions returns the objective's options as the config sets them.

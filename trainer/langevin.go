@@ -245,6 +245,47 @@ type AnnealedOptions struct {
 // *models.NCSN does), in decreasing order. The result [n, InputShape...]
 // lives on be and belongs to the caller.
 func SampleAnnealed(m models.Score, n int, be tensor.Backend, dt tensor.DType, rng *tensor.RNG, o AnnealedOptions) (*tensor.Tensor, error) {
+	sigmas, err := annealedSigmas(m)
+	if err != nil {
+		return nil, err
+	}
+	if o, err = o.withDefaults(); err != nil {
+		return nil, err
+	}
+	x, err := samplerInit(m, n, be, dt, rng, "uniform")
+	if err != nil {
+		return nil, err
+	}
+	L := len(sigmas)
+	sigL := sigmas[L-1]
+	total := L * o.StepsPerLevel
+	if o.Denoise {
+		total++
+	}
+	onehots := levelOneHots(be, dt, n, L)
+	defer func() {
+		for _, t := range onehots {
+			be.Release(t)
+		}
+	}()
+	tp := ad.NewTape(be)
+	defer tp.Reset()
+	c := &annealedChain{m: m, x: x, onehots: onehots, tp: tp, dt: dt, rng: rng, o: o, total: total}
+	for i, sig := range sigmas {
+		c.runLevel(i, o.Eps*(sig/sigL)*(sig/sigL))
+	}
+	if o.Denoise {
+		c.denoise(L-1, sigL)
+	}
+	if x.HasNonFinite() {
+		return x, fmt.Errorf("trainer: annealed Langevin samples are not finite after %d steps (eps %v too large?)", total, o.Eps)
+	}
+	return x, nil
+}
+
+// annealedSigmas returns the noise levels of m, checked: one per level,
+// positive, finite and decreasing.
+func annealedSigmas(m models.Score) ([]float64, error) {
 	sm, ok := m.(interface{ Sigmas() []float64 })
 	if !ok {
 		return nil, fmt.Errorf("trainer: annealed Langevin needs the noise levels: %T has no Sigmas() []float64 method", m)
@@ -258,8 +299,13 @@ func SampleAnnealed(m models.Score, n int, be tensor.Backend, dt tensor.DType, r
 			return nil, fmt.Errorf("trainer: sigmas %v must be positive, finite and decreasing", sigmas)
 		}
 	}
+	return sigmas, nil
+}
+
+// withDefaults checks o and fills its zero fields with the NCSN values.
+func (o AnnealedOptions) withDefaults() (AnnealedOptions, error) {
 	if o.StepsPerLevel < 0 || o.Eps < 0 || math.IsNaN(o.Eps) {
-		return nil, fmt.Errorf("trainer: annealed Langevin steps per level %d and eps %v must be >= 0", o.StepsPerLevel, o.Eps)
+		return o, fmt.Errorf("trainer: annealed Langevin steps per level %d and eps %v must be >= 0", o.StepsPerLevel, o.Eps)
 	}
 	if o.StepsPerLevel == 0 {
 		o.StepsPerLevel = 100
@@ -267,18 +313,12 @@ func SampleAnnealed(m models.Score, n int, be tensor.Backend, dt tensor.DType, r
 	if o.Eps == 0 {
 		o.Eps = 2e-5
 	}
-	x, err := samplerInit(m, n, be, dt, rng, "uniform")
-	if err != nil {
-		return nil, err
-	}
-	L := len(sigmas)
-	sigL := sigmas[L-1]
-	total := L * o.StepsPerLevel
-	if o.Denoise {
-		total++
-	}
-	// The one-hot levels of every sample at each level, copied to the
-	// device once rather than at every step.
+	return o, nil
+}
+
+// levelOneHots returns, for each of L levels, that level one-hot for all n
+// samples: copied to the device once rather than at every step.
+func levelOneHots(be tensor.Backend, dt tensor.DType, n, L int) []*tensor.Tensor {
 	onehots := make([]*tensor.Tensor, L)
 	for l := range onehots {
 		oh := make([]float64, n*L)
@@ -287,43 +327,49 @@ func SampleAnnealed(m models.Score, n int, be tensor.Backend, dt tensor.DType, r
 		}
 		onehots[l] = tensor.FromFloat64s(be, dt, tensor.Shape{n, L}, oh)
 	}
-	defer func() {
-		for _, t := range onehots {
-			be.Release(t)
+	return onehots
+}
+
+// annealedChain is the state of one SampleAnnealed run: x moves in place.
+type annealedChain struct {
+	m       models.Score
+	x       *tensor.Tensor
+	onehots []*tensor.Tensor // by level, from levelOneHots
+	tp      *ad.Tape         // reset before every step
+	dt      tensor.DType
+	rng     *tensor.RNG
+	o       AnnealedOptions
+	total   int // steps, the denoising one included
+	done    int
+}
+
+// score evaluates s(x, level) without recording: no derivatives needed.
+func (c *annealedChain) score(level int) (s *ad.Var) {
+	c.tp.NoGrad(func() { s = c.m.Score(c.tp.Const(c.x), c.tp.Const(c.onehots[level])) })
+	return s
+}
+
+// runLevel takes StepsPerLevel steps x + (alpha/2)·s(x, level) + √alpha·z.
+func (c *annealedChain) runLevel(level int, alpha float64) {
+	for range c.o.StepsPerLevel {
+		c.tp.Reset()
+		s := c.score(level)
+		z := c.tp.Random(c.dt, tensor.Normal(0, 1), c.rng, c.x.Shape()...)
+		next := ad.Add(ad.Add(c.tp.Const(c.x), ad.Scale(s, alpha/2)), ad.Scale(z, math.Sqrt(alpha)))
+		samplerStore(c.tp, c.x, next, nil)
+		c.done++
+		if c.o.Progress != nil {
+			c.o.Progress(c.done, c.total)
 		}
-	}()
-	// score evaluates s(x, level) without recording: no derivatives needed.
-	score := func(tp *ad.Tape, level int) (s *ad.Var) {
-		tp.NoGrad(func() { s = m.Score(tp.Const(x), tp.Const(onehots[level])) })
-		return s
 	}
-	tp := ad.NewTape(be)
-	defer tp.Reset()
-	done := 0
-	for i, sig := range sigmas {
-		alpha := o.Eps * (sig / sigL) * (sig / sigL)
-		for range o.StepsPerLevel {
-			tp.Reset()
-			s := score(tp, i)
-			z := tp.Random(dt, tensor.Normal(0, 1), rng, x.Shape()...)
-			next := ad.Add(ad.Add(tp.Const(x), ad.Scale(s, alpha/2)), ad.Scale(z, math.Sqrt(alpha)))
-			samplerStore(tp, x, next, nil)
-			done++
-			if o.Progress != nil {
-				o.Progress(done, total)
-			}
-		}
+}
+
+// denoise takes Tweedie's step x + sigma²·s(x, level).
+func (c *annealedChain) denoise(level int, sigma float64) {
+	c.tp.Reset()
+	s := c.score(level)
+	samplerStore(c.tp, c.x, ad.Add(c.tp.Const(c.x), ad.Scale(s, sigma*sigma)), nil)
+	if c.o.Progress != nil {
+		c.o.Progress(c.total, c.total)
 	}
-	if o.Denoise {
-		tp.Reset()
-		s := score(tp, L-1)
-		samplerStore(tp, x, ad.Add(tp.Const(x), ad.Scale(s, sigL*sigL)), nil)
-		if o.Progress != nil {
-			o.Progress(total, total)
-		}
-	}
-	if x.HasNonFinite() {
-		return x, fmt.Errorf("trainer: annealed Langevin samples are not finite after %d steps (eps %v too large?)", total, o.Eps)
-	}
-	return x, nil
 }

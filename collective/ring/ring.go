@@ -94,27 +94,8 @@ func New(ctx context.Context, dp *DataPlane, cfg Config) (collective.Comm, error
 	if n < 1 || cfg.Rank < 0 || cfg.Rank >= n {
 		return nil, fmt.Errorf("ring: rank %d outside a world of %d addresses", cfg.Rank, n)
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = collective.DefaultTimeout
-	}
-	if cfg.ChunkBytes <= 0 {
-		cfg.ChunkBytes = DefaultChunkBytes
-	}
-	job := cfg.Job
-	if cfg.Channel != "" {
-		job += "/" + cfg.Channel
-	}
-	// Keep chunks whole float64s so float32 and float64 split alike.
-	cfg.ChunkBytes = max(8, cfg.ChunkBytes&^7)
-	r := &ring{
-		rank: cfg.Rank, size: n,
-		next: (cfg.Rank + 1) % n, prev: (cfg.Rank + n - 1) % n,
-		timeout: cfg.Timeout, chunk: cfg.ChunkBytes,
-		log:  cfg.Log.With().Str("job", cfg.Job).Str("channel", cfg.Channel).Uint64("generation", cfg.Generation).Int("rank", cfg.Rank).Logger(),
-		dp:   dp,
-		key:  ringKey{job, cfg.Generation, cfg.Rank},
-		peer: -1,
-	}
+	cfg = cfg.withDefaults()
+	r := newRing(dp, cfg)
 	if n == 1 {
 		return r, nil
 	}
@@ -126,34 +107,116 @@ func New(ctx context.Context, dp *DataPlane, cfg Config) (collective.Comm, error
 		return nil, fmt.Errorf("ring: %w", err)
 	}
 	r.slot = slot
-	deadline := time.Now().Add(cfg.Timeout)
+	deadline, _ := deadlineOf(ctx, cfg.Timeout)
+	if err := r.connect(ctx, cfg.Addrs[r.next], deadline); err != nil {
+		dp.unregister(r.key, slot)
+		return nil, fmt.Errorf("ring: rank %d of job %s generation %d: %w", r.rank, r.key.job, cfg.Generation, err)
+	}
+	r.watcher.Add(1)
+	go r.watch()
+	r.log.Debug().Int("next", r.next).Int("prev", r.prev).Msg("ring connected")
+	return r, nil
+}
+
+// withDefaults returns cfg with its zero Timeout and ChunkBytes defaulted.
+func (cfg Config) withDefaults() Config {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = collective.DefaultTimeout
+	}
+	if cfg.ChunkBytes <= 0 {
+		cfg.ChunkBytes = DefaultChunkBytes
+	}
+	// Keep chunks whole float64s so float32 and float64 split alike.
+	cfg.ChunkBytes = max(8, cfg.ChunkBytes&^7)
+	return cfg
+}
+
+// newRing returns the unconnected ring that cfg (with its defaults)
+// describes.
+func newRing(dp *DataPlane, cfg Config) *ring {
+	n := len(cfg.Addrs)
+	// The channel is part of the key's job, so that rings of different
+	// channels never meet on a data plane.
+	job := cfg.Job
+	if cfg.Channel != "" {
+		job += "/" + cfg.Channel
+	}
+	return &ring{
+		rank: cfg.Rank, size: n,
+		next: (cfg.Rank + 1) % n, prev: (cfg.Rank + n - 1) % n,
+		timeout: cfg.Timeout, chunk: cfg.ChunkBytes,
+		log:  cfg.Log.With().Str("job", cfg.Job).Str("channel", cfg.Channel).Uint64("generation", cfg.Generation).Int("rank", cfg.Rank).Logger(),
+		dp:   dp,
+		key:  ringKey{job, cfg.Generation, cfg.Rank},
+		peer: -1,
+	}
+}
+
+// deadlineOf returns when work bounded by timeout and by ctx must end, and
+// whether ctx's deadline, being sooner, is the one that decides.
+func deadlineOf(ctx context.Context, timeout time.Duration) (deadline time.Time, fromCtx bool) {
+	deadline = time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+		return d, true
 	}
+	return deadline, false
+}
 
-	type dialed struct {
-		conn net.Conn
-		err  error
+// dialResult is the outcome of dialing the successor.
+type dialResult struct {
+	conn net.Conn
+	err  error
+}
+
+// connect dials the successor at addr while accepting the predecessor
+// through r.slot, until deadline or until ctx ends, and sets r.send and
+// r.recv. On failure it closes whichever connections it got; the slot stays
+// registered (New unregisters it). It runs on New's goroutine before the
+// watcher starts; the dial goroutine reads only fields fixed by newRing.
+func (r *ring) connect(ctx context.Context, addr string, deadline time.Time) error {
+	dialCtx, cancelDial := context.WithCancel(ctx)
+	defer cancelDial()
+	dials := r.dialNext(dialCtx, addr, deadline)
+	acceptErr, d := r.awaitNeighbours(ctx, dials, cancelDial, deadline)
+	if acceptErr != nil || d.err != nil {
+		if d.conn != nil {
+			d.conn.Close()
+		}
+		if r.recv != nil {
+			r.recv.Close()
+		}
+		return errors.Join(acceptErr, d.err)
 	}
-	dctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	dch := make(chan dialed, 1)
+	r.send = d.conn
+	return nil
+}
+
+// dialNext dials the successor on a goroutine of its own, which sends its
+// one result on the returned channel (buffered, so the goroutine always
+// ends) and exits.
+func (r *ring) dialNext(ctx context.Context, addr string, deadline time.Time) <-chan dialResult {
+	dials := make(chan dialResult, 1)
 	go func() {
-		h := ringHello{job: job, gen: cfg.Generation, from: r.rank, to: r.next, world: n}
-		c, err := dialRing(dctx, cfg.Addrs[r.next], h, dp.dataKey(), deadline)
-		dch <- dialed{c, err}
+		h := ringHello{job: r.key.job, gen: r.key.gen, from: r.rank, to: r.next, world: r.size}
+		c, err := dialRing(ctx, addr, h, r.dp.dataKey(), deadline)
+		dials <- dialResult{c, err}
 	}()
+	return dials
+}
 
+// awaitNeighbours waits for both ends, the predecessor's connection (into
+// r.recv) and the dial's result; the first failure of either ends the wait.
+// It returns only once the dial has ended, cancelling it if need be, so that
+// a connection it makes is never lost.
+func (r *ring) awaitNeighbours(ctx context.Context, dials <-chan dialResult, cancelDial context.CancelFunc,
+	deadline time.Time) (acceptErr error, d dialResult) {
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
-	// Wait for both ends; the first failure of either ends the wait.
-	var acceptErr error
-	var d dialed
 	gotDial := false
 	for (r.recv == nil || !gotDial) && acceptErr == nil && d.err == nil {
 		select {
-		case r.recv = <-slot.conn:
-		case d = <-dch:
+		case r.recv = <-r.slot.conn:
+		case d = <-dials:
 			gotDial = true
 		case <-timer.C:
 			acceptErr = fmt.Errorf("%w: rank %d did not connect in time", collective.ErrTimeout, r.prev)
@@ -162,28 +225,13 @@ func New(ctx context.Context, dp *DataPlane, cfg Config) (collective.Comm, error
 		}
 	}
 	if !gotDial {
-		cancel()
-		d = <-dch
+		cancelDial()
+		d = <-dials
 	}
 	if r.recv == nil && acceptErr == nil {
 		acceptErr = fmt.Errorf("rank %d had not connected", r.prev)
 	}
-	if acceptErr != nil || d.err != nil {
-		if d.conn != nil {
-			d.conn.Close()
-		}
-		if r.recv != nil {
-			r.recv.Close()
-		}
-		dp.unregister(r.key, slot)
-		return nil, fmt.Errorf("ring: rank %d of job %s generation %d: %w", r.rank, job, cfg.Generation,
-			errors.Join(acceptErr, d.err))
-	}
-	r.send = d.conn
-	r.watcher.Add(1)
-	go r.watch()
-	r.log.Debug().Int("next", r.next).Int("prev", r.prev).Msg("ring connected")
-	return r, nil
+	return acceptErr, d
 }
 
 func (r *ring) Rank() int { return r.rank }

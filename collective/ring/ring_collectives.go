@@ -271,21 +271,60 @@ func (r *ring) Barrier(ctx context.Context) error {
 }
 
 // exchange runs one collective's schedule on buf (see the comment at the top
-// of this file). It returns once the writer is done with buf.
+// of this file). It runs on the collective goroutine and starts one writer
+// goroutine, and returns once the writer is done with buf.
 func (r *ring) exchange(ctx context.Context, desc collective.OpDesc, buf []byte, first []byteSpan, steps []recvStep, red reducer) error {
-	deadline := time.Now().Add(r.timeout)
-	r.ctxDeadline = false
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline, r.ctxDeadline = d, true
-	}
-	if r.send.SetWriteDeadline(deadline) != nil || r.recv.SetReadDeadline(deadline) != nil {
+	if !r.setDeadlines(ctx) {
 		return r.collectiveError(desc) // closed: the ring broke meanwhile
 	}
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { r.fail(ctxFailure(ctx), -1) })
 		defer stop()
 	}
+	w := r.startWriter(first, steps)
+	encodeOpDesc(&r.hdr, desc)
+	w.push(r.hdr[:])
+	for _, s := range first {
+		w.pushSpan(buf, s, r.chunk)
+	}
+	if !r.readPeerHeader(desc) {
+		return r.endExchange(w, desc)
+	}
+	for _, st := range steps {
+		if !r.receiveStep(w, buf, st, red) {
+			break
+		}
+	}
+	return r.endExchange(w, desc)
+}
 
+// setDeadlines bounds the collective's I/O by the collective timeout or
+// ctx's deadline, whichever is sooner, and notes which in r.ctxDeadline
+// (before the writer starts, which reads it). False if a connection is
+// closed.
+func (r *ring) setDeadlines(ctx context.Context) bool {
+	var deadline time.Time
+	deadline, r.ctxDeadline = deadlineOf(ctx, r.timeout)
+	return r.send.SetWriteDeadline(deadline) == nil && r.recv.SetReadDeadline(deadline) == nil
+}
+
+// startWriter starts the collective's writer goroutine. Its queue holds
+// every chunk this rank sends in the collective, so that queueing never
+// blocks the collective goroutine.
+func (r *ring) startWriter(first []byteSpan, steps []recvStep) *chunkWriter {
+	w := &chunkWriter{
+		queue:    make(chan []byte, r.sendChunks(first, steps)),
+		progress: make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		sentAt:   make(map[int]int, len(first)+len(steps)),
+	}
+	go r.write(w)
+	return w
+}
+
+// sendChunks counts the chunks this rank sends: the header, the spans it
+// sends first and the spans it forwards.
+func (r *ring) sendChunks(first []byteSpan, steps []recvStep) int {
 	chunks := 1 // the header
 	for _, s := range first {
 		chunks += r.chunks(s.n)
@@ -295,80 +334,91 @@ func (r *ring) exchange(ctx context.Context, desc collective.OpDesc, buf []byte,
 			chunks += r.chunks(st.n)
 		}
 	}
-	w := &chunkWriter{
-		queue:    make(chan []byte, chunks), // never blocks the collective goroutine
-		progress: make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		sentAt:   make(map[int]int, len(first)+len(steps)),
-	}
-	go r.write(w)
-	finish := func() error {
-		close(w.queue)
-		<-w.done
-		if _, cause := r.broken(); cause != nil {
-			return r.collectiveError(desc)
-		}
-		return nil
-	}
+	return chunks
+}
 
-	encodeOpDesc(&r.hdr, desc)
-	w.push(r.hdr[:])
-	for _, s := range first {
-		w.pushSpan(buf, s, r.chunk)
+// endExchange closes the writer's queue and waits for the writer to exit,
+// so that the caller has buf back, and returns the ring's failure, if any,
+// as the collective's error.
+func (r *ring) endExchange(w *chunkWriter, desc collective.OpDesc) error {
+	close(w.queue)
+	<-w.done
+	if _, cause := r.broken(); cause != nil {
+		return r.collectiveError(desc)
 	}
+	return nil
+}
 
+// readPeerHeader reads the predecessor's header and checks that it
+// describes this collective. If not, or if the read fails, it fails the ring
+// and returns false.
+func (r *ring) readPeerHeader(desc collective.OpDesc) bool {
 	var peerHdr [opHeaderLen]byte
 	if _, err := io.ReadFull(r.recv, peerHdr[:]); err != nil {
 		r.fail(r.ioError(err, r.prev, true), r.prev)
-		return finish()
+		return false
 	}
 	peerDesc, err := decodeOpDesc(&peerHdr)
 	if err != nil {
 		r.fail(fmt.Errorf("%w: from rank %d: %v", collective.ErrPeerLost, r.prev, err), r.prev)
-		return finish()
+		return false
 	}
 	if !peerDesc.Matches(desc) {
 		// The stream from the predecessor is not this collective's: stop
 		// before reading it as data. Naming the two calls is
 		// collective.WithDesyncCheck's job.
 		r.fail(fmt.Errorf("%w: rank %d sent %s where this rank runs %s", collective.ErrDesync, r.prev, peerDesc, desc), r.prev)
-		return finish()
+		return false
 	}
+	return true
+}
 
-	for _, st := range steps {
-		if st.reduce && len(r.scratch) < min(r.chunk, st.n) {
-			r.scratch = alignedBytes(min(r.chunk, st.n))
+// receiveStep receives step st's span chunk by chunk, reducing it or
+// receiving it in place, and queues each finished chunk for the writer if
+// st forwards. False if the ring failed meanwhile.
+func (r *ring) receiveStep(w *chunkWriter, buf []byte, st recvStep, red reducer) bool {
+	if st.reduce && len(r.scratch) < min(r.chunk, st.n) {
+		r.scratch = alignedBytes(min(r.chunk, st.n))
+	}
+	sent, wasSent := w.sentAt[st.off]
+	if st.forward && st.n > 0 {
+		w.sentAt[st.off] = w.queued
+	}
+	for i, off, end := 0, st.off, st.off+st.n; off < end; i, off = i+1, off+r.chunk {
+		c := buf[off:min(off+r.chunk, end)]
+		// Overwriting a chunk sent earlier in this collective (the
+		// all-gather half of AllReduce): its write finished long ago,
+		// since the data replacing it depends on it; waiting on the
+		// writer's count makes that explicit.
+		if wasSent && !w.waitWritten(sent+i) {
+			return false
 		}
-		sent, wasSent := w.sentAt[st.off]
-		if st.forward && st.n > 0 {
-			w.sentAt[st.off] = w.queued
+		if !r.receiveChunk(c, st, red) {
+			return false
 		}
-		for i, off, end := 0, st.off, st.off+st.n; off < end; i, off = i+1, off+r.chunk {
-			c := buf[off:min(off+r.chunk, end)]
-			// Overwriting a chunk sent earlier in this collective (the
-			// all-gather half of AllReduce): its write finished long ago,
-			// since the data replacing it depends on it; waiting on the
-			// writer's count makes that explicit.
-			if wasSent && !w.waitWritten(sent+i) {
-				return finish()
-			}
-			dst := c
-			if st.reduce {
-				dst = r.scratch[:len(c)]
-			}
-			if _, err := io.ReadFull(r.recv, dst); err != nil {
-				r.fail(r.ioError(err, r.prev, true), r.prev)
-				return finish()
-			}
-			if st.reduce {
-				red(c, dst, st.div)
-			}
-			if st.forward {
-				w.push(c)
-			}
+		if st.forward {
+			w.push(c)
 		}
 	}
-	return finish()
+	return true
+}
+
+// receiveChunk reads chunk c of step st from the predecessor: into c, or
+// into scratch and then reduced into c. False if the read failed (which
+// fails the ring).
+func (r *ring) receiveChunk(c []byte, st recvStep, red reducer) bool {
+	dst := c
+	if st.reduce {
+		dst = r.scratch[:len(c)]
+	}
+	if _, err := io.ReadFull(r.recv, dst); err != nil {
+		r.fail(r.ioError(err, r.prev, true), r.prev)
+		return false
+	}
+	if st.reduce {
+		red(c, dst, st.div)
+	}
+	return true
 }
 
 // chunks counts the chunks of a span of n bytes.
