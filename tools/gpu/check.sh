@@ -10,7 +10,8 @@
 # PyTorch baseline of
 # `fdsm bench engine` (the MLP energy step) in the same call. It also loads
 # the real libnccl.so.2 through fdsm's own loader (nccl/) and compares the
-# version with PyTorch's.
+# version with PyTorch's, and times the paper's MNIST EBM step on the GPU
+# for the scaling study beside the H100 profile's prediction.
 set -u
 export OUT=${OUT:-/tmp/gpu-check}
 fdsm=bin/gpu/fdsm
@@ -59,6 +60,19 @@ log "NCCL through fdsm's loader (wants: exit 2, 'NCCL <version> loaded', the ver
 echo "exit $? (want 2)" | tee -a "$OUT/check.log"
 cat "$OUT/nccl-load.txt" | tee -a "$OUT/check.log"
 python3 -c 'import torch; print("torch.cuda.nccl.version():", torch.cuda.nccl.version())' 2>&1 | tee -a "$OUT/check.log"
+
+log "scaling study (issue 20): the paper's MNIST EBM step on one GPU, measured, beside the H100 profile's prediction"
+timeout 240 "$fdsm" study scaling --config tools/gpu/study-ebm-mnist-cuda.yaml --np 1 --measure-fd '' --warmup 2 \
+	--steps 8 --local local-2cpu --profile h100-8x-nvlink-ndr400 --max-gpus 1 --json >"$OUT/study-gpu.json" 2>"$OUT/study-gpu.err"
+echo "study scaling: exit $?" | tee -a "$OUT/check.log"
+python3 - <<'PY' 2>&1 | tee -a "$OUT/check.log"
+import json, os
+r = json.load(open(os.path.join(os.environ.get("OUT", "/tmp/gpu-check"), "study-gpu.json")))
+m = r["measured"][0]
+pred = [x for x in r["model"] if x["profile"] == "h100-8x-nvlink-ndr400" and x["gpus"] == 1 and x["mode"] == "weak-dp"]
+print("measured one-GPU step ms:", m["step_ms"], "compute ms:", m["compute_ms"],
+      "| H100 profile predicts ms:", pred[0]["ms"] if pred else None)
+PY
 
 log "PyTorch baseline: MLP 784-512-512-1 softplus, batch 192, float32, forward+backward"
 python3 - <<'PY' 2>&1 | tee -a "$OUT/check.log"
