@@ -13,12 +13,16 @@ import (
 // ShardLoaderOptions configures NewShardLoader. Zero values take the
 // defaults noted.
 type ShardLoaderOptions struct {
-	Paths     []string           // the shard files; the sampler's shard i is Paths[i]
-	Sampler   ShardSampler       // its Shards is set to len(Paths)
-	Image     ImageFolderOptions // Size (default 32), Channels, Resize
-	Decoder   string             // "go", "libjpeg-turbo" or "" (the best JPEGDecoders has)
-	BatchSize int
-	Prefetch  int // completed batches queued ahead of Next (default 2)
+	Paths   []string           // the shard files; the sampler's shard i is Paths[i]
+	Sampler ShardSampler       // its Shards is set to len(Paths)
+	Image   ImageFolderOptions // Size (default 32), Channels, Resize
+	// Transforms run in order on each decoded sample (its random ones
+	// seeded by the sampler's seed, the epoch, the shard and the key);
+	// the batches hold their output shape.
+	Transforms []Transform
+	Decoder    string // "go", "libjpeg-turbo" or "" (the best JPEGDecoders has)
+	BatchSize  int
+	Prefetch   int // completed batches queued ahead of Next (default 2)
 	// Decoders is the number of decoding goroutines (default twice
 	// GOMAXPROCS: with one per core the cores were busy only 77-82% of the
 	// time, decoders waiting for their next record; docs/benchmarks.md).
@@ -78,7 +82,8 @@ type ShardLoader struct {
 	o       ShardLoaderOptions
 	paths   []string
 	sampler ShardSampler
-	per     int // values per sample
+	per     int // values per sample in a batch (after the transforms)
+	chain   transformChain
 	host    bool
 	q       prefetcher[*shardSlot]
 	state   ShardState // the consumer's position
@@ -124,14 +129,18 @@ func NewShardLoader(o ShardLoaderOptions) (*ShardLoader, error) {
 	probe := o.Backend.Empty(tensor.Float32, 1)
 	host := probe.IsHost()
 	o.Backend.Release(probe)
-	l := &ShardLoader{o: o, paths: o.Paths, sampler: o.Sampler, host: host,
-		per: img.Channels * img.Size * img.Size}
+	chain, err := newTransformChain(o.Transforms, []int{img.Channels, img.Size, img.Size})
+	if err != nil {
+		return nil, fmt.Errorf("data: shard loader: %w", err)
+	}
+	l := &ShardLoader{o: o, paths: o.Paths, sampler: o.Sampler, host: host, chain: chain, per: chain.outN()}
 	l.q.what = "shard loader"
 	return l, nil
 }
 
-// Shape is the shape of one sample, [C, S, S].
-func (l *ShardLoader) Shape() []int { return []int{l.o.Image.Channels, l.o.Image.Size, l.o.Image.Size} }
+// Shape is the shape of one sample: [C, S, S], or what the transforms
+// make of it.
+func (l *ShardLoader) Shape() []int { return l.chain.outShape() }
 
 // Decoder names the JPEG decoder in use.
 func (l *ShardLoader) Decoder() string { return l.o.Decoder }

@@ -87,9 +87,10 @@ func (r *rotation) take(stop <-chan struct{}) (shardItem, bool) {
 }
 
 type decodeJob struct {
-	slot *shardSlot
-	p    int // position in the batch
-	rec  *ShardRecord
+	slot  *shardSlot
+	p     int // position in the batch
+	rec   *ShardRecord
+	shard int
 }
 
 // startRun starts the streams, the decoders and the producer of one epoch.
@@ -109,7 +110,7 @@ func (l *ShardLoader) startRun(epoch int, pieces [][]ShardPiece, pos []StreamPos
 	var jobDone sync.WaitGroup
 	for range l.o.Decoders {
 		wg.Add(1)
-		go func() { defer wg.Done(); l.decodeLoop(jobs, &jobDone) }()
+		go func() { defer wg.Done(); l.decodeLoop(epoch, jobs, &jobDone) }()
 	}
 	go func() {
 		l.produce(run, rot, jobs, &jobDone, limit)
@@ -120,14 +121,22 @@ func (l *ShardLoader) startRun(epoch int, pieces [][]ShardPiece, pos []StreamPos
 }
 
 // decodeLoop is one decoding goroutine with its own decoder (and its
-// buffers).
-func (l *ShardLoader) decodeLoop(jobs <-chan decodeJob, done *sync.WaitGroup) {
+// buffers), and with transforms its own scratch and generator.
+func (l *ShardLoader) decodeLoop(epoch int, jobs <-chan decodeJob, done *sync.WaitGroup) {
 	d, err := NewJPEGDecoder(l.o.Decoder, l.o.Image)
+	var tw *shardTransformer
+	if len(l.chain.ts) > 0 {
+		tw = newShardTransformer(l, epoch)
+	}
 	for j := range jobs {
-		if err == nil {
-			j.slot.errs[j.p] = d.Decode(j.rec.Image, j.slot.values()[j.p*l.per:(j.p+1)*l.per])
-		} else {
+		dst := j.slot.values()[j.p*l.per : (j.p+1)*l.per]
+		switch {
+		case err != nil:
 			j.slot.errs[j.p] = err
+		case tw == nil:
+			j.slot.errs[j.p] = d.Decode(j.rec.Image, dst)
+		default:
+			j.slot.errs[j.p] = tw.decode(d, j, dst)
 		}
 		done.Done()
 	}
@@ -192,7 +201,7 @@ func (l *ShardLoader) fill(s *shardSlot, run *shardRun, rot *rotation, jobs chan
 		}
 		for p := filled; p < got; p++ {
 			jobDone.Add(1)
-			jobs <- decodeJob{slot: s, p: p, rec: &recs[p].Rec}
+			jobs <- decodeJob{slot: s, p: p, rec: &recs[p].Rec, shard: recs[p].Shard}
 		}
 		jobDone.Wait()
 		var err error
@@ -277,7 +286,7 @@ func (l *ShardLoader) fillCounted(s *shardSlot, run *shardRun, rot *rotation, jo
 			continue
 		}
 		jobDone.Add(1)
-		jobs <- decodeJob{slot: s, p: p, rec: &recs[p].Rec}
+		jobs <- decodeJob{slot: s, p: p, rec: &recs[p].Rec, shard: recs[p].Shard}
 	}
 	jobDone.Wait()
 	var good []int

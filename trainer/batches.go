@@ -147,16 +147,16 @@ func (r Run) newShardSource(m models.Model, be tensor.Backend, dt tensor.DType) 
 	if img.Channels == 0 {
 		img.Channels = 3
 	}
-	if got, want := img.Channels*img.Size*img.Size, tensor.Shape(m.InputShape()).Numel(); got != want {
-		return nil, fmt.Errorf("data.shards gives %dx%dx%d images (%d values) but the model takes %v (%d values): set data.image_size and data.channels",
-			img.Channels, img.Size, img.Size, got, m.InputShape(), want)
+	ts, err := data.ParseTransforms(dc.Transforms)
+	if err != nil {
+		return nil, fmt.Errorf("data.transforms: %w", err)
 	}
 	log := r.Log
 	counts, err := shardCounts(paths, r.Dist.world(), log)
 	if err != nil {
 		return nil, err
 	}
-	l, err := data.NewShardLoader(data.ShardLoaderOptions{Paths: paths, Image: img, Decoder: dc.Decoder, BatchSize: r.Config.Batch,
+	l, err := data.NewShardLoader(data.ShardLoaderOptions{Paths: paths, Image: img, Transforms: ts, Decoder: dc.Decoder, BatchSize: r.Config.Batch,
 		MaxBad: dc.MaxBad, Backend: be,
 		Sampler: data.ShardSampler{Rank: r.Dist.rank(), World: r.Dist.world(), Workers: shardStreams, Seed: r.Config.Seed, Shuffle: true, Buffer: dc.ShuffleBuffer,
 			Counts: counts},
@@ -165,6 +165,11 @@ func (r Run) newShardSource(m models.Model, be tensor.Backend, dt tensor.DType) 
 		}})
 	if err != nil {
 		return nil, fmt.Errorf("data.shards: %w", err)
+	}
+	if got, want := l.Shape(), m.InputShape(); tensor.Shape(got).Numel() != tensor.Shape(want).Numel() {
+		l.Close()
+		return nil, fmt.Errorf("data.shards gives %dx%dx%d images, %v after the transforms (%d values), but the model takes %v (%d values): set data.image_size and data.channels",
+			img.Channels, img.Size, img.Size, got, tensor.Shape(got).Numel(), want, tensor.Shape(want).Numel())
 	}
 	return &shardSource{l: l, be: be, dt: dt, batch: r.Config.Batch, rank: r.Dist.rank(), counted: counts != nil}, nil
 }

@@ -96,14 +96,17 @@ func shardConfig(dir, dtype string, steps int) Config {
 
 // TestTrainOnShardsResumesExactly: a run over tar shards, interrupted
 // mid-epoch and resumed, ends bitwise where an uninterrupted run ends, in
-// float32 (the loader's batches) and float64 (converted copies); the
-// checkpoint records the shard position.
+// float32 (the loader's batches), float64 (converted copies) and with a
+// random flip; the checkpoint records the shard position.
 func TestTrainOnShardsResumesExactly(t *testing.T) {
 	shards := t.TempDir()
 	writeShards(t, shards, 3, 11)
-	for _, dt := range []string{"float32", "float64"} {
+	for _, dt := range []string{"float32", "float64", "float32+hflip"} {
 		t.Run(dt, func(t *testing.T) {
-			c := shardConfig(shards, dt, 20)
+			c := shardConfig(shards, strings.TrimSuffix(dt, "+hflip"), 20)
+			if strings.HasSuffix(dt, "+hflip") {
+				c.Data.Transforms = []string{"hflip"} // random per record: resumes alike
+			}
 			a, b := t.TempDir(), t.TempDir()
 			full := train(t, c, a, false)
 			stopAt(t, c, b, 6) // epoch 1, second batch
@@ -191,7 +194,9 @@ func TestShardConfigErrors(t *testing.T) {
 		want string
 	}{
 		{"both", func(c *Config) { c.Data.Name = "mnist" }, "not both"},
-		{"transforms", func(c *Config) { c.Data.Transforms = []string{"pad:32"} }, "transforms"},
+		{"transformed shape", func(c *Config) { c.Data.Transforms = []string{"pad:32"} }, "after the transforms"},
+		{"bad transform", func(c *Config) { c.Data.Transforms = []string{"rotate"} }, "data.transforms"},
+		{"holdout", func(c *Config) { c.Data.Holdout = 0.1 }, "holdout and limit"},
 		{"channels", func(c *Config) { c.Data.Channels = 2 }, "channels 1 or 3"},
 		{"decoder", func(c *Config) { c.Data.Decoder = "opencv" }, "data.decoder"},
 		{"missing", func(c *Config) { c.Data.Shards = filepath.Join(shards, "nothing-*.tar") }, "fdsm data shard"},

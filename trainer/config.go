@@ -494,8 +494,8 @@ func (c Config) validateShards(bad func(string, ...any)) {
 	if d.Name != "" {
 		bad("data: give name (an indexed dataset) or shards (a stream of tar shards), not both")
 	}
-	if len(d.Transforms) > 0 || d.Holdout > 0 || d.Limit > 0 {
-		bad("data.shards: transforms, holdout and limit apply to indexed datasets (data.name); shards are decoded to data.image_size directly")
+	if d.Holdout > 0 || d.Limit > 0 {
+		bad("data.shards: holdout and limit apply to indexed datasets (data.name); split shards into directories of their own instead")
 	}
 	if d.ImageSize < 0 || (d.Channels != 0 && d.Channels != 1 && d.Channels != 3) || d.ShuffleBuffer < 0 || d.MaxBad < -1 {
 		bad("data.shards: image_size %d, channels %d, shuffle_buffer %d, max_bad %d: want image_size >= 0, channels 1 or 3, shuffle_buffer >= 0, max_bad >= -1",
