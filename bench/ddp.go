@@ -394,15 +394,8 @@ func medianRound(rounds []DDPRow) DDPRow {
 // the bus at busURL.
 func runDDP(ctx context.Context, opts DDPOptions, work ddpWorkload, np int, dir, busURL string) (DDPRow, error) {
 	fail := func(err error) (DDPRow, error) { return DDPRow{}, fmt.Errorf("np %d: %w", np, err) }
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fail(err)
-	}
-	cfgBytes, err := work.config(opts, np)
+	cfgPath, err := writeDDPConfig(opts, work, np, dir)
 	if err != nil {
-		return fail(err)
-	}
-	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, cfgBytes, 0o644); err != nil {
 		return fail(err)
 	}
 	job := fmt.Sprintf("bench-ddp-%d-%d-%d", np, os.Getpid(), time.Now().UnixNano()%1e9)
@@ -413,17 +406,71 @@ func runDDP(ctx context.Context, opts DDPOptions, work ddpWorkload, np int, dir,
 			opts.Progress(fmt.Sprintf("np %d: step %d/%d", np, step, total))
 		}
 	})
-	client, err := bus.Connect(ctx, bus.Config{URL: busURL, Job: job, Rank: -1,
-		Name: "fdsm-bench-ddp", Log: opts.Log})
+	client, err := subscribeDDPMetrics(ctx, opts.Log, busURL, job, col)
 	if err != nil {
 		return fail(err)
 	}
 	defer client.Close()
-	if err := client.SubscribeMetrics(col.add); err != nil {
-		return fail(fmt.Errorf("subscribe to the workers' metrics: %w", err))
-	}
 
-	plan, err := launch.NewPlan(launch.Config{
+	plan, err := newDDPPlan(opts, np, job, dir, cfgPath, busURL)
+	if err != nil {
+		return fail(err)
+	}
+	gomaxprocs := planGOMAXPROCS(plan)
+	opts.Progress(fmt.Sprintf("np %d: starting %d workers (GOMAXPROCS %d each), %d steps of batch %d",
+		np, np, gomaxprocs, total, opts.Batch))
+	otherLoad, err := runDDPPlan(ctx, plan, opts.Timeout)
+	if err != nil {
+		return fail(err)
+	}
+	// Workers flush their bus messages before exiting; the server may still
+	// be delivering the last ones.
+	col.wait(np*total, 5*time.Second)
+	row, err := summariseDDP(np, opts.Batch, opts.Warmup, total, col.all())
+	if err != nil {
+		return fail(fmt.Errorf("%w (worker logs in %s)", err, plan.Config.LogDir))
+	}
+	row.GOMAXPROCS, row.OtherLoadCPUs = gomaxprocs, otherLoad
+	return row, nil
+}
+
+// writeDDPConfig writes the training config of a run on np ranks into dir
+// (created if need be) and returns its path.
+func writeDDPConfig(opts DDPOptions, work ddpWorkload, np int, dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	cfgBytes, err := work.config(opts, np)
+	if err != nil {
+		return "", err
+	}
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, cfgBytes, 0o644); err != nil {
+		return "", err
+	}
+	return cfgPath, nil
+}
+
+// subscribeDDPMetrics connects to the bus at busURL as an observer of job and
+// hands every step's metrics to col. The caller closes the client.
+func subscribeDDPMetrics(ctx context.Context, log zerolog.Logger, busURL, job string, col *ddpCollector) (*bus.Client, error) {
+	client, err := bus.Connect(ctx, bus.Config{URL: busURL, Job: job, Rank: -1,
+		Name: "fdsm-bench-ddp", Log: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := client.SubscribeMetrics(col.add); err != nil {
+		err = fmt.Errorf("subscribe to the workers' metrics: %w", err)
+		client.Close()
+		return nil, err
+	}
+	return client, nil
+}
+
+// newDDPPlan plans np local workers of job training with the config at
+// cfgPath, their logs and output in dir, reporting on the bus at busURL.
+func newDDPPlan(opts DDPOptions, np int, job, dir, cfgPath, busURL string) (*launch.Plan, error) {
+	return launch.NewPlan(launch.Config{
 		NProcPerNode:   np,
 		NodeRank:       launch.UnknownNodeRank,
 		Job:            job,
@@ -441,39 +488,35 @@ func runDDP(ctx context.Context, opts DDPOptions, work ddpWorkload, np int, dir,
 		Stderr: io.Discard, // the log tail goes into the error instead
 		Log:    opts.Log,
 	})
-	if err != nil {
-		return fail(err)
-	}
+}
+
+// planGOMAXPROCS is the GOMAXPROCS the plan gives each worker (0: unset).
+func planGOMAXPROCS(plan *launch.Plan) int {
 	gomaxprocs := 0
 	for _, kv := range plan.Env(0, 0) {
 		if v, ok := strings.CutPrefix(kv, "GOMAXPROCS="); ok {
 			gomaxprocs, _ = strconv.Atoi(v)
 		}
 	}
-	opts.Progress(fmt.Sprintf("np %d: starting %d workers (GOMAXPROCS %d each), %d steps of batch %d",
-		np, np, gomaxprocs, total, opts.Batch))
+	return gomaxprocs
+}
 
-	runCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
+// runDDPPlan runs the workers for at most timeout and returns how many cores
+// other work kept busy meanwhile.
+func runDDPPlan(ctx context.Context, plan *launch.Plan, timeout time.Duration) (otherLoad float64, err error) {
+	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	load := startLoadMeter()
 	err = plan.Run(runCtx)
-	otherLoad := load.others()
+	otherLoad = load.others()
 	if err != nil {
 		if errors.Is(err, launch.ErrStopped) && errors.Is(runCtx.Err(), context.DeadlineExceeded) {
-			return fail(fmt.Errorf("still running after %v (worker logs in %s): %w", opts.Timeout,
-				plan.Config.LogDir, err))
+			return 0, fmt.Errorf("still running after %v (worker logs in %s): %w", timeout,
+				plan.Config.LogDir, err)
 		}
-		return fail(withLogTail(err))
+		return 0, withLogTail(err)
 	}
-	// Workers flush their bus messages before exiting; the server may still
-	// be delivering the last ones.
-	col.wait(np*total, 5*time.Second)
-	row, err := summariseDDP(np, opts.Batch, opts.Warmup, total, col.all())
-	if err != nil {
-		return fail(fmt.Errorf("%w (worker logs in %s)", err, plan.Config.LogDir))
-	}
-	row.GOMAXPROCS, row.OtherLoadCPUs = gomaxprocs, otherLoad
-	return row, nil
+	return otherLoad, nil
 }
 
 // ddpDisturbedLoad is the other work, in cores, above which the table warns.
@@ -554,16 +597,37 @@ func (c *ddpCollector) all() []bus.StepMetrics {
 // fewer than half of the measured steps left is an error, as is a job that
 // regrouped (a changed world size or generation).
 func summariseDDP(np, batch, warmup, total int, ms []bus.StepMetrics) (DDPRow, error) {
+	byStep, err := ddpMeasuredSteps(np, warmup, total, ms)
+	if err != nil {
+		return DDPRow{}, err
+	}
+	s := ddpSteps{np: np}
+	for step := warmup + 1; step <= total; step++ {
+		if ranks := byStep[step]; len(ranks) == np {
+			s.add(step, ranks)
+		}
+	}
+	want := total - warmup
+	if s.steps == 0 || 2*s.steps < want {
+		return DDPRow{}, fmt.Errorf("only %d of %d measured steps arrived with every rank's figures "+
+			"(%d messages in all): the workers' metrics did not reach the bus", s.steps, want, len(ms))
+	}
+	return s.row(batch), nil
+}
+
+// ddpMeasuredSteps files the metrics of the steps after warmup up to total
+// by step and rank, and fails if the job regrouped.
+func ddpMeasuredSteps(np, warmup, total int, ms []bus.StepMetrics) (map[int]map[int]bus.StepMetrics, error) {
 	byStep := map[int]map[int]bus.StepMetrics{}
 	var gen uint64
 	genSet := false
 	for _, m := range ms {
 		if m.World != np {
-			return DDPRow{}, fmt.Errorf("rank %d reported step %d in a world of %d, not %d: the job regrouped "+
+			return nil, fmt.Errorf("rank %d reported step %d in a world of %d, not %d: the job regrouped "+
 				"(a worker was lost)", m.Rank, m.Step, m.World, np)
 		}
 		if genSet && m.Generation != gen {
-			return DDPRow{}, fmt.Errorf("the job regrouped during the run (generations %d and %d)", gen, m.Generation)
+			return nil, fmt.Errorf("the job regrouped during the run (generations %d and %d)", gen, m.Generation)
 		}
 		gen, genSet = m.Generation, true
 		if m.Step <= warmup || m.Step > total || m.Rank < 0 || m.Rank >= np {
@@ -574,63 +638,75 @@ func summariseDDP(np, batch, warmup, total int, ms []bus.StepMetrics) (DDPRow, e
 		}
 		byStep[m.Step][m.Rank] = m
 	}
-	var iter, compute, coll, dataWait, other, skew []float64
-	var wallFirst, wallLast time.Time
-	wallFirstStep, wallLastStep := 0, 0
-	steps := 0
-	for step := warmup + 1; step <= total; step++ {
-		ranks := byStep[step]
-		if len(ranks) != np {
-			continue
-		}
-		steps++
-		slowest := 0.0
-		var first, last int64
-		arrivals := true
-		for _, m := range ranks {
-			slowest = max(slowest, m.StepMs)
-			compute = append(compute, m.ComputeMs)
-			coll = append(coll, m.CollectiveWaitMs)
-			dataWait = append(dataWait, m.DataWaitMs)
-			other = append(other, max(0, m.StepMs-m.ComputeMs-m.CollectiveWaitMs-m.DataWaitMs))
-			a := m.ArrivalUnixNano
-			if a == 0 {
-				arrivals = false
-			} else {
-				if first == 0 || a < first {
-					first = a
-				}
-				last = max(last, a)
-			}
-		}
-		iter = append(iter, slowest)
-		if arrivals && np > 1 {
-			skew = append(skew, float64(last-first)/1e6)
-		}
-		if r0 := ranks[0]; !r0.Time.IsZero() {
-			if wallFirstStep == 0 {
-				wallFirst, wallFirstStep = r0.Time, step
-			}
-			wallLast, wallLastStep = r0.Time, step
-		}
+	return byStep, nil
+}
+
+// ddpSteps gathers the figures of the measured steps every rank reported.
+type ddpSteps struct {
+	np    int
+	steps int
+	// iter holds each step's slowest rank's time, skew each step's arrival
+	// skew; the others every rank's figure of every step.
+	iter, compute, coll, dataWait, other, skew []float64
+	// Rank 0's clock at the first and the last step that carry it.
+	wallFirst, wallLast         time.Time
+	wallFirstStep, wallLastStep int
+}
+
+// add takes in one step's metrics, one per rank.
+func (s *ddpSteps) add(step int, ranks map[int]bus.StepMetrics) {
+	s.steps++
+	slowest := 0.0
+	for _, m := range ranks {
+		slowest = max(slowest, m.StepMs)
+		s.compute = append(s.compute, m.ComputeMs)
+		s.coll = append(s.coll, m.CollectiveWaitMs)
+		s.dataWait = append(s.dataWait, m.DataWaitMs)
+		s.other = append(s.other, max(0, m.StepMs-m.ComputeMs-m.CollectiveWaitMs-m.DataWaitMs))
 	}
-	want := total - warmup
-	if steps == 0 || 2*steps < want {
-		return DDPRow{}, fmt.Errorf("only %d of %d measured steps arrived with every rank's figures "+
-			"(%d messages in all): the workers' metrics did not reach the bus", steps, want, len(ms))
+	s.iter = append(s.iter, slowest)
+	if skewMs, ok := ddpArrivalSkewMs(ranks); ok && s.np > 1 {
+		s.skew = append(s.skew, skewMs)
 	}
-	row := DDPRow{NP: np, Steps: steps, StepMs: median(iter), ComputeMs: median(compute),
-		CollectiveWaitMs: median(coll), DataWaitMs: median(dataWait), OtherMs: median(other)}
-	if len(skew) > 0 {
-		row.ArrivalSkewMs = median(skew)
+	if r0 := ranks[0]; !r0.Time.IsZero() {
+		if s.wallFirstStep == 0 {
+			s.wallFirst, s.wallFirstStep = r0.Time, step
+		}
+		s.wallLast, s.wallLastStep = r0.Time, step
 	}
-	if wallLastStep > wallFirstStep {
-		row.WallStepMs = float64(wallLast.Sub(wallFirst).Nanoseconds()) / 1e6 / float64(wallLastStep-wallFirstStep)
+}
+
+// ddpArrivalSkewMs is the time between the first and the last rank entering
+// the step's first all-reduce; false when some rank did not report it.
+func ddpArrivalSkewMs(ranks map[int]bus.StepMetrics) (float64, bool) {
+	var first, last int64
+	for _, m := range ranks {
+		a := m.ArrivalUnixNano
+		if a == 0 {
+			return 0, false
+		}
+		if first == 0 || a < first {
+			first = a
+		}
+		last = max(last, a)
+	}
+	return float64(last-first) / 1e6, true
+}
+
+// row summarises the steps, batch samples per rank each.
+func (s *ddpSteps) row(batch int) DDPRow {
+	row := DDPRow{NP: s.np, Steps: s.steps, StepMs: median(s.iter), ComputeMs: median(s.compute),
+		CollectiveWaitMs: median(s.coll), DataWaitMs: median(s.dataWait), OtherMs: median(s.other)}
+	if len(s.skew) > 0 {
+		row.ArrivalSkewMs = median(s.skew)
+	}
+	if s.wallLastStep > s.wallFirstStep {
+		row.WallStepMs = float64(s.wallLast.Sub(s.wallFirst).Nanoseconds()) / 1e6 / float64(s.wallLastStep-s.wallFirstStep)
 	}
 	if row.StepMs > 0 {
-		row.SamplesPerSec = float64(np*batch) / (row.StepMs / 1e3)
+		row.SamplesPerSec = float64(s.np*batch) / (row.StepMs / 1e3)
 	}
-	return row, nil
+	return row
 }
 
 // scaleDDP fills in speedup and efficiency against the row with the

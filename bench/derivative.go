@@ -71,11 +71,38 @@ func Derivative(opts DerivativeOptions) (DerivativeResult, error) {
 	if be == nil {
 		be = tensor.NewCPU()
 	}
+	b, err := newDerivativeBench(be, opts)
+	if err != nil {
+		return DerivativeResult{}, err
+	}
+	res := DerivativeResult{Backend: be.Name(), Model: "resnet_ebm n_chan=8 16x16 (3 blocks)", Batch: opts.Batch}
+	for T := 1; T <= opts.MaxOrder; T++ {
+		if opts.Progress != nil {
+			opts.Progress(T)
+		}
+		res.Orders = append(res.Orders, b.order(T))
+	}
+	return res, nil
+}
+
+// derivativeBench holds the model and the inputs every order differentiates.
+type derivativeBench struct {
+	opts  DerivativeOptions
+	be    tensor.Backend
+	e     models.Energy
+	tp    *ad.Tape
+	shape []int          // the batch's
+	x, u  *tensor.Tensor // inputs, and unit directions
+}
+
+// newDerivativeBench builds the model on be and draws the inputs and
+// directions (always the same: the RNG is seeded).
+func newDerivativeBench(be tensor.Backend, opts DerivativeOptions) (*derivativeBench, error) {
 	spec := models.Spec{Kind: "resnet_ebm", Options: map[string]any{"n_chan": 8, "image_size": 16, "activation": "shifted_softplus",
 		"blocks": []any{map[string]any{"out": 16, "down": true}, map[string]any{"out": 16}, map[string]any{"out": 32, "down": true}}}}
 	m, err := models.Build(spec, be, tensor.Float64, 1)
 	if err != nil {
-		return DerivativeResult{}, err
+		return nil, err
 	}
 	e := m.(models.Energy)
 	rng := tensor.NewRNG(4)
@@ -85,59 +112,71 @@ func Derivative(opts DerivativeOptions) (DerivativeResult, error) {
 	u := be.Empty(tensor.Float64, shape...)
 	be.Random(u, tensor.Normal(0, 1), rng)
 	normalizeRows(u)
-	res := DerivativeResult{Backend: be.Name(), Model: "resnet_ebm n_chan=8 16x16 (3 blocks)", Batch: opts.Batch}
-	tp := ad.NewTape(be)
-	for T := 1; T <= opts.MaxOrder; T++ {
-		if opts.Progress != nil {
-			opts.Progress(T)
-		}
-		eps := opts.Eps
-		v := be.Empty(tensor.Float64, shape...)
-		be.ScalarOp(tensor.OpMul, v, u, eps, false)
-		st := fdpar.Default(T)
-		exact := func() []float64 {
-			xv := tp.Leaf(x)
-			vv := tp.Const(v)
-			f := ad.Sum(e.LogDensity(xv))
-			var per *ad.Var
-			for k := 0; k < T; k++ {
-				g := ad.Grad([]*ad.Var{f}, []*ad.Var{xv}, ad.GradOptions{CreateGraph: k+1 < T})[0]
-				per = ad.Sum(ad.Reshape(ad.Mul(vv, g), opts.Batch, -1), 1)
-				f = ad.Sum(per)
-			}
-			return per.Value().ToFloat64s()
-		}
-		fd := func(exec fdpar.Executor) []float64 {
-			plan := fdpar.PlanFor(st)
-			vals := exec.Run(plan, tp.Const(x), tp.Const(v), e.LogDensity)
-			return plan.Combine(vals, st.Weights).Value().ToFloat64s()
-		}
-		o := DerivativeOrder{Order: T, Eps: eps}
-		measure := func(f func() []float64) (ms float64, bytes int64, out []float64) {
-			be.ResetPeak()
-			base := be.MemStats().InUseBytes
-			out = f()
-			bytes = be.MemStats().PeakBytes - base
-			tp.Reset()
-			var ts []float64
-			for r := 0; r < opts.Rounds; r++ {
-				ts = append(ts, timeOn(be, opts.Iters, func() { f(); tp.Reset() }))
-			}
-			return median(ts), bytes, out
-		}
-		var ex, fdv []float64
-		o.ExactMs, o.ExactBytes, ex = measure(exact)
-		o.FDMs, o.FDBytes, fdv = measure(func() []float64 { return fd(fdpar.Batched{}) })
-		o.FDSeqMs, o.FDSeqBytes, _ = measure(func() []float64 { return fd(fdpar.Sequential{}) })
-		var num, den float64
-		for i := range ex {
-			num += (fdv[i] - ex[i]) * (fdv[i] - ex[i])
-			den += ex[i] * ex[i]
-		}
-		o.RelErr = math.Sqrt(num / den)
-		res.Orders = append(res.Orders, o)
+	return &derivativeBench{opts: opts, be: be, e: e, tp: ad.NewTape(be), shape: shape, x: x, u: u}, nil
+}
+
+// order measures the T-th derivative exactly and by the FD stencil, batched
+// and sequential, along v = ε·u.
+func (b *derivativeBench) order(T int) DerivativeOrder {
+	eps := b.opts.Eps
+	v := b.be.Empty(tensor.Float64, b.shape...)
+	b.be.ScalarOp(tensor.OpMul, v, b.u, eps, false)
+	st := fdpar.Default(T)
+	o := DerivativeOrder{Order: T, Eps: eps}
+	var ex, fdv []float64
+	o.ExactMs, o.ExactBytes, ex = b.measure(func() []float64 { return b.exact(T, v) })
+	o.FDMs, o.FDBytes, fdv = b.measure(func() []float64 { return b.fd(st, v, fdpar.Batched{}) })
+	o.FDSeqMs, o.FDSeqBytes, _ = b.measure(func() []float64 { return b.fd(st, v, fdpar.Sequential{}) })
+	o.RelErr = relErr(fdv, ex)
+	return o
+}
+
+// exact differentiates T times along v by nested Grad calls, and returns
+// each sample's T-th directional derivative.
+func (b *derivativeBench) exact(T int, v *tensor.Tensor) []float64 {
+	xv := b.tp.Leaf(b.x)
+	vv := b.tp.Const(v)
+	f := ad.Sum(b.e.LogDensity(xv))
+	var per *ad.Var
+	for k := 0; k < T; k++ {
+		g := ad.Grad([]*ad.Var{f}, []*ad.Var{xv}, ad.GradOptions{CreateGraph: k+1 < T})[0]
+		per = ad.Sum(ad.Reshape(ad.Mul(vv, g), b.opts.Batch, -1), 1)
+		f = ad.Sum(per)
 	}
-	return res, nil
+	return per.Value().ToFloat64s()
+}
+
+// fd evaluates the stencil st along v with exec.
+func (b *derivativeBench) fd(st fdpar.Stencil, v *tensor.Tensor, exec fdpar.Executor) []float64 {
+	plan := fdpar.PlanFor(st)
+	vals := exec.Run(plan, b.tp.Const(b.x), b.tp.Const(v), b.e.LogDensity)
+	return plan.Combine(vals, st.Weights).Value().ToFloat64s()
+}
+
+// measure runs f once for its result and peak memory, then times it: the
+// median over rounds of Iters calls.
+func (b *derivativeBench) measure(f func() []float64) (ms float64, bytes int64, out []float64) {
+	be, tp := b.be, b.tp
+	be.ResetPeak()
+	base := be.MemStats().InUseBytes
+	out = f()
+	bytes = be.MemStats().PeakBytes - base
+	tp.Reset()
+	var ts []float64
+	for r := 0; r < b.opts.Rounds; r++ {
+		ts = append(ts, timeOn(be, b.opts.Iters, func() { f(); tp.Reset() }))
+	}
+	return median(ts), bytes, out
+}
+
+// relErr is ‖got - want‖/‖want‖.
+func relErr(got, want []float64) float64 {
+	var num, den float64
+	for i := range want {
+		num += (got[i] - want[i]) * (got[i] - want[i])
+		den += want[i] * want[i]
+	}
+	return math.Sqrt(num / den)
 }
 
 // normalizeRows scales each sample of a float64 tensor to unit norm (on

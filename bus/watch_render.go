@@ -64,87 +64,116 @@ func (t *WatchTable) Render(w io.Writer, width int) error {
 // RenderWatch writes a snapshot as Render does.
 func RenderWatch(w io.Writer, s WatchSnapshot, opts WatchOptions, width int) error {
 	opts = opts.withDefaults()
-	var b strings.Builder
-	// line writes a table line, cut at width; text wraps instead.
-	line := func(format string, a ...any) {
-		l := []rune(watchPrintable(fmt.Sprintf(format, a...)))
-		if width > 0 && len(l) > width {
-			l = l[:width]
-		}
-		b.WriteString(string(l))
-		b.WriteByte('\n')
-	}
-	text := func(format string, a ...any) {
-		for _, l := range watchWrap(watchPrintable(fmt.Sprintf(format, a...)), width) {
-			b.WriteString(l)
-			b.WriteByte('\n')
-		}
-	}
+	page := &watchPage{width: width}
 	sum := s.Summary
-	text("job %s  generation %d  world %d  reporting %d  step %s  at %s",
+	page.text("job %s  generation %d  world %d  reporting %d  step %s  at %s",
 		sum.Job, sum.Generation, sum.World, sum.Reporting, watchStepRange(sum), s.Time.Format("15:04:05"))
 	if len(s.Rows) == 0 {
-		line("no step metrics yet")
+		page.line("no step metrics yet")
 	} else {
-		thr := ""
-		if sum.SamplesPerSec > 0 {
-			thr = fmt.Sprintf("  throughput %.1f samples/s", sum.SamplesPerSec)
-		}
-		text("step time over ranks (median of last %d steps): min %s ms  median %s ms  max %s ms%s",
-			sum.Window, watchFmtMs(sum.StepMsMin), watchFmtMs(sum.StepMsMedian), watchFmtMs(sum.StepMsMax), thr)
-		if len(s.Slowest) > 0 {
-			parts := make([]string, len(s.Slowest))
-			for i, rank := range s.Slowest {
-				r := s.Rows[slices.IndexFunc(s.Rows, func(r RankRow) bool { return r.Rank == rank })]
-				if r.HasArrival {
-					parts[i] = fmt.Sprintf("rank %d (arrives +%s ms, step %s ms)", r.Rank, watchFmtMs(r.ArrivalLagMs), watchFmtMs(r.StepMsMedian))
-				} else {
-					parts[i] = fmt.Sprintf("rank %d (step %s ms)", r.Rank, watchFmtMs(r.StepMsMedian))
-				}
-			}
-			text("slowest: %s", strings.Join(parts, ", "))
-		}
-		line("")
-		cols := watchFitColumns(width)
-		var head strings.Builder
-		for _, c := range cols {
-			fmt.Fprintf(&head, "%*s", c.width, c.head)
-		}
-		head.WriteString("  FLAGS")
-		line("%s", head.String())
-
-		rows := s.Rows
-		hidden := 0
-		if opts.MaxRows > 0 && len(rows) > opts.MaxRows {
-			rows = slices.Clone(rows)
-			slices.SortFunc(rows, watchSlowerThan)
-			hidden = len(rows) - opts.MaxRows
-			rows = rows[:opts.MaxRows]
-		}
-		for _, r := range rows {
-			var l strings.Builder
-			for _, c := range cols {
-				fmt.Fprintf(&l, "%*s", c.width, c.cell(r))
-			}
-			l.WriteString("  ")
-			l.WriteString(watchRowFlags(r))
-			line("%s", strings.TrimRight(l.String(), " "))
-		}
-		if hidden > 0 {
-			line("... %d faster ranks not shown", hidden)
-		}
+		page.summary(s)
+		page.line("")
+		page.rows(s.Rows, watchFitColumns(width), opts.MaxRows)
 	}
 	if opts.ShowEvents {
-		line("")
-		if len(s.Events) == 0 {
-			line("no events yet")
-		}
-		for _, e := range s.Events {
-			text("%s", FormatEvent(e))
+		page.events(s.Events)
+	}
+	_, err := io.WriteString(w, page.b.String())
+	return err
+}
+
+// watchPage is the text RenderWatch writes, lines at most width runes (no
+// limit when width <= 0).
+type watchPage struct {
+	b     strings.Builder
+	width int
+}
+
+// line writes a table line, cut at width; text wraps instead.
+func (p *watchPage) line(format string, a ...any) {
+	l := []rune(watchPrintable(fmt.Sprintf(format, a...)))
+	if p.width > 0 && len(l) > p.width {
+		l = l[:p.width]
+	}
+	p.b.WriteString(string(l))
+	p.b.WriteByte('\n')
+}
+
+func (p *watchPage) text(format string, a ...any) {
+	for _, l := range watchWrap(watchPrintable(fmt.Sprintf(format, a...)), p.width) {
+		p.b.WriteString(l)
+		p.b.WriteByte('\n')
+	}
+}
+
+// summary writes the group's step times and its slowest ranks.
+func (p *watchPage) summary(s WatchSnapshot) {
+	sum := s.Summary
+	thr := ""
+	if sum.SamplesPerSec > 0 {
+		thr = fmt.Sprintf("  throughput %.1f samples/s", sum.SamplesPerSec)
+	}
+	p.text("step time over ranks (median of last %d steps): min %s ms  median %s ms  max %s ms%s",
+		sum.Window, watchFmtMs(sum.StepMsMin), watchFmtMs(sum.StepMsMedian), watchFmtMs(sum.StepMsMax), thr)
+	if len(s.Slowest) > 0 {
+		p.text("slowest: %s", strings.Join(watchSlowestParts(s), ", "))
+	}
+}
+
+// watchSlowestParts describes each of the slowest ranks.
+func watchSlowestParts(s WatchSnapshot) []string {
+	parts := make([]string, len(s.Slowest))
+	for i, rank := range s.Slowest {
+		r := s.Rows[slices.IndexFunc(s.Rows, func(r RankRow) bool { return r.Rank == rank })]
+		if r.HasArrival {
+			parts[i] = fmt.Sprintf("rank %d (arrives +%s ms, step %s ms)", r.Rank, watchFmtMs(r.ArrivalLagMs), watchFmtMs(r.StepMsMedian))
+		} else {
+			parts[i] = fmt.Sprintf("rank %d (step %s ms)", r.Rank, watchFmtMs(r.StepMsMedian))
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return parts
+}
+
+// rows writes the head and the rows of the per-rank table in columns cols:
+// all of them, or the slowest maxRows when maxRows > 0.
+func (p *watchPage) rows(rows []RankRow, cols []watchColumn, maxRows int) {
+	var head strings.Builder
+	for _, c := range cols {
+		fmt.Fprintf(&head, "%*s", c.width, c.head)
+	}
+	head.WriteString("  FLAGS")
+	p.line("%s", head.String())
+
+	hidden := 0
+	if maxRows > 0 && len(rows) > maxRows {
+		rows = slices.Clone(rows)
+		slices.SortFunc(rows, watchSlowerThan)
+		hidden = len(rows) - maxRows
+		rows = rows[:maxRows]
+	}
+	for _, r := range rows {
+		var l strings.Builder
+		for _, c := range cols {
+			fmt.Fprintf(&l, "%*s", c.width, c.cell(r))
+		}
+		l.WriteString("  ")
+		l.WriteString(watchRowFlags(r))
+		p.line("%s", strings.TrimRight(l.String(), " "))
+	}
+	if hidden > 0 {
+		p.line("... %d faster ranks not shown", hidden)
+	}
+}
+
+// events writes the recent events after a blank line.
+func (p *watchPage) events(events []Event) {
+	p.line("")
+	if len(events) == 0 {
+		p.line("no events yet")
+	}
+	for _, e := range events {
+		p.text("%s", FormatEvent(e))
+	}
 }
 
 // watchPrintable replaces control characters, which a command's sender

@@ -54,50 +54,98 @@ func ReadIDX(path string) (*IDXArray, error) {
 // decodeIDX reads an IDX stream named name (for errors) from r, whose raw
 // (possibly compressed) size is size bytes.
 func decodeIDX(r io.Reader, name string, size int64) (*IDXArray, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
-	var in io.Reader = br
+	d, err := newIDXDecoder(r, name, size)
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	typ, esize, ndims, err := d.header()
+	if err != nil {
+		return nil, err
+	}
+	shape, n, err := d.shape(ndims, esize)
+	if err != nil {
+		return nil, err
+	}
+	off := idxDataStart(ndims)
+	data, err := d.data(typ, esize, shape, n, off)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.end(off + n*int64(esize)); err != nil {
+		return nil, err
+	}
+	return &IDXArray{Type: typ, Shape: shape, Data: data}, nil
+}
+
+// idxDecoder reads one IDX stream, plain or gzip-compressed.
+type idxDecoder struct {
+	in   io.Reader
+	gz   *gzip.Reader // nil for a plain stream
+	name string       // for errors; says "(decompressed)" for a gzip stream
+	size int64        // raw (possibly compressed) size, for errors
 	// bound is the most payload bytes the input could hold; it lets a lying
-	// header be rejected before allocating for it. Deflate expands at most
-	// ~1032:1.
-	bound := size
+	// header be rejected before allocating for it.
+	bound int64
+}
+
+func newIDXDecoder(r io.Reader, name string, size int64) (*idxDecoder, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	d := &idxDecoder{in: br, name: name, size: size, bound: size}
 	if head, _ := br.Peek(2); len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("%s: bad gzip header: %w", name, err)
 		}
-		defer zr.Close()
-		in = zr
-		name += " (decompressed)"
-		bound = size * 1100
+		d.in, d.gz = zr, zr
+		d.name += " (decompressed)"
+		d.bound = size * 1100 // deflate expands at most ~1032:1
 	}
+	return d, nil
+}
 
+func (d *idxDecoder) close() {
+	if d.gz != nil {
+		d.gz.Close()
+	}
+}
+
+// header reads the magic number: the element type, its size and the number
+// of dimensions.
+func (d *idxDecoder) header() (typ byte, esize, ndims int, err error) {
 	var hdr [4]byte
-	if _, err := io.ReadFull(in, hdr[:]); err != nil {
-		return nil, idxReadErr(name, 0, "magic number", err)
+	if _, err := io.ReadFull(d.in, hdr[:]); err != nil {
+		return 0, 0, 0, idxReadErr(d.name, 0, "magic number", err)
 	}
 	if hdr[0] != 0 || hdr[1] != 0 {
-		return nil, fmt.Errorf("%s: bad IDX magic % x at byte offset 0 (want 00 00 type ndims)", name, hdr)
+		return 0, 0, 0, fmt.Errorf("%s: bad IDX magic % x at byte offset 0 (want 00 00 type ndims)", d.name, hdr)
 	}
-	typ, ndims := hdr[2], int(hdr[3])
+	typ, ndims = hdr[2], int(hdr[3])
 	esize, ok := idxElemSize[typ]
 	if !ok {
-		return nil, fmt.Errorf("%s: unknown IDX element type 0x%02x at byte offset 2", name, typ)
+		return 0, 0, 0, fmt.Errorf("%s: unknown IDX element type 0x%02x at byte offset 2", d.name, typ)
 	}
 	if ndims == 0 {
-		return nil, fmt.Errorf("%s: IDX header declares no dimensions (byte offset 3)", name)
+		return 0, 0, 0, fmt.Errorf("%s: IDX header declares no dimensions (byte offset 3)", d.name)
 	}
+	return typ, esize, ndims, nil
+}
+
+// shape reads the ndims dimensions and returns them with the element count,
+// refusing a shape of elements of esize bytes that the input cannot hold.
+func (d *idxDecoder) shape(ndims, esize int) (shape []int, n int64, err error) {
 	dimBuf := make([]byte, 4*ndims)
-	if _, err := io.ReadFull(in, dimBuf); err != nil {
-		return nil, idxReadErr(name, 4, "dimensions", err)
+	if _, err := io.ReadFull(d.in, dimBuf); err != nil {
+		return nil, 0, idxReadErr(d.name, 4, "dimensions", err)
 	}
-	shape := make([]int, ndims)
+	shape = make([]int, ndims)
 	n, tooBig := int64(1), false
 	for i := range shape {
-		d := int64(binary.BigEndian.Uint32(dimBuf[4*i:]))
-		shape[i] = int(d)
+		dim := int64(binary.BigEndian.Uint32(dimBuf[4*i:]))
+		shape[i] = int(dim)
 		// Stop multiplying once past the bound, so n cannot overflow.
-		if d == 0 || n <= bound/d {
-			n *= d
+		if dim == 0 || n <= d.bound/dim {
+			n *= dim
 		} else {
 			tooBig = true
 		}
@@ -105,18 +153,27 @@ func decodeIDX(r io.Reader, name string, size int64) (*IDXArray, error) {
 	if n == 0 {
 		tooBig = false // a zero dimension empties the array whatever the others say
 	}
-	off := int64(4 + 4*ndims)
-	if tooBig || n*int64(esize) > bound-off {
-		return nil, fmt.Errorf("%s: truncated: shape %v needs more data than the %d-byte file can hold (data starts at byte offset %d)", name, shape, size, off)
+	off := idxDataStart(ndims)
+	if tooBig || n*int64(esize) > d.bound-off {
+		return nil, 0, fmt.Errorf("%s: truncated: shape %v needs more data than the %d-byte file can hold (data starts at byte offset %d)", d.name, shape, d.size, off)
 	}
+	return shape, n, nil
+}
 
+// idxDataStart is the byte offset of the data after a header of ndims
+// dimensions.
+func idxDataStart(ndims int) int64 { return int64(4 + 4*ndims) }
+
+// data reads the n elements of type typ (esize bytes each) that start at
+// byte offset off, converted to float32.
+func (d *idxDecoder) data(typ byte, esize int, shape []int, n, off int64) ([]float32, error) {
 	data := make([]float32, n)
 	buf := make([]byte, 1<<16) // a multiple of every element size
 	for done := int64(0); done < n; {
 		want := min(int64(len(buf)), (n-done)*int64(esize))
-		got, err := io.ReadFull(in, buf[:want])
+		got, err := io.ReadFull(d.in, buf[:want])
 		if err != nil {
-			return nil, idxReadErr(name, off+done*int64(esize)+int64(got), fmt.Sprintf("data (shape %v)", shape), err)
+			return nil, idxReadErr(d.name, off+done*int64(esize)+int64(got), fmt.Sprintf("data (shape %v)", shape), err)
 		}
 		if typ == IDXUint8 { // the common case, without the per-element switch
 			for _, b := range buf[:want] {
@@ -130,14 +187,18 @@ func decodeIDX(r io.Reader, name string, size int64) (*IDXArray, error) {
 			done++
 		}
 	}
-	// Reading to the end also makes gzip verify its checksum.
-	end := off + n*int64(esize)
-	if extra, err := io.Copy(io.Discard, in); err != nil {
-		return nil, idxReadErr(name, end, "end of data", err)
+	return data, nil
+}
+
+// end checks that the data, ending at byte offset end, ends the stream.
+// Reading to the end also makes gzip verify its checksum.
+func (d *idxDecoder) end(end int64) error {
+	if extra, err := io.Copy(io.Discard, d.in); err != nil {
+		return idxReadErr(d.name, end, "end of data", err)
 	} else if extra > 0 {
-		return nil, fmt.Errorf("%s: %d bytes of trailing data after the data ends at byte offset %d", name, extra, end)
+		return fmt.Errorf("%s: %d bytes of trailing data after the data ends at byte offset %d", d.name, extra, end)
 	}
-	return &IDXArray{Type: typ, Shape: shape, Data: data}, nil
+	return nil
 }
 
 // idxElem decodes one big-endian element of type typ from b.

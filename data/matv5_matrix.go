@@ -137,41 +137,78 @@ func (d *matDecoder) matrix(body []byte, where string, at func(int) string) erro
 	if len(body) == 0 {
 		return m.errAt(0, "empty matrix element where a variable was expected")
 	}
-	typ, flags, err := m.next("array flags")
+	class, complexFlag, err := m.arrayFlags()
 	if err != nil {
 		return err
 	}
-	if typ != miUINT32 || len(flags) != 8 {
-		return m.errAt(0, "array flags: want 8 bytes of type 6 (uint32), got %d bytes of type %d", len(flags), typ)
+	dims, count, err := m.dimensions()
+	if err != nil {
+		return err
 	}
-	f0 := d.order.Uint32(flags)
-	class, complexFlag := MATClass(f0&0xff), f0&0x800 != 0
-	if class < 1 || class > 15 {
-		return m.errAt(0, "unknown array class %d", class)
+	if err := m.arrayName(); err != nil {
+		return err
 	}
+	a := &MATArray{Name: m.name, Class: class, Dims: dims, order: d.order}
+	// Other variables are kept, marked, so that asking for one of them
+	// gives a clear error rather than "missing".
+	a.Unsupported = matUnsupported(class, complexFlag)
+	if a.Unsupported == "" {
+		if err := m.realPart(a, count); err != nil {
+			return err
+		}
+	}
+	d.vars[m.name] = a
+	return nil
+}
 
+// arrayFlags reads the array flags sub-element: the class and whether the
+// array is complex.
+func (m *matBody) arrayFlags() (class MATClass, complexFlag bool, err error) {
+	typ, flags, err := m.next("array flags")
+	if err != nil {
+		return 0, false, err
+	}
+	if typ != miUINT32 || len(flags) != 8 {
+		return 0, false, m.errAt(0, "array flags: want 8 bytes of type 6 (uint32), got %d bytes of type %d", len(flags), typ)
+	}
+	f0 := m.d.order.Uint32(flags)
+	class, complexFlag = MATClass(f0&0xff), f0&0x800 != 0
+	if class < 1 || class > 15 {
+		return 0, false, m.errAt(0, "unknown array class %d", class)
+	}
+	return class, complexFlag, nil
+}
+
+// dimensions reads the dimensions sub-element, and returns the dimensions
+// with the element count (capped above the body's size).
+func (m *matBody) dimensions() (dims []int, count int, err error) {
 	p0 := m.pos
 	typ, rawDims, err := m.next("dimensions")
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	if typ != miINT32 || len(rawDims) < 4 || len(rawDims)%4 != 0 {
-		return m.errAt(p0, "dimensions: want int32 values (type 5), got %d bytes of type %d", len(rawDims), typ)
+		return nil, 0, m.errAt(p0, "dimensions: want int32 values (type 5), got %d bytes of type %d", len(rawDims), typ)
 	}
-	dims := make([]int, len(rawDims)/4)
-	count := 1
+	dims = make([]int, len(rawDims)/4)
+	count = 1
 	for i := range dims {
-		v := int32(d.order.Uint32(rawDims[4*i:]))
+		v := int32(m.d.order.Uint32(rawDims[4*i:]))
 		if v < 0 {
-			return m.errAt(p0, "negative dimension %d", v)
+			return nil, 0, m.errAt(p0, "negative dimension %d", v)
 		}
 		dims[i] = int(v)
 		// Cap the product by the body size (no real part can hold more),
 		// so that it cannot overflow.
-		count = min(count*dims[i], len(body)+1)
+		count = min(count*dims[i], len(m.body)+1)
 	}
+	return dims, count, nil
+}
 
-	p0 = m.pos
+// arrayName reads the array name sub-element into m.name: a variable not
+// yet defined.
+func (m *matBody) arrayName() error {
+	p0 := m.pos
 	typ, rawName, err := m.next("array name")
 	if err != nil {
 		return err
@@ -182,24 +219,28 @@ func (d *matDecoder) matrix(body []byte, where string, at func(int) string) erro
 	if m.name = string(rawName); m.name == "" {
 		return m.errAt(p0, "variable without a name")
 	}
-	if _, dup := d.vars[m.name]; dup {
+	if _, dup := m.d.vars[m.name]; dup {
 		return m.errAt(p0, "variable defined twice")
 	}
-	a := &MATArray{Name: m.name, Class: class, Dims: dims, order: d.order}
-	// Other variables are kept, marked, so that asking for one of them
-	// gives a clear error rather than "missing".
+	return nil
+}
+
+// matUnsupported says why an array of class with complexFlag cannot be
+// read, or returns "" when it can.
+func matUnsupported(class MATClass, complexFlag bool) string {
 	switch {
 	case class < 6:
-		a.Unsupported = class.String() + " arrays are not supported"
+		return class.String() + " arrays are not supported"
 	case complexFlag:
-		a.Unsupported = "complex arrays are not supported"
+		return "complex arrays are not supported"
 	}
-	if a.Unsupported != "" {
-		d.vars[m.name] = a
-		return nil
-	}
+	return ""
+}
 
-	p0 = m.pos
+// realPart reads the real part sub-element, of count elements, into a; it
+// must end the body.
+func (m *matBody) realPart(a *MATArray, count int) error {
+	p0 := m.pos
 	typ, real, err := m.next("real part")
 	if err != nil {
 		return err
@@ -209,12 +250,11 @@ func (d *matDecoder) matrix(body []byte, where string, at func(int) string) erro
 		return m.errAt(p0, "real part: data type %d is not numeric", typ)
 	}
 	if len(real)%size != 0 || len(real)/size != count {
-		return m.errAt(p0, "real part: %d bytes of data type %d (%d bytes each) do not fill dimensions %v", len(real), typ, size, dims)
+		return m.errAt(p0, "real part: %d bytes of data type %d (%d bytes each) do not fill dimensions %v", len(real), typ, size, a.Dims)
 	}
-	if m.pos < len(body) {
-		return m.errAt(m.pos, "%d unexpected bytes after the real part", len(body)-m.pos)
+	if m.pos < len(m.body) {
+		return m.errAt(m.pos, "%d unexpected bytes after the real part", len(m.body)-m.pos)
 	}
 	a.raw, a.typ = real, typ
-	d.vars[m.name] = a
 	return nil
 }
