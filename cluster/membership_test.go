@@ -314,12 +314,18 @@ func TestJoinSettlesWithoutGossip(t *testing.T) {
 		if i > 0 {
 			seeds = []string{nodes[0].Addr()}
 		}
-		cfg := msConfig(msMember("j", fmt.Sprintf("h%d", i), 0, 0), seeds...)
-		cfg.Timing.GossipInterval, cfg.Timing.PushPullInterval, cfg.Timing.ProbeInterval = time.Hour, time.Hour, time.Hour
-		cfg.Timing.RendezvousSync = 200 * time.Millisecond
-		nodes = append(nodes, msStart(t, cfg))
+		nodes = append(nodes, msStart(t, msSilentConfig(i, 200*time.Millisecond, seeds...)))
 	}
 	for _, m := range nodes {
 		msWaitMembers(t, m, 4)
 	}
+}
+
+// msSilentConfig is host h<i> of job j with gossip, push/pull and probes
+// off (an hour apart), exchanging state every sync.
+func msSilentConfig(i int, sync time.Duration, seeds ...string) MembershipConfig {
+	cfg := msConfig(msMember("j", fmt.Sprintf("h%d", i), 0, 0), seeds...)
+	cfg.Timing.GossipInterval, cfg.Timing.PushPullInterval, cfg.Timing.ProbeInterval = time.Hour, time.Hour, time.Hour
+	cfg.Timing.RendezvousSync = sync
+	return cfg
 }

@@ -372,10 +372,7 @@ func TestRendezvousHealsLostGossip(t *testing.T) {
 		for _, m := range nodes {
 			seeds = append(seeds, m.Addr())
 		}
-		cfg := msConfig(msMember("j", fmt.Sprintf("h%d", i), 0, 0), seeds...)
-		cfg.Timing.GossipInterval, cfg.Timing.PushPullInterval, cfg.Timing.ProbeInterval = time.Hour, time.Hour, time.Hour
-		cfg.Timing.RendezvousSync = 300 * time.Millisecond
-		nodes = append(nodes, msStart(t, cfg))
+		nodes = append(nodes, msStart(t, msSilentConfig(i, 300*time.Millisecond, seeds...)))
 	}
 	for _, m := range nodes {
 		msWaitMembers(t, m, 3)

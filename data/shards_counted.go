@@ -1,5 +1,7 @@
 package data
 
+import "sort"
+
 // Counted sampling: with every shard's record count known (the shard
 // index), a stream's records are fixed in number whatever their content
 // (a bad record keeps its place and the loader fills it from the batch),
@@ -10,59 +12,87 @@ package data
 // pieceLen is the number of records piece p emits.
 func (s ShardSampler) pieceLen(p ShardPiece) int { return max(s.Counts[p.Shard]-p.Skip, 0) }
 
-// streamLeft is the number of records a stream of pieces ps has left at pos.
-func (s ShardSampler) streamLeft(ps []ShardPiece, pos StreamPos) int {
-	n := 0
-	for k := pos.Piece; k < len(ps); k++ {
-		left := s.pieceLen(ps[k])
-		if k == pos.Piece {
-			left = max(left-pos.Emitted, 0)
-		}
-		n += left
-	}
-	return n
+// countedRun is a state's streams laid out once, so that positions after
+// it cost little to compute: the trainer takes one every step.
+type countedRun struct {
+	s     ShardSampler
+	start ShardState
+	// ends[j][k] is the number of records in stream j's pieces 0..k.
+	ends [][]int
 }
 
-// streamTake is pos after e more records of pieces ps (at most what is
-// left): the loader's own position values, {piece, records emitted from
-// it}, the piece being the last one a record came from.
-func (s ShardSampler) streamTake(ps []ShardPiece, pos StreamPos, e int) StreamPos {
-	for k := pos.Piece; e > 0 && k < len(ps); k++ {
-		done := 0
-		if k == pos.Piece {
-			done = pos.Emitted
-		}
-		take := min(max(s.pieceLen(ps[k])-done, 0), e)
-		if take > 0 {
-			pos, e = StreamPos{Piece: k, Emitted: done + take}, e-take
-		}
-	}
-	return pos
-}
-
-// rankLeft is what each stream of rank r has left in st (a state of this
-// sampler's world and workers), by worker.
-func (s ShardSampler) rankLeft(st ShardState, plan []ShardPiece, r int) []int {
+// newCountedRun lays out st, a state of s's world and workers. It needs
+// Counts.
+func (s ShardSampler) newCountedRun(st ShardState) countedRun {
+	plan := s.plan(st)
 	S := s.World * s.Workers
-	left := make([]int, s.Workers)
-	for w := range s.Workers {
-		j := w*s.World + r
-		left[w] = s.streamLeft(streamPieces(plan, j, S), st.Streams[j])
+	c := countedRun{s: s, start: st, ends: make([][]int, S)}
+	for j := range S {
+		n := 0
+		for _, p := range streamPieces(plan, j, S) {
+			n += s.pieceLen(p)
+			c.ends[j] = append(c.ends[j], n)
+		}
+	}
+	return c
+}
+
+// done is how many records of stream j lie before pos.
+func (c countedRun) done(j int, pos StreamPos) int {
+	ends := c.ends[j]
+	if pos.Piece >= len(ends) {
+		return c.total(j)
+	}
+	before := 0
+	if pos.Piece > 0 {
+		before = ends[pos.Piece-1]
+	}
+	return before + min(pos.Emitted, ends[pos.Piece]-before)
+}
+
+func (c countedRun) total(j int) int {
+	if len(c.ends[j]) == 0 {
+		return 0
+	}
+	return c.ends[j][len(c.ends[j])-1]
+}
+
+// take is stream j's position after e more records from pos (at most
+// what is left): the loader's own values, {piece, records emitted from it},
+// the piece being the last one a record came from.
+func (c countedRun) take(j int, pos StreamPos, e int) StreamPos {
+	if e <= 0 {
+		return pos
+	}
+	a := c.done(j, pos) + e
+	k := sort.SearchInts(c.ends[j], a) // the first piece whose records reach a
+	before := 0
+	if k > 0 {
+		before = c.ends[j][k-1]
+	}
+	return StreamPos{Piece: k, Emitted: a - before}
+}
+
+// rankLeft is what each stream of rank r has left at the run's start, by
+// worker.
+func (c countedRun) rankLeft(r int) []int {
+	left := make([]int, c.s.Workers)
+	for w := range left {
+		j := w*c.s.World + r
+		left[w] = c.total(j) - c.done(j, c.start.Streams[j])
 	}
 	return left
 }
 
-// EpochBatches is how many batches of b records every rank delivers from
-// st to the end of its epoch: the fewest any rank has left, so that all end
-// together (the rest of a larger share is not read this epoch, as a
-// partial last batch is not). It needs Counts; st must be of this
-// sampler's world and workers (Regroup first).
-func (s ShardSampler) EpochBatches(st ShardState, b int) int {
-	plan := s.plan(st)
+// batches is how many batches of b records every rank delivers from the
+// start to the end of its epoch: the fewest any rank has left, so that all
+// end together (the rest of a larger share is not read this epoch, as a
+// partial last batch is not).
+func (c countedRun) batches(b int) int {
 	fewest := -1
-	for r := range s.World {
+	for r := range c.s.World {
 		n := 0
-		for _, l := range s.rankLeft(st, plan, r) {
+		for _, l := range c.rankLeft(r) {
 			n += l
 		}
 		if fewest < 0 || n < fewest {
@@ -72,27 +102,31 @@ func (s ShardSampler) EpochBatches(st ShardState, b int) int {
 	return fewest / b
 }
 
-// Advance is st after every rank has taken n more records, in the
-// rotation of ShardLoader: from worker Next[r] on, one record from each
-// stream that has any left. It needs Counts, st of this sampler's world
-// and workers, and n no more than any rank has left.
-func (s ShardSampler) Advance(st ShardState, n int) ShardState {
-	out := st
-	out.Streams = append([]StreamPos(nil), st.Streams...)
-	out.Next = append([]int(nil), st.Next...)
-	plan := s.plan(st)
-	S := s.World * s.Workers
-	for r := range s.World {
-		left := s.rankLeft(st, plan, r)
-		took := make([]int, s.Workers)
-		out.Next[r] = rotate(left, took, st.Next[r], n)
+// at is the state after every rank has taken n records from the start, in
+// the rotation of ShardLoader: from worker Next[r] on, one record from
+// each stream that has any left (n no more than any rank has left).
+func (c countedRun) at(n int) ShardState {
+	out := c.start.clone()
+	for r := range c.s.World {
+		took := make([]int, c.s.Workers)
+		out.Next[r] = rotate(c.rankLeft(r), took, c.start.Next[r], n)
 		for w, e := range took {
-			j := w*s.World + r
-			out.Streams[j] = s.streamTake(streamPieces(plan, j, S), st.Streams[j], e)
+			j := w*c.s.World + r
+			out.Streams[j] = c.take(j, c.start.Streams[j], e)
 		}
 	}
 	return out
 }
+
+// EpochBatches is how many batches of b records every rank delivers from
+// st to the end of its epoch (countedRun.batches). It needs Counts; st
+// must be of this sampler's world and workers (Regroup first).
+func (s ShardSampler) EpochBatches(st ShardState, b int) int { return s.newCountedRun(st).batches(b) }
+
+// Advance is st after every rank has taken n more records (countedRun.at).
+// It needs Counts, st of this sampler's world and workers, and n no more
+// than any rank has left.
+func (s ShardSampler) Advance(st ShardState, n int) ShardState { return s.newCountedRun(st).at(n) }
 
 // rotate takes n records from streams with left[w] records each, one from
 // each non-empty stream in turn from next on, adding to took what each

@@ -87,9 +87,9 @@ type ShardLoader struct {
 	host    bool
 	q       prefetcher[*shardSlot]
 	state   ShardState // the consumer's position
-	// Counted: the state Start began at (regrouped), and the batches
-	// Next has returned since.
-	start     ShardState
+	// Counted: the state Start began at (regrouped) laid out, and the
+	// batches Next has returned since.
+	counted   *countedRun
 	delivered int
 	bad       atomic.Int64
 }
@@ -165,8 +165,8 @@ func (l *ShardLoader) Start(st ShardState) error {
 	l.bad.Store(0)
 	limit := -1
 	if l.sampler.Counts != nil {
-		limit = l.sampler.EpochBatches(st, l.o.BatchSize)
-		l.start, l.delivered = st.clone(), 0
+		c := l.sampler.newCountedRun(st.clone())
+		limit, l.counted, l.delivered = c.batches(l.o.BatchSize), &c, 0
 	}
 	l.startRun(st.Epoch, pieces, pos, next, limit)
 	return nil
@@ -180,8 +180,8 @@ func (l *ShardLoader) Sampler() ShardSampler { return l.sampler }
 // states (MergeShardStates) to checkpoint the world. A counted loader's
 // State is the world's: every rank has taken as many batches.
 func (l *ShardLoader) State() ShardState {
-	if l.sampler.Counts != nil && l.start.Streams != nil {
-		return l.sampler.Advance(l.start, l.delivered*l.o.BatchSize)
+	if l.counted != nil {
+		return l.counted.at(l.delivered * l.o.BatchSize)
 	}
 	return l.state.clone()
 }

@@ -1,10 +1,6 @@
 package data
 
-import (
-	"hash/fnv"
-
-	"github.com/fdsm-go/fdsm/tensor"
-)
+import "github.com/fdsm-go/fdsm/tensor"
 
 // shardTransformer applies the loader's transforms to the samples one
 // decoding goroutine decodes: it decodes into a buffer of the decoded
@@ -38,9 +34,17 @@ func (t *shardTransformer) decode(d *JPEGDecoder, j decodeJob, dst []float32) er
 	if err := d.Decode(j.rec.Image, t.raw); err != nil {
 		return err
 	}
-	h := fnv.New64a()
-	h.Write([]byte(j.rec.Key))
-	t.rng.Reseed(mixSeeds(mixSeeds(t.epochSeed, uint64(j.shard)), h.Sum64()))
+	t.rng.Reseed(mixSeeds(mixSeeds(t.epochSeed, uint64(j.shard)), keyHash(j.rec.Key)))
 	t.l.chain.run(dst, t.raw, &t.bufs, t.rng)
 	return nil
+}
+
+// keyHash is FNV-1a of a record's key, without the allocations of
+// hash/fnv on every sample.
+func keyHash(key string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint64(key[i])) * 1099511628211
+	}
+	return h
 }
