@@ -7,8 +7,11 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fdsm-go/fdsm/data"
 )
 
 func runCLI(t *testing.T, args ...string) (string, error) {
@@ -52,9 +55,25 @@ func TestBenchData(t *testing.T) {
 			Loader float64 `json:"loader_samples_per_sec"`
 			Raw    float64 `json:"raw_samples_per_sec"`
 		} `json:"cases"`
+		Shards []struct {
+			Decoder string  `json:"decoder"`
+			Size    int     `json:"size"`
+			Decode  float64 `json:"decode_images_per_sec_per_core"`
+			Loader  float64 `json:"loader_images_per_sec_per_core"`
+		} `json:"shards"`
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Cases) != 3 || res.Cases[1].Loader <= 0 || res.Cases[1].Raw <= 0 {
 		t.Fatalf("%v: %s", err, out)
+	}
+	// Shards: every decoder of this build at 64 and 128 pixels, decode
+	// alone and the whole loader.
+	if want := 2 * len(data.JPEGDecoders()); len(res.Shards) != want {
+		t.Fatalf("%d shard cases, want %d: %s", len(res.Shards), want, out)
+	}
+	for _, c := range res.Shards {
+		if (c.Size != 64 && c.Size != 128) || c.Decode <= 0 || c.Loader <= 0 || !slices.Contains(data.JPEGDecoders(), c.Decoder) {
+			t.Errorf("shard case %+v", c)
+		}
 	}
 }
 
