@@ -21,8 +21,9 @@ import (
 // reference protocol (paper-code-facts §4), "langevin" the Step, Schedule,
 // Denoise and Init given here (zero Step, nil Schedule and empty Init take
 // the reference's). Score networks sample by annealed Langevin over their
-// noise levels, StepsPerLevel each (0: 100). Scale multiplies every step
-// count (1: as configured).
+// noise levels, StepsPerLevel each (0: 100). Flows (NICE) draw exact
+// samples through their inverse at Temperature (0: 1). Scale multiplies
+// every step count (1: as configured).
 type SamplesConfig struct {
 	N             int         `json:"n"`
 	Scale         float64     `json:"scale"`
@@ -32,6 +33,8 @@ type SamplesConfig struct {
 	Denoise       float64     `json:"denoise"`
 	Init          string      `json:"init"`
 	StepsPerLevel int         `json:"steps_per_level"`
+	// Temperature scales a flow's latent draw, z ~ N(0, T²I) (default 1).
+	Temperature float64 `json:"temperature"`
 }
 
 // Samplers lists the valid SamplesConfig.Sampler values.
@@ -39,8 +42,8 @@ var Samplers = []string{"langevin", "reference"}
 
 // Validate reports a bad sampler setting.
 func (c SamplesConfig) Validate() error {
-	if c.N < 0 || c.Scale < 0 || c.StepsPerLevel < 0 || math.IsNaN(c.Scale) {
-		return fmt.Errorf("samples: n, scale and steps_per_level must not be negative")
+	if c.N < 0 || c.Scale < 0 || c.StepsPerLevel < 0 || c.Temperature < 0 || math.IsNaN(c.Scale) || math.IsNaN(c.Temperature) {
+		return fmt.Errorf("samples: n, scale, steps_per_level and temperature must not be negative")
 	}
 	if c.Sampler != "" && c.Sampler != "langevin" && c.Sampler != "reference" {
 		return fmt.Errorf("samples.sampler %q: valid: %s", c.Sampler, strings.Join(Samplers, ", "))
@@ -66,6 +69,8 @@ func (c SamplesConfig) SampleSteps(m models.Model) int {
 	case models.Score:
 		n := mm.Levels() * c.stepsPerLevel()
 		return n
+	case models.Flow:
+		return 1
 	default:
 		o := c.langevin().Scaled(c.scale())
 		n := o.TotalSteps()
@@ -103,6 +108,16 @@ func DrawSamples(m models.Model, c SamplesConfig, n int, seed uint64, progress f
 	switch mm := m.(type) {
 	case models.Score:
 		return SampleAnnealed(mm, n, be, dt, rng, AnnealedOptions{StepsPerLevel: c.stepsPerLevel(), Progress: progress})
+	case models.Flow:
+		t := c.Temperature
+		if t == 0 {
+			t = 1
+		}
+		x, err := SampleFlow(mm, n, be, dt, rng, t)
+		if err == nil && progress != nil {
+			progress(1, 1)
+		}
+		return x, err
 	case models.Energy:
 		o := c.langevin().Scaled(c.scale())
 		o.Progress = progress
