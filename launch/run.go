@@ -77,122 +77,49 @@ func (p *Plan) RunReport(ctx context.Context) (rep Report, err error) {
 	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
 		return rep, fmt.Errorf("create log directory: %w", err)
 	}
-
-	n := len(p.Workers)
-	slots := make([]slotState, n)
-	for i := range slots {
-		slots[i].code = -1
-	}
-	defer func() { rep = p.report(slots, t0) }()
-	exits := make(chan exitEvent, n)
-	restartDue := make(chan int, n)
-	running := 0
-
-	signalAll := func(sig syscall.Signal) {
-		for i := range slots {
-			if slots[i].pid > 0 {
-				// ESRCH means it already exited; its exit event is on the way.
-				_ = signalGroup(slots[i].pid, sig)
-			}
-		}
-	}
+	s := newSupervisor(p, log)
+	defer func() { rep = p.report(s.slots, t0) }()
 	// A panic below must not leave workers behind (Pdeathsig covers only the
 	// launcher's death, not a recovered panic).
 	defer func() {
 		if r := recover(); r != nil {
-			signalAll(syscall.SIGKILL)
+			s.signalAll(syscall.SIGKILL)
 			panic(r)
 		}
 	}()
-
-	start := func(i int) error {
-		pid, err := spawn(p, i, slots[i].restarts, exits)
-		if err != nil {
-			return fmt.Errorf("start worker %d (%s): %w", i, cfg.Executable, err)
-		}
-		slots[i].pid = pid
-		running++
-		w := p.Workers[i]
-		log.Info().Int("local_rank", i).Int("rank", w.Rank).Int("pid", pid).
-			Int("restart", slots[i].restarts).Str("log", w.LogFile).Msg("worker started")
-		return nil
-	}
-
-	var (
-		stopping bool
-		reason   error
-		grace    *time.Timer
-		graceC   <-chan time.Time
-	)
-	stop := func(sig syscall.Signal, why error) {
-		if !stopping {
-			stopping, reason = true, why
-			grace = time.NewTimer(cfg.Grace)
-			graceC = grace.C
-		}
-		log.Info().Str("signal", sig.String()).Int("running", running).Float64("grace_s", cfg.Grace.Seconds()).
-			Msg("stopping workers")
-		signalAll(sig)
-	}
 	defer func() {
-		if grace != nil {
-			grace.Stop()
+		if s.grace != nil {
+			s.grace.Stop()
 		}
 	}()
 
-	for i := range n {
-		if err := start(i); err != nil {
-			stop(syscall.SIGTERM, err)
+	for i := range p.Workers {
+		if err := s.start(i); err != nil {
+			s.stop(syscall.SIGTERM, err)
 			break
 		}
 	}
-
 	ctxDone := ctx.Done()
-	sigs := cfg.Signals
 	for {
-		if stopping && running == 0 {
-			return rep, reason
+		if s.stopping && s.running == 0 {
+			return rep, s.reason
 		}
-		if !stopping && allDone(slots) {
+		if !s.stopping && allDone(s.slots) {
 			log.Info().Msg("all workers finished")
 			return rep, nil
 		}
 		select {
-		case ev := <-exits:
-			running--
-			slots[ev.local].pid = 0
-			slots[ev.local].status, slots[ev.local].code = ev.status, ev.code
-			p.handleExit(ev, slots, stopping, log, func(werr error) { stop(syscall.SIGTERM, werr) },
-				func() { time.AfterFunc(cfg.RestartDelay, func() { restartDue <- ev.local }) })
-
-		case i := <-restartDue:
-			if stopping {
-				continue
-			}
-			slots[i].restarts++
-			if err := start(i); err != nil {
-				stop(syscall.SIGTERM, err)
-			}
-
+		case ev := <-s.exits:
+			s.exited(ev)
+		case i := <-s.restartDue:
+			s.restart(i)
 		case <-ctxDone:
 			ctxDone = nil
-			if !stopping {
-				stop(syscall.SIGTERM, fmt.Errorf("%w: %w", ErrStopped, context.Cause(ctx)))
-			}
-
-		case sig := <-sigs:
-			if stopping {
-				log.Warn().Str("signal", sig.String()).Msg("second signal: killing workers now")
-				signalAll(syscall.SIGKILL)
-				continue
-			}
-			stop(forwardable(sig), fmt.Errorf("%w by signal %v", ErrStopped, sig))
-
-		case <-graceC:
-			graceC = nil
-			log.Warn().Int("running", running).Float64("grace_s", cfg.Grace.Seconds()).
-				Msg("workers still running after the grace period: killing them")
-			signalAll(syscall.SIGKILL)
+			s.cancelled(ctx)
+		case sig := <-cfg.Signals:
+			s.signalled(sig)
+		case <-s.graceC:
+			s.graceOver()
 		}
 	}
 }
