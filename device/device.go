@@ -93,6 +93,43 @@ func Open(name string) (tensor.Backend, error) {
 	panic("unreachable")
 }
 
+// OpenGroup opens the devices of a group, the lead first. A CUDA device
+// named again is another lane of that GPU (gpu.OpenLane: a stream and
+// memory pool of its own), so "cuda:0,cuda:0,cuda:0" is a group of three
+// on one GPU; any other device named twice is an error, since the group
+// would hold one backend twice.
+func OpenGroup(names []string) ([]tensor.Backend, error) {
+	if len(names) == 0 {
+		return nil, fmt.Errorf("a device group needs at least one device")
+	}
+	seen := map[string]int{}
+	out := make([]tensor.Backend, len(names))
+	for i, name := range names {
+		kind, index, err := parse(name)
+		if err != nil {
+			return nil, err
+		}
+		canon, _ := Canonical(name)
+		lane := seen[canon]
+		seen[canon]++
+		switch {
+		case lane == 0:
+			out[i], err = Open(name)
+		case kind == "cuda":
+			if out[i], err = gpu.OpenLane(index, lane); err != nil {
+				err = &Error{name, err.Error()}
+			}
+		default:
+			err = &Error{name, fmt.Sprintf("named %d times in the group; only a CUDA device can be given again (as another lane of the GPU): use %s:N devices of their own",
+				lane+1, kind)}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // Check reports whether name can be opened, without opening it.
 func Check(name string) error {
 	_, _, err := parse(name)

@@ -106,3 +106,40 @@ func TestSetTF32OnlyOnCUDA(t *testing.T) {
 		t.Fatalf("tf32 on the CPU: %v", err)
 	}
 }
+
+// TestOpenGroup: a group's devices open in order, each its own backend; a
+// CUDA device named again is another lane of the GPU (on a GPU: a
+// distinct backend named cuda:0/1; without a driver: the driver error),
+// and any other device named twice is refused, naming it.
+func TestOpenGroup(t *testing.T) {
+	g, err := OpenGroup([]string{"devsim:1", "cpu:2", "cpu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"devsim:1", "cpu:2", "cpu"} {
+		if be, _ := Open(name); g[i] != be {
+			t.Errorf("device %d of the group is %s, want %s", i, g[i].Name(), name)
+		}
+	}
+	for _, names := range [][]string{{"devsim:1", "devsim:1"}, {"cpu", "cpu:0"}, {"cpu:3", "cpu:1", "cpu:3"}} {
+		_, err := OpenGroup(names)
+		var de *Error
+		if !errors.As(err, &de) || !strings.Contains(err.Error(), "named 2 times") {
+			t.Errorf("OpenGroup(%v) = %v, want an *Error saying a device is named twice", names, err)
+		}
+	}
+	if _, err := OpenGroup(nil); err == nil {
+		t.Error("OpenGroup(nil) succeeded")
+	}
+	g, err = OpenGroup([]string{"cuda:0", "cuda:0"})
+	if err != nil {
+		var de *Error
+		if !errors.As(err, &de) || !strings.Contains(err.Error(), "libcuda.so.1") {
+			t.Fatalf("OpenGroup(cuda:0, cuda:0) without a driver: %v", err)
+		}
+		return
+	}
+	if g[0] == g[1] || g[1].Name() != "cuda:0/1" {
+		t.Errorf("two lanes of cuda:0: %s and %s, want distinct backends cuda:0 and cuda:0/1", g[0].Name(), g[1].Name())
+	}
+}

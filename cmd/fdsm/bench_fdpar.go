@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fdsm-go/fdsm/bench"
+	"github.com/fdsm-go/fdsm/device"
 	"github.com/fdsm-go/fdsm/tensor"
 	"github.com/fdsm-go/fdsm/trainer"
 )
@@ -35,12 +36,12 @@ combination is measured by fdsm bench ddp --set parallel.fd_devices=K.`,
 			if !strings.HasPrefix(cfg.Objective.Name, "fd-") {
 				return usage(fmt.Errorf("--config: objective %s is not an FD objective", cfg.Objective.Name))
 			}
+			var names []string
 			for _, name := range strings.Split(devices, ",") {
-				be, err := openDevice(strings.TrimSpace(name))
-				if err != nil {
-					return err
-				}
-				opts.Devices = append(opts.Devices, be)
+				names = append(names, strings.TrimSpace(name))
+			}
+			if opts.Devices, err = device.OpenGroup(names); err != nil {
+				return usage(err)
 			}
 			opts.Spec, opts.Objective, opts.Options = cfg.ModelSpec(), cfg.Objective.Name, cfg.ObjectiveOptions()
 			if opts.DType, err = tensor.ParseDType(cfg.DType); err != nil {
@@ -55,7 +56,7 @@ combination is measured by fdsm bench ddp --set parallel.fd_devices=K.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().StringVar(&cfgPath, "config", "configs/small-ebm-mnist-fdssm.yaml", "YAML config with the model and FD objective")
-	cmd.Flags().StringVar(&devices, "devices", "cpu,cpu:1", "comma-separated device group, the lead first")
+	cmd.Flags().StringVar(&devices, "devices", "cpu,cpu:1", "comma-separated device group, the lead first (a CUDA device given again is another lane of that GPU: cuda:0,cuda:0,cuda:0)")
 	cmd.Flags().IntVar(&opts.Batch, "batch", 64, "batch size")
 	cmd.Flags().IntVar(&opts.Rounds, "rounds", 5, "timed steps (the median is reported)")
 	return cmd

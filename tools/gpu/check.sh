@@ -11,7 +11,8 @@
 # `fdsm bench engine` (the MLP energy step) in the same call. It also loads
 # the real libnccl.so.2 through fdsm's own loader (nccl/) and compares the
 # version with PyTorch's, and times the paper's MNIST EBM step on the GPU
-# for the scaling study beside the H100 profile's prediction.
+# for the scaling study beside the H100 profile's prediction, and runs fdpar
+# over three lanes of cuda:0.
 set -u
 export OUT=${OUT:-/tmp/gpu-check}
 fdsm=bin/gpu/fdsm
@@ -46,6 +47,12 @@ for t in tensor_cuda_driver:GPUSmoke tensor_cuda_gpu:OnGPU; do
 	echo "$bin -test.run ${t##*:}: exit $?" | tee -a "$OUT/check.log"
 	grep -E "^(--- |ok|FAIL|PASS)" "$OUT/${t%%:*}.txt" | tail -40 | tee -a "$OUT/check.log"
 done
+
+log "fdpar over three lanes of cuda:0 (issue 18: streams and memory pools of their own on one GPU), against one lane"
+timeout 120 "$fdsm" bench fdpar --config configs/small-ebm-toy-fdssm.yaml --devices cuda:0,cuda:0,cuda:0 \
+	--batch 4096 --rounds 5 --json >"$OUT/fdpar-lanes.json" 2>"$OUT/fdpar-lanes.err"
+echo "bench fdpar on lanes: exit $?" | tee -a "$OUT/check.log"
+head -c 1500 "$OUT/fdpar-lanes.json" | tee -a "$OUT/check.log"; tail -3 "$OUT/fdpar-lanes.err" | tee -a "$OUT/check.log"
 
 log "a short training run on cuda:0 against the CPU's (same seed, float64)"
 for dev in cpu cuda:0; do

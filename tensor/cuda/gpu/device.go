@@ -191,4 +191,37 @@ func Open(ordinal int) (tensor.Backend, error) {
 	return b, nil
 }
 
+// lanes caches the extra backends of OpenLane, by ordinal and lane.
+var lanes = struct {
+	sync.Mutex
+	m map[[2]int]*cuda.Backend
+}{m: map[[2]int]*cuda.Backend{}}
+
+// OpenLane returns lane of GPU ordinal: lane 0 is Open's backend, lane
+// k > 0 another backend on the same GPU with a stream, caching allocator
+// and staging of its own, named "cuda:N/k". Lanes stand in for the
+// devices of a group on one GPU (fdsm bench fdpar --devices
+// cuda:0,cuda:0,cuda:0): their work runs concurrently on the GPU and moves
+// between them as between devices.
+func OpenLane(ordinal, lane int) (tensor.Backend, error) {
+	if lane < 0 {
+		return nil, fmt.Errorf("cuda:%d: lane %d is negative", ordinal, lane)
+	}
+	first, err := Open(ordinal)
+	if err != nil || lane == 0 {
+		return first, err
+	}
+	lanes.Lock()
+	defer lanes.Unlock()
+	if b, ok := lanes.m[[2]int{ordinal, lane}]; ok {
+		return b, nil
+	}
+	b, err := cuda.New(first.(*cuda.Backend).Device(), cuda.Options{Name: fmt.Sprintf("cuda:%d/%d", ordinal, lane)})
+	if err != nil {
+		return nil, err
+	}
+	lanes.m[[2]int{ordinal, lane}] = b
+	return b, nil
+}
+
 var _ cuda.Device = (*device)(nil)
