@@ -32,7 +32,8 @@ func (o transferOp) VJP(g, out *Var, in []*Var, needs []bool) []*Var {
 }
 
 // CopyAcross copies src into dst, which may belong to another backend:
-// directly between host memories, else through a host buffer (the typed
+// directly between host memories or between the lanes of one GPU
+// (tensor.DirectCopier), else through a host buffer (the typed
 // read waits for the work that wrote src; the write is ordered on dst's
 // backend as any other).
 func CopyAcross(dst, src *tensor.Tensor) {
@@ -41,6 +42,9 @@ func CopyAcross(dst, src *tensor.Tensor) {
 	}
 	if dst.Backend() == src.Backend() {
 		dst.Backend().Copy(dst, src)
+		return
+	}
+	if dc, ok := dst.Backend().(tensor.DirectCopier); ok && dc.CopyFromOther(dst, src) {
 		return
 	}
 	switch {

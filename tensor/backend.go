@@ -256,3 +256,14 @@ type AdamArgs struct {
 
 // SGDArgs are SGDStep's hyperparameters.
 type SGDArgs struct{ LR, Momentum, WeightDecay float64 }
+
+// DirectCopier is a Backend that can copy from some other backends'
+// tensors without a trip through host memory (the lanes of one GPU).
+type DirectCopier interface {
+	// CopyFromOther copies src, a tensor of another backend, into dst of
+	// this one (same dtype and numel), ordered after the work that writes
+	// src and before any later work on src's backend that could reuse its
+	// memory, without blocking the caller. It reports false, doing
+	// nothing, when it cannot reach src's memory.
+	CopyFromOther(dst, src *Tensor) bool
+}
