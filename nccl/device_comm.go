@@ -12,7 +12,8 @@ import (
 
 // DeviceComm is a collective.Comm over the device tensors of one CUDA
 // backend, through an NCCL communicator: each collective is enqueued on the
-// backend's stream, after the work that wrote its buffers, and the call
+// backend's stream (or a communication stream of its own on the same GPU,
+// NewDeviceCommOnStream), after the work that wrote its buffers, and the call
 // returns once an event recorded after it has completed, with Comm.Wait as
 // the watchdog (NCCL's asynchronous error polled, the communicator aborted
 // on timeout), so every collective ends within the timeout. Wrap it with
@@ -21,15 +22,31 @@ import (
 // Threading: as collective.Comm. The backend's other work may be enqueued
 // from other goroutines; it runs in stream order with the collectives.
 type DeviceComm struct {
-	c  *Comm
-	be *cuda.Backend
+	c      *Comm
+	be     *cuda.Backend
+	cs     *cuda.Backend // whose stream NCCL runs on: be, or a lane of be's GPU
+	ownsCS bool          // cs was made for this communicator: Close closes it
 
 	once    sync.Once
 	barrier *tensor.Tensor // one element, for Barrier
 }
 
-// NewDeviceComm returns c over be's tensors.
-func NewDeviceComm(c *Comm, be *cuda.Backend) *DeviceComm { return &DeviceComm{c: c, be: be} }
+// NewDeviceComm returns c over be's tensors, its collectives enqueued on
+// be's own stream.
+func NewDeviceComm(c *Comm, be *cuda.Backend) *DeviceComm { return &DeviceComm{c: c, be: be, cs: be} }
+
+// NewDeviceCommOnStream returns c over be's tensors with its collectives on
+// a communication stream of their own, that of cs, another backend (lane)
+// on be's GPU: each collective waits there for the work be enqueued before
+// the call (which wrote its buffers), and be's later work does not wait for
+// it, so computation overlaps communication as PyTorch DDP's NCCL stream
+// lets it. The call still returns once the collective has run.
+func NewDeviceCommOnStream(c *Comm, be, cs *cuda.Backend) (*DeviceComm, error) {
+	if cs.Device() != be.Device() {
+		return nil, fmt.Errorf("nccl: the communication stream's backend %s is not on %s's GPU", cs.Name(), be.Name())
+	}
+	return &DeviceComm{c: c, be: be, cs: cs}, nil
+}
 
 // DeviceBackend is the backend whose tensors the collectives take
 // (collective.DeviceMemory): no host copies.
@@ -39,7 +56,15 @@ func (d *DeviceComm) Rank() int          { return d.c.Rank() }
 func (d *DeviceComm) Size() int          { return d.c.Size() }
 func (d *DeviceComm) Abort(reason error) { d.c.Abort(reason) }
 func (d *DeviceComm) Err() error         { return d.c.Err() }
-func (d *DeviceComm) Close() error       { return d.c.Close() }
+func (d *DeviceComm) Close() error {
+	err := d.c.Close()
+	if d.ownsCS {
+		if cerr := d.cs.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
 
 // args checks that ts are this backend's float tensors of one dtype and
 // returns their addresses and NCCL's dtype.
@@ -70,7 +95,7 @@ func (d *DeviceComm) finish(ctx context.Context, enqueued error) error {
 	if enqueued != nil {
 		return enqueued
 	}
-	ev := d.be.Record()
+	ev := d.cs.Record()
 	return d.c.Wait(ctx, func() (bool, error) {
 		if !ev.Done() {
 			return false, nil
@@ -79,7 +104,14 @@ func (d *DeviceComm) finish(ctx context.Context, enqueued error) error {
 	})
 }
 
-func (d *DeviceComm) stream() uintptr { return uintptr(d.be.Stream()) }
+// stream returns the stream a collective is enqueued on next, which first
+// waits for the work enqueued on be so far.
+func (d *DeviceComm) stream() uintptr {
+	if d.cs != d.be {
+		d.cs.WaitFor(d.be.Record())
+	}
+	return uintptr(d.cs.Stream())
+}
 
 func (d *DeviceComm) AllReduce(ctx context.Context, buf *tensor.Tensor, op collective.ReduceOp) error {
 	p, dt, err := d.args("AllReduce", buf)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fdsm-go/fdsm/collective"
 	"github.com/fdsm-go/fdsm/tensor"
+	"github.com/fdsm-go/fdsm/tensor/cuda"
 	"github.com/fdsm-go/fdsm/tensor/cuda/emu"
 )
 
@@ -60,4 +61,55 @@ func TestDeviceCommPassesTensors(t *testing.T) {
 		t.Error("a refused tensor reached NCCL")
 	}
 	f.checkClean()
+}
+
+// TestDeviceCommOnStream: with a communication stream of its own (a lane of
+// the backend's GPU), NCCL gets that lane's stream, and a collective waits
+// there for the work the backend enqueued before the call (held back here),
+// so it cannot read buffers before they are written; a lane of another GPU
+// is refused.
+func TestDeviceCommOnStream(t *testing.T) {
+	be, err := emu.NewBackend(emu.Options{})
+	if err != nil {
+		t.Skip(err)
+	}
+	defer be.Close()
+	cs, err := cuda.New(be.Device(), cuda.Options{Name: "cuda-emu:0/nccl", Lane: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	f := newFake(t, nil)
+	d, err := NewDeviceCommOnStream(f.newComm(5*time.Second), be, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := be.Zeros(tensor.Float32, 4)
+	writing := tensor.NewPendingEvent()
+	defer writing.Complete(nil) // a failure below must not leave be's stream held
+	be.WaitFor(writing)         // be's work before the call is still to run
+	done := make(chan error, 1)
+	go func() { done <- d.AllReduce(context.Background(), a, collective.Sum) }()
+	select {
+	case err := <-done:
+		t.Fatalf("the all-reduce returned (%v) before the work that writes its buffer ran", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	writing.Complete(nil)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("allreduce send=%#x recv=%#x count=4 dtype=7 op=0 stream=%#x", uintptr(be.Ptr(a)), uintptr(be.Ptr(a)), uintptr(cs.Stream()))
+	if got := f.find("allreduce "); got != want {
+		t.Errorf("the fake saw\n  %s\nwant\n  %s", got, want)
+	}
+
+	other, err := emu.NewBackend(emu.Options{Ordinal: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := NewDeviceCommOnStream(f.newComm(time.Second), be, other); err == nil {
+		t.Error("a communication stream on another GPU was accepted")
+	}
 }

@@ -13,7 +13,9 @@ import (
 // by the rendezvous: rank 0 creates NCCL's unique id and sends it to the
 // others over control (the group's host control ring), every rank joins
 // with InitRank (non-blocking, bounded by timeout), and the result, over
-// be's tensors, is wrapped by the desync check on control. A failure on
+// be's tensors with its collectives on a communication stream of their own
+// (a lane of be's GPU, NewDeviceCommOnStream), is wrapped by the desync
+// check on control. A failure on
 // rank 0 before the id is sent aborts control, so the others fail at once
 // instead of at their timeout. A regroup makes a new one; closing the old
 // session closes (or aborts) the old communicator.
@@ -55,5 +57,16 @@ func newGroupComm(ctx context.Context, lib library, be *cuda.Backend, control co
 	if err != nil {
 		return nil, err
 	}
-	return collective.WithDesyncCheck(NewDeviceComm(c, be), control), nil
+	cs, err := cuda.New(be.Device(), cuda.Options{Name: be.Name() + "/nccl", Lane: true})
+	if err != nil {
+		c.Abort(err)
+		return nil, fmt.Errorf("nccl: a communication stream on %s: %w", be.Name(), err)
+	}
+	d, err := NewDeviceCommOnStream(c, be, cs)
+	if err != nil {
+		c.Abort(err)
+		return nil, err
+	}
+	d.ownsCS = true
+	return collective.WithDesyncCheck(d, control), nil
 }

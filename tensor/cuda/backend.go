@@ -56,6 +56,10 @@ type Options struct {
 	// StagingCache bounds the page-locked memory kept for reuse; default
 	// 64 MiB.
 	StagingCache int
+	// Lane marks a further backend on a device that already has one (a
+	// lane: gpu.OpenLane, NCCL's stream): it leaves the device's GEMM math
+	// mode as the first backend set it (--tf32) instead of resetting it.
+	Lane bool
 }
 
 // New returns a backend on dev with a stream of its own.
@@ -75,8 +79,10 @@ func New(dev Device, opt Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: creating a stream: %w", opt.Name, err)
 	}
-	if err := dev.SetMathMode(MathFP32); err != nil {
-		return nil, fmt.Errorf("%s: setting the GEMM math mode: %w", opt.Name, err)
+	if !opt.Lane {
+		if err := dev.SetMathMode(MathFP32); err != nil {
+			return nil, fmt.Errorf("%s: setting the GEMM math mode: %w", opt.Name, err)
+		}
 	}
 	b := &Backend{dev: dev, name: opt.Name, s: s, block: opt.BlockSize, grid: int64(opt.MaxBlocks)}
 	b.events = &eventPool{dev: dev}

@@ -209,6 +209,18 @@ func TestTF32(t *testing.T) {
 	if back := run(cuda.MathFP32); back != fp32 {
 		t.Errorf("back in MathFP32: %v, want %v", back, fp32)
 	}
+
+	// A lane on the device keeps the mode the first backend chose (--tf32).
+	run(cuda.MathTF32)
+	lane, err := cuda.New(b.Device(), cuda.Options{Name: "cuda-emu:0/1", Lane: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lane.Close()
+	b.Gemm(false, false, 1, a, bm, 0, c)
+	if got := c.Item(); got != tf32 {
+		t.Errorf("after a lane was made, the GEMM gave %v, want TF32's %v", got, tf32)
+	}
 }
 
 // TestSolveIsOneSync: Solve reads only its status (one host

@@ -216,7 +216,7 @@ func OpenLane(ordinal, lane int) (tensor.Backend, error) {
 	if b, ok := lanes.m[[2]int{ordinal, lane}]; ok {
 		return b, nil
 	}
-	b, err := cuda.New(first.(*cuda.Backend).Device(), cuda.Options{Name: fmt.Sprintf("cuda:%d/%d", ordinal, lane)})
+	b, err := cuda.New(first.(*cuda.Backend).Device(), cuda.Options{Name: fmt.Sprintf("cuda:%d/%d", ordinal, lane), Lane: true})
 	if err != nil {
 		return nil, err
 	}
