@@ -39,8 +39,8 @@ log "what fdsm sees (fdsm devices)"
 "$fdsm" devices 2>&1 | tee -a "$OUT/check.log"
 "$fdsm" devices --json >"$OUT/devices.json" 2>&1
 
-log "the CUDA backend on cuda:0: driver smoke test, then the whole conformance suite (tools/gpu/build.sh built these)"
-for t in tensor_cuda_driver:GPUSmoke tensor_cuda_gpu:OnGPU; do
+log "the CUDA backend on cuda:0: driver smoke test, the whole conformance suite, then the collective suite on a one-rank NCCL communicator (tools/gpu/build.sh built these)"
+for t in tensor_cuda_driver:GPUSmoke tensor_cuda_gpu:OnGPU nccl:ConformanceOnGPU; do
 	bin=bin/gpu/${t%%:*}.test
 	[ -x "$bin" ] || { echo "missing $bin: run tools/gpu/build.sh first" | tee -a "$OUT/check.log"; continue; }
 	timeout 240 "$bin" -test.run "${t##*:}" -test.v >"$OUT/${t%%:*}.txt" 2>&1
