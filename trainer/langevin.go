@@ -185,13 +185,6 @@ func SampleLangevin(m models.Energy, n int, be tensor.Backend, dt tensor.DType, 
 
 // samplerInit checks the model against dt and draws the starting points.
 func samplerInit(m models.Model, n int, be tensor.Backend, dt tensor.DType, rng *tensor.RNG, init string) (*tensor.Tensor, error) {
-	if n <= 0 {
-		return nil, fmt.Errorf("trainer: sampling needs n > 0 samples, got %d", n)
-	}
-	if m.DType() != dt {
-		return nil, fmt.Errorf("trainer: sampling in %s from a %s model", dt, m.DType())
-	}
-	shape := append([]int{n}, m.InputShape()...)
 	var dist tensor.Distribution
 	switch init {
 	case "", "reference":
@@ -201,7 +194,19 @@ func samplerInit(m models.Model, n int, be tensor.Backend, dt tensor.DType, rng 
 	default:
 		return nil, fmt.Errorf("trainer: unknown sampler init %q (valid: reference, uniform)", init)
 	}
-	x := be.Empty(dt, shape...)
+	return samplerDraw(m, n, be, dt, rng, dist)
+}
+
+// samplerDraw checks the model against n and dt and draws n points of its
+// input shape from dist.
+func samplerDraw(m models.Model, n int, be tensor.Backend, dt tensor.DType, rng *tensor.RNG, dist tensor.Distribution) (*tensor.Tensor, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("trainer: sampling needs n > 0 samples, got %d", n)
+	}
+	if m.DType() != dt {
+		return nil, fmt.Errorf("trainer: sampling in %s from a %s model", dt, m.DType())
+	}
+	x := be.Empty(dt, append([]int{n}, m.InputShape()...)...)
 	be.Random(x, dist, rng)
 	return x, nil
 }

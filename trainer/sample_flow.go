@@ -17,14 +17,10 @@ func SampleFlow(m models.Flow, n int, be tensor.Backend, dt tensor.DType, rng *t
 	if !(temperature > 0) || temperature > 1e6 {
 		return nil, fmt.Errorf("trainer: flow sampling temperature %v must be positive and finite", temperature)
 	}
-	if n <= 0 {
-		return nil, fmt.Errorf("trainer: sampling needs n > 0 samples, got %d", n)
+	z, err := samplerDraw(m, n, be, dt, rng, tensor.Normal(0, temperature))
+	if err != nil {
+		return nil, err
 	}
-	if m.DType() != dt {
-		return nil, fmt.Errorf("trainer: sampling in %s from a %s model", dt, m.DType())
-	}
-	z := be.Empty(dt, append([]int{n}, m.InputShape()...)...)
-	be.Random(z, tensor.Normal(0, temperature), rng)
 	tp := ad.NewTape(be)
 	defer tp.Reset()
 	var x *ad.Var
