@@ -90,3 +90,28 @@ func (t Timing) withDefaults() Timing {
 func (t Timing) leaveTimeout() time.Duration {
 	return max(time.Second, 10*t.GossipInterval)
 }
+
+// Dilated returns t with every duration multiplied by k (> 0), after
+// filling zero fields with LANTiming's; SuspicionMult is a count and stays.
+// A control-plane study runs many members on one host with dilated timing
+// so that the host's CPU keeps up: the protocol takes the same steps in k
+// times the time, so durations measured under it, divided by k, are t's
+// (as long as packet handling stays short next to the dilated intervals,
+// which is what dilation buys).
+func (t Timing) Dilated(k float64) Timing {
+	t = t.withDefaults()
+	scale := func(d *time.Duration) { *d = time.Duration(float64(*d) * k) }
+	for _, d := range []*time.Duration{&t.ProbeInterval, &t.ProbeTimeout, &t.GossipInterval, &t.PushPullInterval,
+		&t.TCPTimeout, &t.JoinBackoffMin, &t.JoinBackoffMax, &t.RendezvousSync} {
+		scale(d)
+	}
+	return t
+}
+
+// rendezvousTick is how long the rendezvous loop sleeps at most between
+// looks at its timers (membership changes wake it sooner): rdvTick, or a
+// quarter gossip round when gossip is slower than LAN's (dilated timing),
+// so that polling does not outweigh the protocol it waits for.
+func (t Timing) rendezvousTick() time.Duration {
+	return max(rdvTick, t.GossipInterval/4)
+}

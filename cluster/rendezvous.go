@@ -157,7 +157,7 @@ func (m *Membership) Rendezvous(ctx context.Context, cfg RendezvousConfig) (*Gro
 	defer cancel()
 	run := &rdvRun{cfg: cfg}
 	sync := rdvSync{after: m.t.RendezvousSync}
-	tick := time.NewTicker(rdvTick)
+	tick := time.NewTicker(m.t.rendezvousTick())
 	defer tick.Stop()
 	for {
 		changed := m.changes()

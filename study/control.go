@@ -3,6 +3,7 @@ package study
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -18,7 +19,14 @@ import (
 type ControlOptions struct {
 	Members []int          // job sizes to study, e.g. 8, 16, ..., 512
 	Timing  cluster.Timing // zero: cluster.LANTiming, what real jobs use
-	// Timeout bounds each phase of each size (default 2 minutes).
+	// Dilation, when above 1, runs the members with every duration of
+	// Timing multiplied by it and reports the measured times divided by it
+	// (cluster.Timing.Dilated): many members share this host's cores, and a
+	// protocol run k times slower needs k times less CPU a second to keep
+	// its timing. 0 or 1: none.
+	Dilation float64
+	// Timeout bounds each phase of each size (default 2 minutes; times the
+	// dilation).
 	Timeout  time.Duration
 	Progress func(members int, phase string)
 	Log      zerolog.Logger
@@ -51,8 +59,9 @@ type ControlRow struct {
 // form, to agree on a group, to notice a crashed member and to regroup.
 // Each size runs on fresh members, torn down before the next.
 func Control(ctx context.Context, o ControlOptions) ([]ControlRow, error) {
-	if o.Timeout <= 0 {
-		o.Timeout = 2 * time.Minute
+	o, err := o.dilated()
+	if err != nil {
+		return nil, err
 	}
 	var rows []ControlRow
 	for _, n := range o.Members {
@@ -63,9 +72,36 @@ func Control(ctx context.Context, o ControlOptions) ([]ControlRow, error) {
 		if err != nil {
 			return rows, fmt.Errorf("control study, %d members: %w", n, err)
 		}
-		rows = append(rows, row)
+		rows = append(rows, row.undilated(o.Dilation))
 	}
 	return rows, nil
+}
+
+// dilated returns o with its defaults filled in and its dilation applied:
+// Timing's durations and the timeout multiplied by Dilation (1 when 0).
+func (o ControlOptions) dilated() (ControlOptions, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Minute
+	}
+	if o.Dilation < 0 || math.IsNaN(o.Dilation) || math.IsInf(o.Dilation, 0) {
+		return o, fmt.Errorf("control study: dilation %v must be positive and finite", o.Dilation)
+	}
+	if o.Dilation <= 1 {
+		o.Dilation = 1
+		return o, nil
+	}
+	o.Timing = o.Timing.Dilated(o.Dilation)
+	o.Timeout = time.Duration(float64(o.Timeout) * o.Dilation)
+	return o, nil
+}
+
+// undilated returns r with its measured times divided by k.
+func (r ControlRow) undilated(k float64) ControlRow {
+	r.FormS /= k
+	r.RendezvousS /= k
+	r.DetectS /= k
+	r.RegroupS /= k
+	return r
 }
 
 func controlOne(ctx context.Context, o ControlOptions, n int) (row ControlRow, err error) {

@@ -12,19 +12,34 @@ import (
 // ControlResult is what `fdsm study control` prints: the timing profile
 // studied and a row per job size.
 type ControlResult struct {
-	Timing string       `json:"timing"`
-	Rows   []ControlRow `json:"rows"`
+	Timing string `json:"timing"`
+	// Dilation is ControlOptions.Dilation: the rows' seconds are the
+	// measured ones divided by it (1: none).
+	Dilation float64      `json:"dilation"`
+	Rows     []ControlRow `json:"rows"`
+}
+
+// timingLabel names the timing, and the dilation when there is one.
+func (r ControlResult) timingLabel() string {
+	if r.Dilation > 1 {
+		return fmt.Sprintf("%s timing dilated %gx", r.Timing, r.Dilation)
+	}
+	return r.Timing + " timing"
 }
 
 func (r ControlResult) String() string {
-	return fmt.Sprintf("control plane, %s timing, all members on this host (seconds until every member saw it):\n%s", r.Timing, ControlTable(r.Rows))
+	note := ""
+	if r.Dilation > 1 {
+		note = fmt.Sprintf(", measured seconds / %g", r.Dilation)
+	}
+	return fmt.Sprintf("control plane, %s, all members on this host (seconds until every member saw it%s):\n%s", r.timingLabel(), note, ControlTable(r.Rows))
 }
 
 // ControlPlot draws the four phases' times against members (log2 axis) as
 // a PNG at path.
 func ControlPlot(r ControlResult, path string) error {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("control plane (%s timing, one host)", r.Timing)
+	p.Title.Text = fmt.Sprintf("control plane (%s, one host)", r.timingLabel())
 	p.X.Label.Text = "members"
 	p.Y.Label.Text = "seconds until every member saw it"
 	p.X.Scale = plot.LogScale{}

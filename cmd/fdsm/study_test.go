@@ -134,7 +134,7 @@ func TestStudyControl(t *testing.T) {
 	if _, err := os.Stat(png); err != nil {
 		t.Error(err)
 	}
-	for _, args := range [][]string{{"--members", "1"}, {"--members", "8,x"}, {"--timing", "wan"}, {"--plot", "x.jpg"}} {
+	for _, args := range [][]string{{"--members", "1"}, {"--members", "8,x"}, {"--timing", "wan"}, {"--plot", "x.jpg"}, {"--dilate", "0.5"}, {"--dilate", "x"}} {
 		if _, err := runCLI(t, append([]string{"study", "control"}, args...)...); err == nil || !strings.Contains(err.Error(), args[0]) {
 			t.Errorf("%v: %v", args, err)
 		}
