@@ -113,6 +113,11 @@ func TestMembershipJoinAndMetadata(t *testing.T) {
 	if err := nodes[1].UpdateMeta(func(m *Member) { m.DataAddr = "10.0.0.7:1234"; m.Devices = 8 }); err != nil {
 		t.Fatal(err)
 	}
+	// Our own entry is our current state at once (the views above, cached
+	// until a change, must not be served again).
+	if got := nodes[1].Members()[1]; got.DataAddr != "10.0.0.7:1234" || got.Devices != 8 {
+		t.Fatalf("own entry after the update %+v", got)
+	}
 	ev := msWaitEvent(t, nodes[0], MemberUpdated, "j/h1/0/0", 5*time.Second)
 	if ev.Member.DataAddr != "10.0.0.7:1234" || ev.Member.Devices != 8 {
 		t.Fatalf("updated member %+v", ev.Member)

@@ -110,8 +110,9 @@ func (t Timing) Dilated(k float64) Timing {
 
 // rendezvousTick is how long the rendezvous loop sleeps at most between
 // looks at its timers (membership changes wake it sooner): rdvTick, or a
-// quarter gossip round when gossip is slower than LAN's (dilated timing),
-// so that polling does not outweigh the protocol it waits for.
+// quarter of the gossip round or of the state-exchange period, whichever
+// is shorter, when those are slower than LAN's (dilated timing), so that
+// polling does not outweigh the protocol it waits for.
 func (t Timing) rendezvousTick() time.Duration {
-	return max(rdvTick, t.GossipInterval/4)
+	return max(rdvTick, min(t.GossipInterval, t.RendezvousSync)/4)
 }

@@ -38,4 +38,9 @@ func TestTimingDilated(t *testing.T) {
 	if d := LANTiming().Dilated(8).rendezvousTick(); d != 8*rdvTick {
 		t.Errorf("LAN dilated 8x: rendezvous tick %v, want %v", d, 8*rdvTick)
 	}
+	// Gossip off (hour-long rounds) must not stop the loop's state exchanges.
+	silent := Timing{GossipInterval: time.Hour, RendezvousSync: 300 * time.Millisecond}
+	if d := silent.rendezvousTick(); d != 75*time.Millisecond {
+		t.Errorf("gossip off: rendezvous tick %v, want a quarter of the exchange period, 75ms", d)
+	}
 }
