@@ -202,6 +202,12 @@ func convWeightGrad[T convElem](g convGeom, gemm gemmFunc[T], dw, x, gy, s []T) 
 func im2col[T convElem](g convGeom, col, x []T, m int) {
 	P, hw, ld := g.pix(), g.h*g.w, m*g.pix()
 	p := g.p
+	// With stride 1 and an output as wide as the input (a "same" convolution),
+	// a kernel tap reads the input plane at one constant offset: its rows
+	// are one block copy, then the columns that fell into the padding are
+	// zeroed. Small images have short rows, and a copy per row would cost
+	// more than the data it moves.
+	same := p.StrideH == 1 && p.StrideW == 1 && g.ow == g.w
 	parallelFor(m*g.c, g.kh*g.kw*P, func(lo, hi int) {
 		for u := lo; u < hi; u++ { // u = s*C + c indexes one input plane
 			s, ch := u/g.c, u%g.c
@@ -215,6 +221,10 @@ func im2col[T convElem](g convGeom, col, x []T, m int) {
 					row := col[((ch*g.kh+i)*g.kw+j)*ld+s*P:][:P]
 					clear(row[:hlo*g.ow])
 					clear(row[hhi*g.ow:])
+					if same && hlo < hhi {
+						im2colShifted(row[hlo*g.ow:hhi*g.ow], src, (hlo+offH)*g.w+offW, g.ow, wlo, whi)
+						continue
+					}
 					for oh := hlo; oh < hhi; oh++ {
 						dst := row[oh*g.ow : (oh+1)*g.ow]
 						clear(dst[:wlo])
@@ -235,6 +245,23 @@ func im2col[T convElem](g convGeom, col, x []T, m int) {
 			}
 		}
 	})
+}
+
+// im2colShifted fills dst, whole output rows of width ow, with
+// src[k+shift] for each flat index k, then zeroes the columns outside
+// [wlo, whi) of each row, where the shifted read wrapped into a
+// neighbouring input row or past the plane's ends.
+func im2colShifted[T convElem](dst, src []T, shift, ow, wlo, whi int) {
+	lo, hi := max(0, -shift), min(len(dst), len(src)-shift)
+	if lo < hi {
+		copy(dst[lo:hi], src[lo+shift:hi+shift])
+	}
+	clear(dst[:max(0, min(lo, len(dst)))])
+	clear(dst[max(hi, 0):])
+	for r := 0; r < len(dst); r += ow {
+		clear(dst[r : r+wlo])
+		clear(dst[r+whi : r+ow])
+	}
 }
 
 // col2im is the adjoint of im2col: it overwrites dx [m,C,H,W] with the sum of
@@ -258,6 +285,10 @@ func col2im[T convElem](g convGeom, dx, col []T, m int) {
 					for oh := hlo; oh < hhi; oh++ {
 						src := row[oh*g.ow : (oh+1)*g.ow]
 						out := dst[(oh*p.StrideH+offH)*g.w:]
+						if p.StrideW == 1 && wlo < whi {
+							addTo(out[wlo+offW:whi+offW], src[wlo:whi])
+							continue
+						}
 						for ow := wlo; ow < whi; ow++ {
 							out[ow*p.StrideW+offW] += src[ow]
 						}
@@ -266,6 +297,14 @@ func col2im[T convElem](g convGeom, dx, col []T, m int) {
 			}
 		}
 	})
+}
+
+// addTo adds src into dst elementwise (equal lengths).
+func addTo[T convElem](dst, src []T) {
+	dst = dst[:len(src)]
+	for k, v := range src {
+		dst[k] += v
+	}
 }
 
 // convShuffle moves m samples between the tensor layout a [m, O, P] and the

@@ -354,23 +354,39 @@ func TestConvPoolBadShapesPanic(t *testing.T) {
 	}
 }
 
-// Benchmarks: 64 -> 64 channels, 3x3, pad 1, 32x32 images, batch 32, float32.
+// Benchmarks: 3x3 "same" convolutions in float32: 64 -> 64 channels on 32x32
+// images, batch 32 (a CIFAR-sized ResNet layer), and the small maps of
+// MNIST-sized networks (14x14 with 32 channels, 7x7 with 64, batch 128),
+// where the im2col and col2im passes around the GEMM weigh most.
+var benchConvCases = []struct {
+	name      string
+	n, ch, hw int
+}{
+	{"32x32c64n32", 32, 64, 32},
+	{"14x14c32n128", 128, 32, 14},
+	{"7x7c64n128", 128, 64, 7},
+}
+
 func benchConv(b *testing.B, pass func(c *CPU, x, w, y *Tensor, p ConvParams)) {
-	c := NewCPU()
-	rng := NewRNG(4)
-	const n, ch, hw = 32, 64, 32
-	x, w, y := c.Empty(Float32, n, ch, hw, hw), c.Empty(Float32, ch, ch, 3, 3), c.Empty(Float32, n, ch, hw, hw)
-	for _, t := range []*Tensor{x, w, y} {
-		c.Random(t, Normal(0, 1), rng)
+	for _, bc := range benchConvCases {
+		b.Run(bc.name, func(b *testing.B) {
+			c := NewCPU()
+			rng := NewRNG(4)
+			n, ch, hw := bc.n, bc.ch, bc.hw
+			x, w, y := c.Empty(Float32, n, ch, hw, hw), c.Empty(Float32, ch, ch, 3, 3), c.Empty(Float32, n, ch, hw, hw)
+			for _, t := range []*Tensor{x, w, y} {
+				c.Random(t, Normal(0, 1), rng)
+			}
+			p := Conv(1, 1, 1)
+			pass(c, x, w, y, p) // warm the scratch pool and BLAS threads
+			b.ResetTimer()
+			for range b.N {
+				pass(c, x, w, y, p)
+			}
+			flops := 2.0 * float64(n*ch*ch*9*hw*hw) * float64(b.N)
+			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
-	p := Conv(1, 1, 1)
-	pass(c, x, w, y, p) // warm the scratch pool and BLAS threads
-	b.ResetTimer()
-	for range b.N {
-		pass(c, x, w, y, p)
-	}
-	flops := 2.0 * n * ch * ch * 9 * hw * hw * float64(b.N)
-	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
 func BenchmarkConv2DForward(b *testing.B) {
