@@ -256,7 +256,7 @@ func im2colShifted[T convElem](dst, src []T, shift, ow, wlo, whi int) {
 	if lo < hi {
 		copy(dst[lo:hi], src[lo+shift:hi+shift])
 	}
-	clear(dst[:max(0, min(lo, len(dst)))])
+	clear(dst[:min(lo, len(dst))])
 	clear(dst[max(hi, 0):])
 	for r := 0; r < len(dst); r += ow {
 		clear(dst[r : r+wlo])
@@ -299,7 +299,9 @@ func col2im[T convElem](g convGeom, dx, col []T, m int) {
 	})
 }
 
-// addTo adds src into dst elementwise (equal lengths).
+// addTo adds src into dst elementwise (equal lengths). binaryFlat would do
+// the same, but its switch on the operation, once per row of 7-14 values,
+// made the 14x14 input gradient about 10% slower.
 func addTo[T convElem](dst, src []T) {
 	dst = dst[:len(src)]
 	for k, v := range src {
