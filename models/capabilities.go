@@ -32,3 +32,15 @@ type DataInitializer interface {
 	// size.
 	InitFromData(n int, get func(i int, dst []float32) error) error
 }
+
+// DataProjector is a model of a fixed projection of its data (mlp-score
+// with pca: the data's reconstruction from its principal components). The
+// trainer and its held-out evaluation take the objective on Project(x)
+// instead of x, so the loss measures only what the model can learn;
+// `fdsm objective` evaluates the inputs as given.
+type DataProjector interface {
+	Model
+	// Project returns the projection of x [n, InputShape...] as a new
+	// tensor owned by tp, on x's backend.
+	Project(tp *ad.Tape, x *tensor.Tensor) *tensor.Tensor
+}

@@ -40,6 +40,9 @@ func Replicate(lead Model, devices []tensor.Backend) (Model, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := copyBuffers(m, lead); err != nil {
+			return nil, err
+		}
 		r.models = append(r.models, m)
 	}
 	r.SyncParams()
@@ -50,6 +53,24 @@ func Replicate(lead Model, devices []tensor.Backend) (Model, error) {
 		return energyReplicas{r}, nil
 	}
 	return nil, fmt.Errorf("models: %s is neither an energy nor a score model", lead.Spec().Kind)
+}
+
+// copyBuffers copies lead's buffers (fitted, not trained: a PCA subspace)
+// into the replica dst, which has the same names and shapes.
+func copyBuffers(dst, lead Model) error {
+	lb, ok := lead.(Buffered)
+	if !ok {
+		return nil
+	}
+	db := dst.(Buffered).Buffers()
+	for name, t := range lb.Buffers() {
+		d, ok := db[name]
+		if !ok || !d.Shape().Equal(t.Shape()) {
+			return fmt.Errorf("models: replica of %s lacks buffer %q %v", lead.Spec().Kind, name, t.Shape())
+		}
+		autodiff.CopyAcross(d, t)
+	}
+	return nil
 }
 
 // ReplicasOf returns the replicas behind a model from Replicate, or nil.

@@ -24,7 +24,9 @@ type EvalSMOptions struct {
 
 // EvalSM returns the exact score-matching loss ½‖∇ₓlog p‖² + tr ∇ₓ² log p
 // averaged over the first Batches·BatchSize samples of d (all of d when it
-// is smaller), the trace over every coordinate. A diverged model gives a
+// is smaller), the trace over every coordinate. m is an Energy, or a Score
+// network, whose score at its smallest noise level s(x, σ_L) stands for
+// ∇ₓlog p (the loss is then ½‖s‖² + tr ∇ₓs). A diverged model gives a
 // non-finite Mean, not an error.
 //
 // Memory does not grow with the number of samples or coordinates: the d
@@ -34,7 +36,10 @@ type EvalSMOptions struct {
 // gradient; the tape is reset after every chunk. The work is d first- and
 // second-order backward passes per sample, so the time grows with
 // samples × d (the progress callback's total).
-func EvalSM(m models.Energy, d data.Dataset, o EvalSMOptions) (EvalResult, error) {
+func EvalSM(m models.Model, d data.Dataset, o EvalSMOptions) (EvalResult, error) {
+	if _, err := scoreFunc(m); err != nil {
+		return EvalResult{}, err
+	}
 	o.Batches, o.BatchSize, o.ChunkRows = evalDefault(o.Batches, 15), evalDefault(o.BatchSize, 100), evalDefault(o.ChunkRows, 64)
 	if o.Batches < 0 || o.BatchSize < 0 || o.ChunkRows < 0 {
 		return EvalResult{}, fmt.Errorf("eval sm: batches, batch size and chunk rows must be positive (got %d, %d, %d)", o.Batches, o.BatchSize, o.ChunkRows)
@@ -63,7 +68,7 @@ func EvalSM(m models.Energy, d data.Dataset, o EvalSMOptions) (EvalResult, error
 // smPerSample returns ½‖g‖² + tr H for each of the n samples in vals
 // (row-major [n, dim]), chunk (sample, coordinate) rows per model call.
 // progress receives the rows done.
-func smPerSample(m models.Energy, be tensor.Backend, vals []float64, n, chunk int, progress func(done int)) []float64 {
+func smPerSample(m models.Model, be tensor.Backend, vals []float64, n, chunk int, progress func(done int)) []float64 {
 	dim := len(vals) / max(n, 1)
 	g2, tr := make([]float64, n), make([]float64, n)
 	tp := ad.NewTape(be)
@@ -92,7 +97,7 @@ func smPerSample(m models.Energy, be tensor.Backend, vals []float64, n, chunk in
 // smChunk evaluates rows lo..hi-1 of the (sample, coordinate) grid: row r
 // is sample p/dim at coordinate p%dim for p = lo + r. It returns each row's
 // Hessian diagonal entry and ‖g‖² of its sample, on tp (reset by the caller).
-func smChunk(m models.Energy, tp *ad.Tape, vals []float64, dim, lo, hi int) (diag, sq []float64) {
+func smChunk(m models.Model, tp *ad.Tape, vals []float64, dim, lo, hi int) (diag, sq []float64) {
 	be, rows := tp.Backend(), hi-lo
 	xs, mask := make([]float64, rows*dim), make([]float64, rows*dim)
 	for r := range rows {
@@ -107,8 +112,8 @@ func smChunk(m models.Energy, tp *ad.Tape, vals []float64, dim, lo, hi int) (dia
 	defer be.Release(x)
 	defer be.Release(mk)
 	xv, mv := tp.Leaf(x), tp.Const(mk)
-	g := ad.Grad([]*ad.Var{ad.Sum(m.LogDensity(xv))}, []*ad.Var{xv}, ad.GradOptions{CreateGraph: true})[0]
-	gf := ad.Reshape(g, rows, dim)
+	score, _ := scoreFunc(m)
+	gf := ad.Reshape(score(xv), rows, dim)
 	h := ad.Grad([]*ad.Var{ad.Sum(ad.Mul(gf, mv))}, []*ad.Var{xv}, ad.GradOptions{})[0]
 	var d, s *ad.Var
 	tp.NoGrad(func() {
@@ -116,4 +121,24 @@ func smChunk(m models.Energy, tp *ad.Tape, vals []float64, dim, lo, hi int) (dia
 		s = ad.Sum(ad.Square(gf), 1)
 	})
 	return d.Value().ToFloat64s(), s.Value().ToFloat64s()
+}
+
+// scoreFunc returns x ↦ ∇ₓlog p(x) on x's tape, differentiable once more:
+// an Energy's gradient, or a Score network's output at its smallest level.
+func scoreFunc(m models.Model) (func(x *ad.Var) *ad.Var, error) {
+	switch mm := m.(type) {
+	case models.Energy:
+		return func(x *ad.Var) *ad.Var {
+			return ad.Grad([]*ad.Var{ad.Sum(mm.LogDensity(x))}, []*ad.Var{x}, ad.GradOptions{CreateGraph: true})[0]
+		}, nil
+	case models.Score:
+		return func(x *ad.Var) *ad.Var {
+			levels := make([]int, x.Shape()[0])
+			for i := range levels {
+				levels[i] = mm.Levels() - 1
+			}
+			return mm.Score(x, models.OneHot(x.Tape(), m.DType(), levels, mm.Levels()))
+		}, nil
+	}
+	return nil, fmt.Errorf("eval sm needs an energy model or a score network, got %s", m.Spec().Kind)
 }

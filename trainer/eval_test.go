@@ -437,3 +437,41 @@ func TestEvalSubset(t *testing.T) {
 		}
 	}
 }
+
+// evalGaussScore is the score network of evalGauss's Gaussian at its last
+// noise level, −(x − μ)/s², and twice that at its first: EvalSM must take
+// the last (the model's estimate of the data's score).
+type evalGaussScore struct{ g *evalGauss }
+
+func (g evalGaussScore) Spec() models.Spec   { return models.Spec{Kind: "test-gauss-score"} }
+func (g evalGaussScore) Params() []*ad.Param { return g.g.Params() }
+func (g evalGaussScore) InputShape() []int   { return g.g.InputShape() }
+func (g evalGaussScore) DType() tensor.DType { return tensor.Float64 }
+func (g evalGaussScore) Levels() int         { return 2 }
+func (g evalGaussScore) Score(x, y *ad.Var) *ad.Var {
+	tp := x.Tape()
+	lp := ad.Sum(g.g.LogDensity(x))
+	s := ad.Grad([]*ad.Var{lp}, []*ad.Var{x}, ad.GradOptions{CreateGraph: true})[0]
+	perLevel := ad.MatMul(y, tp.Const(tensor.FromFloat64s(tensor.DefaultCPU(), tensor.Float64, tensor.Shape{2, 1}, []float64{2, 1})), false, false)
+	return ad.Mul(s, perLevel)
+}
+
+// TestEvalSMScoreNetwork: a score network's exact SM loss is ½‖s‖² + tr ∇s
+// at its smallest noise level: for the Gaussian's score it equals the
+// Gaussian energy's loss on the same samples (1e-12 relative: the same
+// arithmetic).
+func TestEvalSMScoreNetwork(t *testing.T) {
+	mu, s := []float64{0.2, -0.5, 1}, []float64{1.5, 0.7, 1.2}
+	ds := evalGaussData(t, 300, []float64{0.5, -1, 2}, []float64{1, 0.5, 2}, 4)
+	want, err := EvalSM(newEvalGauss(mu, s), ds, EvalSMOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := EvalSM(evalGaussScore{newEvalGauss(mu, s)}, ds, EvalSMOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(got.Mean-want.Mean) > 1e-12*math.Abs(want.Mean) {
+		t.Errorf("score network %v, energy %v", got.Mean, want.Mean)
+	}
+}

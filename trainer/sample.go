@@ -21,7 +21,9 @@ import (
 // reference protocol (paper-code-facts §4), "langevin" the Step, Schedule,
 // Denoise and Init given here (zero Step, nil Schedule and empty Init take
 // the reference's). Score networks sample by annealed Langevin over their
-// noise levels, StepsPerLevel each (0: 100). Flows (NICE) draw exact
+// noise levels, StepsPerLevel each (0: 100) with step Eps·(σ_i/σ_L)² (0:
+// NCSN's 2e-5), ending with Tweedie's step x + σ_L²·s(x, σ_L) when Denoise
+// is positive. Flows (NICE) draw exact
 // samples through their inverse at Temperature (0: 1). Scale multiplies
 // every step count (1: as configured).
 type SamplesConfig struct {
@@ -33,6 +35,7 @@ type SamplesConfig struct {
 	Denoise       float64     `json:"denoise"`
 	Init          string      `json:"init"`
 	StepsPerLevel int         `json:"steps_per_level"`
+	Eps           float64     `json:"eps"`
 	// Temperature scales a flow's latent draw, z ~ N(0, T²I) (default 1).
 	Temperature float64 `json:"temperature"`
 }
@@ -42,8 +45,8 @@ var Samplers = []string{"langevin", "reference"}
 
 // Validate reports a bad sampler setting.
 func (c SamplesConfig) Validate() error {
-	if c.N < 0 || c.Scale < 0 || c.StepsPerLevel < 0 || c.Temperature < 0 || math.IsNaN(c.Scale) || math.IsNaN(c.Temperature) {
-		return fmt.Errorf("samples: n, scale, steps_per_level and temperature must not be negative")
+	if c.N < 0 || c.Scale < 0 || c.StepsPerLevel < 0 || c.Temperature < 0 || c.Eps < 0 || math.IsNaN(c.Scale) || math.IsNaN(c.Temperature) || math.IsNaN(c.Eps) || math.IsInf(c.Eps, 0) {
+		return fmt.Errorf("samples: n, scale, steps_per_level, eps and temperature must not be negative (eps finite)")
 	}
 	if c.Sampler != "" && c.Sampler != "langevin" && c.Sampler != "reference" {
 		return fmt.Errorf("samples.sampler %q: valid: %s", c.Sampler, strings.Join(Samplers, ", "))
@@ -68,6 +71,9 @@ func (c SamplesConfig) SampleSteps(m models.Model) int {
 	switch mm := m.(type) {
 	case models.Score:
 		n := mm.Levels() * c.stepsPerLevel()
+		if c.Denoise > 0 {
+			n++
+		}
 		return n
 	case models.Flow:
 		return 1
@@ -107,7 +113,7 @@ func DrawSamples(m models.Model, c SamplesConfig, n int, seed uint64, progress f
 	rng := tensor.NewRNG(seed)
 	switch mm := m.(type) {
 	case models.Score:
-		return SampleAnnealed(mm, n, be, dt, rng, AnnealedOptions{StepsPerLevel: c.stepsPerLevel(), Progress: progress})
+		return SampleAnnealed(mm, n, be, dt, rng, AnnealedOptions{StepsPerLevel: c.stepsPerLevel(), Eps: c.Eps, Denoise: c.Denoise > 0, Progress: progress})
 	case models.Flow:
 		t := c.Temperature
 		if t == 0 {

@@ -90,6 +90,9 @@ func (r Run) microBatch(env *stepEnv, s *runState, met *StepMetrics, keep bool) 
 		x = autodiff.Add(tp.Const(x), noise).Value()
 	}
 	tf := time.Now()
+	if dp, ok := env.m.(models.DataProjector); ok {
+		x = dp.Project(tp, x)
+	}
 	em = env.evalModel
 	if bf, ok := env.m.(models.BatchFitter); ok {
 		if em, x, err = bf.FitBatch(tp, x); err != nil {

@@ -87,6 +87,9 @@ func (v *validator) evaluate(tp *autodiff.Tape, m models.Model, obj objective.Ob
 		}
 		// DKEF is evaluated with the α stored from its training batches.
 		x := tp.Owned(tensor.FromFloat64s(be, m.DType(), append([]int{size}, m.InputShape()...), vals)).Value()
+		if dp, ok := m.(models.DataProjector); ok {
+			x = dp.Project(tp, x)
+		}
 		r, err := obj.Eval(tp, m, objective.Batch{X: x}, rng)
 		if err != nil {
 			return 0, err

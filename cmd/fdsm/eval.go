@@ -192,11 +192,7 @@ func barProgress(bar *progress.Bar) func(done, total int) {
 }
 
 func evalSM(m models.Model, d data.Dataset, o trainer.EvalSMOptions, out map[string]any) error {
-	e, ok := m.(models.Energy)
-	if !ok {
-		return fmt.Errorf("sm needs an energy model, got %s", m.Spec().Kind)
-	}
-	r, err := trainer.EvalSM(e, d, o)
+	r, err := trainer.EvalSM(m, d, o)
 	if err != nil {
 		return err
 	}
