@@ -338,8 +338,15 @@ func TestConfigValidation(t *testing.T) {
 	if err := c.Set("optimizer.lr=2e-4"); err != nil || c.Optimizer.LR != 2e-4 {
 		t.Errorf("set lr: %v %v", err, c.Optimizer.LR)
 	}
-	if err := c.Set("model.hidden=[32, 32]"); err != nil || fmt.Sprint(c.Model["hidden"]) != "[32 32]" || c.Model["kind"] != "mlp" {
+	if err := c.Set("model.hidden=[32, 32]"); err != nil || fmt.Sprint(c.Model["hidden"]) != "[32 32]" || c.Model["kind"] != "mlp-score" || c.Model["pca"] != 40 {
 		t.Errorf("set model option: %v %v", err, c.Model)
+	}
+	// Another kind drops the main job's options, which it would not know.
+	if err := c.Set("model.kind=mlp"); err != nil || fmt.Sprint(c.Model) != "map[kind:mlp]" {
+		t.Errorf("set model kind: %v %v", err, c.Model)
+	}
+	if err := c.Set("model.hidden=[8]"); err != nil || c.Validate() != nil {
+		t.Errorf("an mlp from --set: %v %v %v", err, c.Model, c.Validate())
 	}
 	if err := c.Set("optimiser.lr=1"); err == nil {
 		t.Error("unknown key accepted")

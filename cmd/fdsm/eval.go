@@ -89,12 +89,16 @@ and --transform say otherwise (--transform none: no transforms).
 
 --what sm: the exact score-matching loss ½‖∇ₓlog p‖² + tr ∇ₓ² log p on
 --batches batches of --batch-size test samples, the trace over every
-coordinate. Its cost is d second-order backward passes per sample (d = 784
-for MNIST): the main job's model takes about 0.3 s per sample on two CPU
-cores (the default 1500 samples: about 7.5 minutes) in about 180 MB, which
-does not grow with the number of samples; --chunk-rows 256 is 20% faster
-in 285 MB (the
-progress line shows the ETA). --batches 1 --batch-size 100 is a quick look.
+coordinate (a score network: ½‖s‖² + tr ∇ₓs at its smallest noise level).
+Its cost is d second-order backward passes per sample (d = 784 for MNIST):
+the main job's score network takes about 0.1 s per sample on two CPU cores
+(the default 1500 samples: about 2.5 minutes) in about 130 MB, and the
+previous main job's MLP energy (configs/mnist-mlp-mdsm.yaml) 0.3 s in
+180 MB; memory does not grow with the number of samples; --chunk-rows 256
+is 20% faster on the MLP energy in 285 MB (the progress line shows the
+ETA). --batches 1 --batch-size 100 is a quick look. For a score network on
+PCA components the loss includes −(d − K)/σ_L² and ‖r‖²/(2σ_L⁴) from the
+directions outside the subspace (the model puts its mass in the subspace).
 --what nll: the negative log-likelihood (NICE exact; DKEF with log Z from
 --samples importance samples of N(0, 4I)).
 --what ood: the AUC of typicality-based detection of --ood-data against

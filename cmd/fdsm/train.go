@@ -29,14 +29,17 @@ func newTrainCmd() *cobra.Command {
 	var bf busFlags
 	cmd := &cobra.Command{
 		Use:   "train [--config FILE] [--set key=value ...] [--out DIR] [--resume]",
-		Short: "Train a model; with no config, the main job (an EBM of MNIST digits)",
+		Short: "Train a model; with no config, the main job (a score network of MNIST digits)",
 		Long: `Trains the model, objective and dataset of a YAML config (the defaults are
-the main job: an MLP energy of MNIST digits trained by multiscale DSM and
-sampled by annealed Langevin dynamics, about ten minutes on two CPU cores).
-Every config field can be overridden with --set, e.g. --set steps=200
---set optimizer.lr=1e-4 --set model.hidden=[1024,1024]; --set
-objective.name=fd-mdsm trains it with the paper's FD-DSM (which needs far
-more than the main job's 5,000 steps on this model: docs/benchmarks.md).
+the main job: a noise-conditional MLP score network on the 40 principal
+components of MNIST digits, trained by denoising score matching over 20
+noise levels and sampled by annealed Langevin dynamics, about five minutes
+on two CPU cores). Every config field can be overridden with --set, e.g.
+--set steps=2000 --set optimizer.lr=3e-4 --set model.hidden=[512,512];
+--set objective.name=fd-ssmvr trains it with the paper's FD-SSMVR, and
+--config configs/mnist-mlp-mdsm.yaml trains an MLP energy by multiscale DSM
+(FD-DSM with --set objective.name=fd-mdsm; docs/benchmarks.md, "The main
+job", says why the default is not an energy).
 
 The run directory gets checkpoints/ (atomic, the last few kept), metrics.jsonl,
 loss.png and time.png, and samples.png (a grid of Langevin samples for energy
