@@ -73,6 +73,9 @@ type MLPScore struct {
 	dt     tensor.DType
 	mean   *tensor.Tensor // [1, d]; nil without PCA
 	comps  *tensor.Tensor // [d, K]
+	// keyCIn and keyInvSigma name the per-level constants (models.Constant),
+	// built once so that a forward pass formats no strings.
+	keyCIn, keyInvSigma string
 }
 
 var (
@@ -116,6 +119,9 @@ func NewMLPScore(b *Builder, o MLPScoreOptions) (*MLPScore, error) {
 		m.embeds = append(m.embeds, NewLinear(b, fmt.Sprintf("embed.%d", i), o.NumLevels, h, false))
 	}
 	m.params = b.Params()
+	levels := fmt.Sprintf("mlp-score sigmas %v", m.Sigmas())
+	m.keyCIn = fmt.Sprintf("%s c_in sigma_data %g", levels, o.SigmaData)
+	m.keyInvSigma = levels + " 1/sigma"
 	if o.PCA > 0 {
 		be, d, k := b.Backend(), o.InputDim, o.PCA
 		m.mean = be.Zeros(m.dt, 1, d)
@@ -219,7 +225,7 @@ func (m *MLPScore) Score(x, y *ad.Var) *ad.Var {
 		comps = tp.Const(m.comps)
 		z = ad.MatMul(centred, comps, false, false)
 	}
-	h := ad.Mul(z, ad.MatMul(y, m.perLevel(tp, "c_in", func(s float64) float64 {
+	h := ad.Mul(z, ad.MatMul(y, m.perLevel(tp, m.keyCIn, func(s float64) float64 {
 		return 1 / math.Sqrt(s*s+m.opts.SigmaData*m.opts.SigmaData)
 	}), false, false))
 	for i, l := range m.layers {
@@ -228,7 +234,7 @@ func (m *MLPScore) Score(x, y *ad.Var) *ad.Var {
 			h = m.opts.Activation.Apply(ad.Add(h, m.embeds[i].Forward(y)))
 		}
 	}
-	invSigma := ad.MatMul(y, m.perLevel(tp, "1/sigma", func(s float64) float64 { return 1 / s }), false, false)
+	invSigma := ad.MatMul(y, m.perLevel(tp, m.keyInvSigma, func(s float64) float64 { return 1 / s }), false, false)
 	s := ad.Mul(h, invSigma)
 	if m.mean != nil {
 		inSpace := ad.MatMul(z, comps, false, true)
@@ -239,14 +245,11 @@ func (m *MLPScore) Score(x, y *ad.Var) *ad.Var {
 	return ad.Reshape(s, x.Shape()...)
 }
 
-// perLevel is the column [L, 1] of f(σ_i), a device constant.
-func (m *MLPScore) perLevel(tp *ad.Tape, name string, f func(float64) float64) *ad.Var {
-	sig := m.Sigmas()
-	key := fmt.Sprintf("mlp-score %s %v", name, sig)
-	if name == "c_in" {
-		key += fmt.Sprint(" sigma_data ", m.opts.SigmaData)
-	}
-	return tp.Const(Constant(tp.Backend(), m.dt, key, tensor.Shape{len(sig), 1}, func() []float64 {
+// perLevel is the column [L, 1] of f(σ_i), a device constant made once
+// per backend under key.
+func (m *MLPScore) perLevel(tp *ad.Tape, key string, f func(float64) float64) *ad.Var {
+	return tp.Const(Constant(tp.Backend(), m.dt, key, tensor.Shape{m.opts.NumLevels, 1}, func() []float64 {
+		sig := m.Sigmas()
 		v := make([]float64, len(sig))
 		for i, s := range sig {
 			v[i] = f(s)
