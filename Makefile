@@ -89,7 +89,7 @@ define run_tests
 	$(if $(filter 1,$(CGO_ON)),FDSM_TEST_DEVICE=devsim:0 $(GO) test -race -short $(1) ./autodiff/)
 endef
 
-.PHONY: all build test test-noblas test-mainjob bench image image-cuda clean kernels
+.PHONY: all build test test-noblas test-mainjob bench image image-cuda clean kernels ptxas-check
 
 all: build
 
@@ -133,6 +133,11 @@ KERNEL_PTX := $(patsubst %.cu,%.ptx,$(wildcard $(KERNEL_DIR)/*.cu))
 KERNEL_FLAGS := -x cuda --cuda-device-only --cuda-gpu-arch=sm_80 -nocudainc -nocudalib -O3 -ffp-contract=off -S
 
 kernels: $(KERNEL_PTX)
+
+# Assemble the committed PTX with NVIDIA's ptxas for sm_80 and sm_90, as
+# the driver's JIT will (fetches Debian's ptxas once if there is none).
+ptxas-check:
+	bash tools/gpu/ptxas-check.sh
 
 $(KERNEL_DIR)/%.ptx: $(KERNEL_DIR)/%.cu $(wildcard $(KERNEL_DIR)/*.h)
 	$(CLANG_CUDA) $(KERNEL_FLAGS) -o $@ $<
