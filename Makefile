@@ -19,6 +19,7 @@
 SHELL := /bin/bash
 
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+PYTHON ?= python3
 
 # Packages with concurrency, run again under the race detector.
 RACE_PKGS ?= ./tensor/... ./autodiff/... ./data/... ./collective/... ./bus/... ./cluster/... ./launch/... ./nccl/... ./fdpar/... ./device/...
@@ -89,7 +90,7 @@ define run_tests
 	$(if $(filter 1,$(CGO_ON)),FDSM_TEST_DEVICE=devsim:0 $(GO) test -race -short $(1) ./autodiff/)
 endef
 
-.PHONY: all build test test-noblas test-mainjob bench image image-cuda clean kernels ptxas-check
+.PHONY: all build test test-noblas test-mainjob bench image image-cuda clean kernels ptxas-check check-pytorch
 
 all: build
 
@@ -111,6 +112,13 @@ test-mainjob:
 
 bench:
 	$(GO) test $(TAGFLAGS) -run XXX -bench . $(BENCH_PKGS)
+
+# Load a small float64 checkpoint of every model kind into the PyTorch
+# modules of tools/pytorch and compare outputs (needs python3 with torch;
+# Debian's python3-torch will do).
+check-pytorch:
+	rm -rf bin/modelcheck && $(GO) run ./tools/modelcheck -dir bin/modelcheck
+	$(PYTHON) tools/pytorch/check_models.py bin/modelcheck
 
 # Container images, tagged as the manifests in k8s/ name them (IMAGE=
 # registry/fdsm to push elsewhere; then `kustomize edit set image`).

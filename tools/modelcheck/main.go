@@ -18,6 +18,33 @@ import (
 	"github.com/fdsm-go/fdsm/tensor"
 )
 
+// cases are the configurations checked, each written as NAME.safetensors and
+// NAME.io.safetensors; check_models.py's CASES lists the same names, and
+// every registered kind has at least one (main_test.go).
+var cases = []struct {
+	name string
+	spec models.Spec
+}{
+	{"mlp", models.Spec{Kind: "mlp", Options: map[string]any{"input_dim": 6, "hidden": []int{5, 4}}}},
+	{"mlp-quadratic", models.Spec{Kind: "mlp", Options: map[string]any{"input_dim": 6, "hidden": []int{5, 4}, "activation": "swish",
+		"head": "quadratic", "base_precision": 5.0}}},
+	{"resnet_ebm", models.Spec{Kind: "resnet_ebm", Options: map[string]any{"in_channels": 2, "image_size": 8, "n_chan": 3, "activation": "shifted_softplus",
+		"blocks": []any{map[string]any{"out": 4, "down": true}, map[string]any{"out": 4}, map[string]any{"out": 5, "down": true}}}}},
+	{"nice", models.Spec{Kind: "nice", Options: map[string]any{"input_dim": 8, "hidden": 6, "hidden_layers": 2}}},
+	{"nice-tanh", models.Spec{Kind: "nice", Options: map[string]any{"input_dim": 6, "hidden": 5, "hidden_layers": 1, "coupling_layers": 3, "activation": "tanh"}}},
+	{"dkef", models.Spec{Kind: "dkef", Options: map[string]any{"input_dim": 3, "num_inducing": 5, "feature_dim": 4}}},
+	{"dkef-2k", models.Spec{Kind: "dkef", Options: map[string]any{"input_dim": 3, "num_inducing": 4, "feature_dim": 3, "num_kernels": 2, "q0_std": 1.5}}},
+	{"ncsn", models.Spec{Kind: "ncsn", Options: map[string]any{"channels": 3, "image_size": 8, "ngf": 4, "num_levels": 3}}},
+	{"ncsn-gray", models.Spec{Kind: "ncsn", Options: map[string]any{"channels": 1, "image_size": 8, "ngf": 3, "num_levels": 3,
+		"activation": "softplus", "rescale_input": false}}},
+	{"dae", models.Spec{Kind: "dae", Options: map[string]any{"input_dim": 6, "hidden": []int{5, 4}, "scale": 3.0}}},
+	{"dae-linear", models.Spec{Kind: "dae", Options: map[string]any{"input_dim": 6, "hidden": []int{5}, "activation": "tanh", "output": "linear"}}},
+	{"mlp-score", models.Spec{Kind: "mlp-score", Options: map[string]any{"input_dim": 6, "hidden": []int{5, 4}, "num_levels": 4,
+		"sigma_begin": 3.0, "sigma_end": 0.2, "sigma_data": 0.7}}},
+	{"mlp-score-pca", models.Spec{Kind: "mlp-score", Options: map[string]any{"input_dim": 7, "hidden": []int{5, 4}, "num_levels": 3,
+		"sigma_begin": 2.0, "sigma_end": 0.25, "pca": 3, "activation": "tanh"}}},
+}
+
 func main() {
 	dir := flag.String("dir", "modelcheck", "output directory")
 	flag.Parse()
@@ -32,17 +59,9 @@ func run(dir string) error {
 		return err
 	}
 	be := tensor.DefaultCPU()
-	specs := []models.Spec{
-		{Kind: "mlp", Options: map[string]any{"input_dim": 6, "hidden": []int{5, 4}}},
-		{Kind: "resnet_ebm", Options: map[string]any{"in_channels": 2, "image_size": 8, "n_chan": 3, "activation": "shifted_softplus",
-			"blocks": []any{map[string]any{"out": 4, "down": true}, map[string]any{"out": 4}, map[string]any{"out": 5, "down": true}}}},
-		{Kind: "nice", Options: map[string]any{"input_dim": 8, "hidden": 6, "hidden_layers": 2}},
-		{Kind: "dkef", Options: map[string]any{"input_dim": 3, "num_inducing": 5, "feature_dim": 4}},
-		{Kind: "ncsn", Options: map[string]any{"channels": 3, "image_size": 8, "ngf": 4, "num_levels": 3}},
-	}
 	rng := tensor.NewRNG(11)
-	for _, s := range specs {
-		m, err := models.Build(s, be, tensor.Float64, 1)
+	for _, c := range cases {
+		m, err := models.Build(c.spec, be, tensor.Float64, 1)
 		if err != nil {
 			return err
 		}
@@ -58,6 +77,11 @@ func run(dir string) error {
 			be.Random(a, tensor.Normal(0, 1), rng)
 			d.SetAlpha(a)
 		}
+		if k, ok := c.spec.Options["pca"].(int); ok {
+			if err := setRandomPCA(m.(*models.MLPScore), k, rng); err != nil {
+				return err
+			}
+		}
 		n := 3
 		x := be.Empty(tensor.Float64, append([]int{n}, m.InputShape()...)...)
 		be.Random(x, tensor.Normal(0.5, 0.5), rng)
@@ -70,7 +94,7 @@ func run(dir string) error {
 		case models.Score:
 			out = mm.Score(tp.Const(x), models.OneHot(tp, x.DType(), []int{0, 1, 2}, mm.Levels()))
 		}
-		if err := models.SaveCheckpoint(filepath.Join(dir, s.Kind+".safetensors"), m, nil); err != nil {
+		if err := models.SaveCheckpoint(filepath.Join(dir, c.name+".safetensors"), m, nil); err != nil {
 			return err
 		}
 		ts := []safetensors.Tensor{
@@ -78,11 +102,37 @@ func run(dir string) error {
 			safetensors.FromFloat64s("out", out.Shape(), out.Value().ToFloat64s()),
 			safetensors.FromFloat64s("levels", []int{n}, levels),
 		}
-		if err := safetensors.WriteFile(filepath.Join(dir, s.Kind+".io.safetensors"), ts, nil); err != nil {
+		if err := safetensors.WriteFile(filepath.Join(dir, c.name+".io.safetensors"), ts, nil); err != nil {
 			return err
 		}
 		tp.Reset()
-		fmt.Printf("%-10s %d parameters\n", s.Kind, models.NumParams(m))
+		fmt.Printf("%-13s %d parameters\n", c.name, models.NumParams(m))
 	}
+	return nil
+}
+
+// setRandomPCA gives m the PCA basis of random correlated samples, so that
+// its mean and components are neither zero nor unit vectors.
+func setRandomPCA(m *models.MLPScore, k int, rng *tensor.RNG) error {
+	be := tensor.DefaultCPU()
+	d := m.InputShape()[0]
+	const n = 50
+	mix := be.Empty(tensor.Float64, d, d)
+	be.Random(mix, tensor.Normal(0, 1), rng)
+	z := be.Empty(tensor.Float64, n, d)
+	be.Random(z, tensor.Normal(0.3, 1), rng)
+	samples := be.Empty(tensor.Float64, n, d)
+	be.Gemm(false, false, 1, z, mix, 0, samples)
+	v := samples.ToFloat64s()
+	b, err := models.FitPCA(n, d, k, func(i int, dst []float32) error {
+		for j := range dst {
+			dst[j] = float32(v[i*d+j])
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	m.SetPCA(b)
 	return nil
 }

@@ -3,7 +3,7 @@ state_dict names and the same math."""
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mlp import ACTIVATIONS
+from mlp import ACTIVATIONS, QuadraticHead
 
 
 def reference_blocks(n):
@@ -26,15 +26,6 @@ class Block(nn.Module):
         if self.down:
             r, s = F.avg_pool2d(r, 2), F.avg_pool2d(s, 2)
         return r + self.shortcut(s)
-
-
-class QuadraticHead(nn.Module):
-    def __init__(self, n):
-        super().__init__()
-        self.l1, self.l2, self.lq = nn.Linear(n, 1), nn.Linear(n, 1), nn.Linear(n, 1)
-
-    def forward(self, h):
-        return (self.l1(h) * self.l2(h) + self.lq(h * h)).reshape(-1)
 
 
 class ResNetEBM(nn.Module):
