@@ -69,10 +69,13 @@ log "what fdsm sees (fdsm devices)"
 "$fdsm" devices --json >"$OUT/devices.json" 2>&1
 
 log "the CUDA backend on cuda:0: driver smoke test, the whole conformance suite, then the collective suite on a one-rank NCCL communicator (tools/gpu/build.sh built these)"
-for t in tensor_cuda_driver:GPUSmoke tensor_cuda_gpu:OnGPU nccl:ConformanceOnGPU; do
+# binary:test:seconds
+for t in tensor_cuda_driver:GPUSmoke:60 tensor_cuda_gpu:OnGPU:180 nccl:ConformanceOnGPU:90; do
+	secs=${t##*:}
+	t=${t%:*}
 	bin=bin/gpu/${t%%:*}.test
 	[ -x "$bin" ] || { echo "missing $bin: run tools/gpu/build.sh first" | tee -a "$OUT/check.log"; continue; }
-	step "${t%%:*}" 240 "$bin" -test.run "${t##*:}" -test.v >"$OUT/${t%%:*}.txt" 2>&1
+	step "${t%%:*}" "$secs" "$bin" -test.run "${t##*:}" -test.v >"$OUT/${t%%:*}.txt" 2>&1
 	echo "$bin -test.run ${t##*:}: exit $?" | tee -a "$OUT/check.log"
 	grep -E "^(--- |ok|FAIL|PASS)" "$OUT/${t%%:*}.txt" | tail -40 | tee -a "$OUT/check.log"
 done
