@@ -37,7 +37,8 @@ type EvalSMOptions struct {
 // second-order backward passes per sample, so the time grows with
 // samples × d (the progress callback's total).
 func EvalSM(m models.Model, d data.Dataset, o EvalSMOptions) (EvalResult, error) {
-	if _, err := scoreFunc(m); err != nil {
+	score, err := scoreFunc(m)
+	if err != nil {
 		return EvalResult{}, err
 	}
 	o.Batches, o.BatchSize, o.ChunkRows = evalDefault(o.Batches, 15), evalDefault(o.BatchSize, 100), evalDefault(o.ChunkRows, 64)
@@ -56,7 +57,7 @@ func EvalSM(m models.Model, d data.Dataset, o EvalSMOptions) (EvalResult, error)
 		}
 		vals := x.ToFloat64s()
 		be.Release(x)
-		acc.addAll(smPerSample(m, be, vals, len(idx), o.ChunkRows, func(done int) {
+		acc.addAll(smPerSample(m, score, be, vals, len(idx), o.ChunkRows, func(done int) {
 			if o.Progress != nil {
 				o.Progress(start*dim+done, n*dim)
 			}
@@ -66,9 +67,10 @@ func EvalSM(m models.Model, d data.Dataset, o EvalSMOptions) (EvalResult, error)
 }
 
 // smPerSample returns ½‖g‖² + tr H for each of the n samples in vals
-// (row-major [n, dim]), chunk (sample, coordinate) rows per model call.
+// (row-major [n, dim]) of m, whose score (from scoreFunc) is g, chunk
+// (sample, coordinate) rows per model call.
 // progress receives the rows done.
-func smPerSample(m models.Model, be tensor.Backend, vals []float64, n, chunk int, progress func(done int)) []float64 {
+func smPerSample(m models.Model, score func(x *ad.Var) *ad.Var, be tensor.Backend, vals []float64, n, chunk int, progress func(done int)) []float64 {
 	dim := len(vals) / max(n, 1)
 	g2, tr := make([]float64, n), make([]float64, n)
 	tp := ad.NewTape(be)
@@ -76,7 +78,7 @@ func smPerSample(m models.Model, be tensor.Backend, vals []float64, n, chunk int
 	total := n * dim
 	for lo := 0; lo < total; lo += chunk {
 		hi := min(lo+chunk, total)
-		diag, sq := smChunk(m, tp, vals, dim, lo, hi)
+		diag, sq := smChunk(m, score, tp, vals, dim, lo, hi)
 		for r, p := 0, lo; p < hi; r, p = r+1, p+1 {
 			i := p / dim
 			tr[i] += diag[r]
@@ -97,7 +99,7 @@ func smPerSample(m models.Model, be tensor.Backend, vals []float64, n, chunk int
 // smChunk evaluates rows lo..hi-1 of the (sample, coordinate) grid: row r
 // is sample p/dim at coordinate p%dim for p = lo + r. It returns each row's
 // Hessian diagonal entry and ‖g‖² of its sample, on tp (reset by the caller).
-func smChunk(m models.Model, tp *ad.Tape, vals []float64, dim, lo, hi int) (diag, sq []float64) {
+func smChunk(m models.Model, score func(x *ad.Var) *ad.Var, tp *ad.Tape, vals []float64, dim, lo, hi int) (diag, sq []float64) {
 	be, rows := tp.Backend(), hi-lo
 	xs, mask := make([]float64, rows*dim), make([]float64, rows*dim)
 	for r := range rows {
@@ -112,7 +114,6 @@ func smChunk(m models.Model, tp *ad.Tape, vals []float64, dim, lo, hi int) (diag
 	defer be.Release(x)
 	defer be.Release(mk)
 	xv, mv := tp.Leaf(x), tp.Const(mk)
-	score, _ := scoreFunc(m)
 	gf := ad.Reshape(score(xv), rows, dim)
 	h := ad.Grad([]*ad.Var{ad.Sum(ad.Mul(gf, mv))}, []*ad.Var{xv}, ad.GradOptions{})[0]
 	var d, s *ad.Var

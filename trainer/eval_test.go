@@ -137,8 +137,12 @@ func TestEvalSMMatchesReferences(t *testing.T) {
 	want := ref.PerSample.Value().ToFloat64s()
 	vals := x.ToFloat64s()
 	fd := smCentralDifferences(t, e, vals, 5)
+	score, err := scoreFunc(e)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, chunk := range []int{1, 7, 64} {
-		got := smPerSample(e, be, vals, 9, chunk, func(int) {})
+		got := smPerSample(e, score, be, vals, 9, chunk, func(int) {})
 		for i := range want {
 			if math.Abs(got[i]-want[i]) > 1e-10*(1+math.Abs(want[i])) {
 				t.Errorf("chunk %d, sample %d: %.15g, graph sm %.15g", chunk, i, got[i], want[i])

@@ -78,7 +78,7 @@ func run(dir string) error {
 			d.SetAlpha(a)
 		}
 		if k, ok := c.spec.Options["pca"].(int); ok {
-			if err := setRandomPCA(m.(*models.MLPScore), k, rng); err != nil {
+			if err := setRandomPCA(be, m.(*models.MLPScore), k, rng); err != nil {
 				return err
 			}
 		}
@@ -113,8 +113,7 @@ func run(dir string) error {
 
 // setRandomPCA gives m the PCA basis of random correlated samples, so that
 // its mean and components are neither zero nor unit vectors.
-func setRandomPCA(m *models.MLPScore, k int, rng *tensor.RNG) error {
-	be := tensor.DefaultCPU()
+func setRandomPCA(be tensor.Backend, m *models.MLPScore, k int, rng *tensor.RNG) error {
 	d := m.InputShape()[0]
 	const n = 50
 	mix := be.Empty(tensor.Float64, d, d)
